@@ -1,0 +1,53 @@
+#include "kotsu/core/runtime.hpp"
+
+#include <ATen/Parallel.h>
+#include <dlfcn.h>
+#include <link.h>
+
+#include <cstring>
+#include <thread>
+
+// jemalloc reads this symbol at start-up: never hand freed pages back to the OS, because a fresh page
+// costs ~12 us to fault in on these VMs and training allocates the same sizes every step.
+extern "C" {
+const char* malloc_conf = "dirty_decay_ms:-1,muzzy_decay_ms:-1";
+}
+
+namespace kotsu {
+
+void runtime_init(int threads) {
+  if (threads <= 0) {
+    unsigned hc = std::thread::hardware_concurrency();
+    threads = hc == 0 ? 1 : static_cast<int>(hc);
+  }
+  at::set_num_threads(threads);
+}
+
+int runtime_threads() { return at::get_num_threads(); }
+
+bool jemalloc_active() {
+  using mallctl_fn = int (*)(const char*, void*, size_t*, void*, size_t);
+  auto fn = reinterpret_cast<mallctl_fn>(dlsym(RTLD_DEFAULT, "mallctl"));
+  if (!fn) return false;
+  const char* version = nullptr;
+  size_t len = sizeof(version);
+  return fn("version", &version, &len, nullptr, 0) == 0 && version != nullptr;
+}
+
+std::string blas_library() {
+  std::string found;
+  dl_iterate_phdr(
+      [](struct dl_phdr_info* info, size_t, void* data) {
+        auto* out = static_cast<std::string*>(data);
+        if (info->dlpi_name && std::strstr(info->dlpi_name, "libblas.so")) *out = info->dlpi_name;
+        return 0;
+      },
+      &found);
+  if (!found.empty()) {
+    char buf[4096];
+    if (realpath(found.c_str(), buf)) found = buf;
+  }
+  return found;
+}
+
+}  // namespace kotsu

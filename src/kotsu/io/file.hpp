@@ -1,0 +1,35 @@
+// kotsu/io/file: reading, memory-mapping and atomically writing files.
+// ensures: write_atomic leaves either the old file or the complete new one at `path`, never a torn file
+//          (write to a temporary in the same folder, fsync, rename, fsync the folder).
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace kotsu {
+
+std::string read_file(const std::string& path, size_t max_bytes = size_t(1) << 31);
+void write_atomic(const std::string& path, std::string_view data);
+void write_atomic(const std::string& path, const void* const* parts, const size_t* sizes, size_t n_parts);
+bool file_exists(const std::string& path);
+void make_dirs(const std::string& path);
+
+// A read-only memory map of a whole file; an empty file maps to size 0.
+class MappedFile {
+ public:
+  explicit MappedFile(const std::string& path);
+  ~MappedFile();
+  MappedFile(const MappedFile&) = delete;
+  MappedFile& operator=(const MappedFile&) = delete;
+  const uint8_t* data() const { return data_; }
+  size_t size() const { return size_; }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+  const uint8_t* data_ = nullptr;
+  size_t size_ = 0;
+};
+
+}  // namespace kotsu

@@ -1,0 +1,105 @@
+#include "kotsu/text/wordpiece.hpp"
+
+#include <fstream>
+#include <sstream>
+
+#include "kotsu/core/error.hpp"
+#include "kotsu/io/file.hpp"
+#include "test_util.hpp"
+
+using namespace kotsu;
+
+namespace {
+
+// llama.cpp's test vector layout: strings separated by "\n__ggml_vocab_test__\n", one line of ids each.
+std::vector<std::string> read_inputs(const std::string& path) {
+  std::string all = read_file(path);
+  const std::string sep = "\n__ggml_vocab_test__\n";
+  std::vector<std::string> out;
+  size_t pos = 0;
+  while (pos < all.size()) {
+    size_t next = all.find(sep, pos);
+    if (next == std::string::npos) break;
+    out.push_back(all.substr(pos, next - pos));
+    pos = next + sep.size();
+  }
+  return out;
+}
+
+std::vector<std::vector<int64_t>> read_outputs(const std::string& path) {
+  std::ifstream f(path);
+  std::vector<std::vector<int64_t>> out;
+  std::string line;
+  while (std::getline(f, line)) {
+    std::istringstream ss(line);
+    std::vector<int64_t> ids;
+    int64_t id;
+    while (ss >> id) ids.push_back(id);
+    out.push_back(ids);
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST(WordPiece, BertBgeVectorsFromGguf) {
+  std::string base = test::shared_dir() + "/tokenizers/llama.cpp-vocab/ggml-vocab-bert-bge.gguf";
+  KOTSU_REQUIRE_PATH(base);
+  auto tok = WordPieceTokenizer::from_gguf(base);
+  EXPECT_EQ(tok.vocab_size(), 30522u);
+  EXPECT_EQ(tok.cls_id(), 101);
+  EXPECT_EQ(tok.sep_id(), 102);
+  auto inputs = read_inputs(base + ".inp");
+  auto expected = read_outputs(base + ".out");
+  ASSERT_EQ(inputs.size(), expected.size());
+  ASSERT_GT(inputs.size(), 40u);
+  for (size_t i = 0; i < inputs.size(); ++i) EXPECT_EQ(tok.encode(inputs[i]), expected[i]) << "input #" << i << ": '" << inputs[i] << "'";
+}
+
+TEST(WordPiece, VocabTxtGreedyLongestMatchAndUnk) {
+  std::string dir = test::temp_dir("wp");
+  write_atomic(dir + "/vocab.txt", "[PAD]\n[UNK]\n[CLS]\n[SEP]\nun\n##aff\n##able\nhello\n,\n!\n##a\nwant\n");
+  auto tok = WordPieceTokenizer::from_vocab_txt(dir + "/vocab.txt");
+  EXPECT_EQ(tok.encode("UnAffable, hello!"), (std::vector<int64_t>{4, 5, 6, 8, 7, 9}));
+  EXPECT_EQ(tok.encode("unwanted"), (std::vector<int64_t>{1}));  // no "##want": whole word is [UNK]
+  auto e = tok.encode_for_model("hello hello hello", 4);
+  EXPECT_EQ(e.ids, (std::vector<int64_t>{2, 7, 7, 3}));
+  auto p = tok.encode_pair_for_model("hello hello hello", "hello", 6);
+  EXPECT_EQ(p.ids, (std::vector<int64_t>{2, 7, 7, 3, 7, 3}));
+  EXPECT_EQ(p.type_ids, (std::vector<int64_t>{0, 0, 0, 0, 1, 1}));
+}
+
+TEST(WordPiece, NormalisationRules) {
+  std::string dir = test::temp_dir("wp2");
+  write_atomic(dir + "/vocab.txt", "[UNK]\nfuhrer\n\xe4\xb8\xad\n\xe6\x96\x87\ncafe\n");
+  auto tok = WordPieceTokenizer::from_vocab_txt(dir + "/vocab.txt");
+  // accents stripped, control characters dropped, CJK split into single characters
+  auto words = tok.pre_tokenize("F\xc3\xbchrer\x01 Caf\xc3\xa9\xe4\xb8\xad\xe6\x96\x87");
+  EXPECT_EQ(words, (std::vector<std::string>{"fuhrer", "cafe", "\xe4\xb8\xad", "\xe6\x96\x87"}));
+  WordPieceOptions cased;
+  cased.lowercase = false;
+  auto tok2 = WordPieceTokenizer::from_vocab_txt(dir + "/vocab.txt", cased);
+  EXPECT_EQ(tok2.pre_tokenize("Caf\xc3\xa9!"), (std::vector<std::string>{"Caf\xc3\xa9", "!"}));
+}
+
+TEST(WordPiece, SaveLoadRoundTrip) {
+  std::string dir = test::temp_dir("wp3");
+  write_atomic(dir + "/vocab.txt", "[PAD]\n[UNK]\n[CLS]\n[SEP]\nhello\n");
+  WordPieceOptions o;
+  o.lowercase = false;
+  auto tok = WordPieceTokenizer::from_vocab_txt(dir + "/vocab.txt", o);
+  std::string out = test::temp_dir("wp4");
+  tok.save(out);
+  auto back = WordPieceTokenizer::from_model_dir(out);
+  EXPECT_FALSE(back.options().lowercase);
+  EXPECT_EQ(back.encode("hello Hello"), (std::vector<int64_t>{4, 1}));
+}
+
+TEST(WordPiece, MissingFilesAreNamed) {
+  try {
+    WordPieceTokenizer::from_model_dir("/nonexistent/model");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("/nonexistent/model"), std::string::npos);
+  }
+}
