@@ -1,0 +1,115 @@
+#include "kotsu/io/hf_config.hpp"
+
+#include <map>
+
+#include "kotsu/core/error.hpp"
+#include "kotsu/io/file.hpp"
+
+namespace kotsu {
+
+namespace {
+int64_t req_int(const nlohmann::json& j, const char* key, const std::string& path, int64_t lo, int64_t hi) {
+  auto it = j.find(key);
+  if (it == j.end()) throw Error(path, key, "missing");
+  if (!it->is_number_integer()) throw Error(path, key, "must be an integer");
+  int64_t v = it->get<int64_t>();
+  if (v < lo || v > hi) throw Error(path, key, "value " + std::to_string(v) + " outside [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
+  return v;
+}
+double opt_num(const nlohmann::json& j, const char* key, double def, const std::string& path) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return def;
+  if (!it->is_number()) throw Error(path, key, "must be a number");
+  return it->get<double>();
+}
+}  // namespace
+
+EncoderConfig EncoderConfig::from_json(const nlohmann::json& j, const std::string& path) {
+  if (!j.is_object()) throw Error(path, "", "config is not a JSON object");
+  EncoderConfig c;
+  c.raw = j;
+  c.model_type = j.value("model_type", "bert");
+  if (c.model_type != "bert" && c.model_type != "roberta" && c.model_type != "xlm-roberta" && c.model_type != "camembert")
+    throw Error(path, "model_type", "'" + c.model_type + "' is not a BERT-family encoder kotsu supports (bert, roberta)");
+  if (c.model_type != "bert") c.model_type = "roberta";
+  c.vocab_size = req_int(j, "vocab_size", path, 1, int64_t(1) << 24);
+  c.hidden_size = req_int(j, "hidden_size", path, 1, 1 << 16);
+  c.num_hidden_layers = req_int(j, "num_hidden_layers", path, 0, 1024);
+  c.num_attention_heads = req_int(j, "num_attention_heads", path, 1, 1024);
+  c.intermediate_size = req_int(j, "intermediate_size", path, 1, 1 << 20);
+  if (c.hidden_size % c.num_attention_heads != 0) throw Error(path, "num_attention_heads", "does not divide hidden_size");
+  c.hidden_act = j.value("hidden_act", "gelu");
+  if (c.hidden_act != "gelu" && c.hidden_act != "gelu_new" && c.hidden_act != "gelu_pytorch_tanh" && c.hidden_act != "relu")
+    throw Error(path, "hidden_act", "'" + c.hidden_act + "' is not supported (gelu, gelu_new, gelu_pytorch_tanh, relu)");
+  c.hidden_dropout_prob = opt_num(j, "hidden_dropout_prob", 0.1, path);
+  c.attention_probs_dropout_prob = opt_num(j, "attention_probs_dropout_prob", 0.1, path);
+  c.classifier_dropout = opt_num(j, "classifier_dropout", -1, path);
+  c.max_position_embeddings = req_int(j, "max_position_embeddings", path, 1, 1 << 20);
+  c.type_vocab_size = j.contains("type_vocab_size") ? req_int(j, "type_vocab_size", path, 0, 1024) : 2;
+  c.layer_norm_eps = opt_num(j, "layer_norm_eps", 1e-12, path);
+  c.pad_token_id = j.contains("pad_token_id") && !j["pad_token_id"].is_null() ? req_int(j, "pad_token_id", path, 0, c.vocab_size - 1) : 0;
+  c.initializer_range = opt_num(j, "initializer_range", 0.02, path);
+  if (j.contains("id2label") && j["id2label"].is_object() && !j["id2label"].empty()) {
+    std::map<int64_t, std::string> m;
+    for (auto it = j["id2label"].begin(); it != j["id2label"].end(); ++it) {
+      int64_t id;
+      try {
+        id = std::stoll(it.key());
+      } catch (...) {
+        throw Error(path, "id2label." + it.key(), "key is not an integer");
+      }
+      if (!it.value().is_string()) throw Error(path, "id2label." + it.key(), "must be a string");
+      m[id] = it.value().get<std::string>();
+    }
+    int64_t expect = 0;
+    for (auto& [id, name] : m) {
+      if (id != expect++) throw Error(path, "id2label", "ids must be 0..N-1");
+      c.labels.push_back(name);
+    }
+  }
+  return c;
+}
+
+EncoderConfig EncoderConfig::load(const std::string& path) {
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(read_file(path, size_t(16) << 20));
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(path, "", std::string("invalid JSON: ") + e.what());
+  }
+  return from_json(j, path);
+}
+
+nlohmann::json EncoderConfig::to_json() const {
+  nlohmann::json j = raw.is_object() ? raw : nlohmann::json::object();
+  if (!j.contains("model_type")) j["model_type"] = model_type;
+  j["vocab_size"] = vocab_size;
+  j["hidden_size"] = hidden_size;
+  j["num_hidden_layers"] = num_hidden_layers;
+  j["num_attention_heads"] = num_attention_heads;
+  j["intermediate_size"] = intermediate_size;
+  j["hidden_act"] = hidden_act;
+  j["hidden_dropout_prob"] = hidden_dropout_prob;
+  j["attention_probs_dropout_prob"] = attention_probs_dropout_prob;
+  if (classifier_dropout >= 0) j["classifier_dropout"] = classifier_dropout;
+  j["max_position_embeddings"] = max_position_embeddings;
+  j["type_vocab_size"] = type_vocab_size;
+  j["layer_norm_eps"] = layer_norm_eps;
+  j["pad_token_id"] = pad_token_id;
+  j["initializer_range"] = initializer_range;
+  if (!labels.empty()) {
+    nlohmann::json id2label = nlohmann::json::object(), label2id = nlohmann::json::object();
+    for (size_t i = 0; i < labels.size(); ++i) {
+      id2label[std::to_string(i)] = labels[i];
+      label2id[labels[i]] = i;
+    }
+    j["id2label"] = id2label;
+    j["label2id"] = label2id;
+    j["num_labels"] = labels.size();
+    j["architectures"] = {model_type == "bert" ? "BertForSequenceClassification" : "RobertaForSequenceClassification"};
+    if (!j.contains("problem_type")) j["problem_type"] = "single_label_classification";
+  }
+  return j;
+}
+
+}  // namespace kotsu

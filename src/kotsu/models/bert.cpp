@@ -1,0 +1,202 @@
+#include "kotsu/models/bert.hpp"
+
+#include <torch/torch.h>
+
+#include <cmath>
+
+namespace kotsu {
+
+namespace {
+
+torch::Tensor activation(const torch::Tensor& x, const std::string& act) {
+  if (act == "gelu") return torch::gelu(x);
+  if (act == "relu") return torch::relu(x);
+  return torch::gelu(x, "tanh");  // gelu_new, gelu_pytorch_tanh
+}
+
+torch::nn::LayerNorm layer_norm(const EncoderConfig& c) {
+  return torch::nn::LayerNorm(torch::nn::LayerNormOptions({c.hidden_size}).eps(c.layer_norm_eps));
+}
+
+}  // namespace
+
+struct BertEmbeddingsImpl : torch::nn::Module {
+  torch::nn::Embedding word_embeddings{nullptr}, position_embeddings{nullptr}, token_type_embeddings{nullptr};
+  torch::nn::LayerNorm LayerNorm{nullptr};
+  double dropout;
+  bool roberta;
+  int64_t pad;
+
+  BertEmbeddingsImpl(const EncoderConfig& c, bool is_roberta) : dropout(c.hidden_dropout_prob), roberta(is_roberta), pad(c.pad_token_id) {
+    word_embeddings = register_module("word_embeddings",
+        torch::nn::Embedding(torch::nn::EmbeddingOptions(c.vocab_size, c.hidden_size).padding_idx(c.pad_token_id)));
+    auto pos = torch::nn::EmbeddingOptions(c.max_position_embeddings, c.hidden_size);
+    if (roberta) pos.padding_idx(c.pad_token_id);
+    position_embeddings = register_module("position_embeddings", torch::nn::Embedding(pos));
+    if (c.type_vocab_size > 0)
+      token_type_embeddings = register_module("token_type_embeddings",
+          torch::nn::Embedding(torch::nn::EmbeddingOptions(c.type_vocab_size, c.hidden_size)));
+    LayerNorm = register_module("LayerNorm", layer_norm(c));
+  }
+
+  torch::Tensor forward(const TextBatch& b) {
+    const auto& ids = b.input_ids;
+    torch::Tensor pos_ids;
+    if (roberta) {
+      // create_position_ids_from_input_ids: padding_idx + cumulative count of non-pad tokens
+      auto mask = ids.ne(pad).to(torch::kLong);
+      pos_ids = torch::cumsum(mask, 1) * mask + pad;
+    } else {
+      pos_ids = torch::arange(ids.size(1), ids.options()).unsqueeze(0);
+    }
+    auto x = word_embeddings(ids) + position_embeddings(pos_ids);
+    if (token_type_embeddings) {
+      auto tt = b.token_type_ids.defined() ? b.token_type_ids : torch::zeros_like(ids);
+      x = x + token_type_embeddings(tt);
+    }
+    x = LayerNorm(x);
+    return torch::dropout(x, dropout, is_training());
+  }
+};
+
+// BertSelfAttention + BertSelfOutput + BertIntermediate + BertOutput, with Hugging Face's submodule names.
+struct BertLayerImpl : torch::nn::Module {
+  torch::nn::Linear query{nullptr}, key{nullptr}, value{nullptr}, attn_out{nullptr}, inter{nullptr}, out{nullptr};
+  torch::nn::LayerNorm attn_norm{nullptr}, out_norm{nullptr};
+  int64_t heads, head_dim;
+  double hidden_dropout, attn_dropout;
+  std::string act;
+
+  explicit BertLayerImpl(const EncoderConfig& c)
+      : heads(c.num_attention_heads), head_dim(c.hidden_size / c.num_attention_heads),
+        hidden_dropout(c.hidden_dropout_prob), attn_dropout(c.attention_probs_dropout_prob), act(c.hidden_act) {
+    auto attention = register_module("attention", std::make_shared<torch::nn::Module>());
+    auto self = attention->register_module("self", std::make_shared<torch::nn::Module>());
+    query = self->register_module("query", torch::nn::Linear(c.hidden_size, c.hidden_size));
+    key = self->register_module("key", torch::nn::Linear(c.hidden_size, c.hidden_size));
+    value = self->register_module("value", torch::nn::Linear(c.hidden_size, c.hidden_size));
+    auto self_out = attention->register_module("output", std::make_shared<torch::nn::Module>());
+    attn_out = self_out->register_module("dense", torch::nn::Linear(c.hidden_size, c.hidden_size));
+    attn_norm = self_out->register_module("LayerNorm", layer_norm(c));
+    auto intermediate = register_module("intermediate", std::make_shared<torch::nn::Module>());
+    inter = intermediate->register_module("dense", torch::nn::Linear(c.hidden_size, c.intermediate_size));
+    auto output = register_module("output", std::make_shared<torch::nn::Module>());
+    out = output->register_module("dense", torch::nn::Linear(c.intermediate_size, c.hidden_size));
+    out_norm = output->register_module("LayerNorm", layer_norm(c));
+  }
+
+  // x [B, T, H]; mask_bias [B, 1, 1, T] (0 for tokens, dtype-min for padding)
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& mask_bias) {
+    const int64_t B = x.size(0), T = x.size(1), H = x.size(2);
+    auto split = [&](const torch::Tensor& t) { return t.view({B, T, heads, head_dim}).transpose(1, 2); };
+    auto q = split(query(x)), k = split(key(x)), v = split(value(x));
+    auto scores = torch::matmul(q, k.transpose(-1, -2)) / std::sqrt(static_cast<double>(head_dim));
+    scores = scores + mask_bias;
+    auto probs = torch::dropout(torch::softmax(scores, -1), attn_dropout, is_training());
+    auto ctx = torch::matmul(probs, v).transpose(1, 2).reshape({B, T, H});
+    auto a = attn_norm(torch::dropout(attn_out(ctx), hidden_dropout, is_training()) + x);
+    auto i = activation(inter(a), act);
+    return out_norm(torch::dropout(out(i), hidden_dropout, is_training()) + a);
+  }
+};
+
+BertClassifier::BertClassifier(const EncoderConfig& config, int64_t num_labels)
+    : config_(config), num_labels_(num_labels), roberta_(config.model_type == "roberta") {
+  base_ = register_module(roberta_ ? "roberta" : "bert", std::make_shared<torch::nn::Module>());
+  embeddings_ = base_->register_module("embeddings", std::make_shared<BertEmbeddingsImpl>(config, roberta_));
+  auto encoder = base_->register_module("encoder", std::make_shared<torch::nn::Module>());
+  auto layer_list = encoder->register_module("layer", std::make_shared<torch::nn::Module>());
+  for (int64_t i = 0; i < config.num_hidden_layers; ++i)
+    layers_.push_back(layer_list->register_module(std::to_string(i), std::make_shared<BertLayerImpl>(config)));
+  if (roberta_) {
+    auto cls = register_module("classifier", std::make_shared<torch::nn::Module>());
+    head_dense_ = cls->register_module("dense", torch::nn::Linear(config.hidden_size, config.hidden_size));
+    classifier_ = cls->register_module("out_proj", torch::nn::Linear(config.hidden_size, num_labels));
+  } else {
+    auto pooler = base_->register_module("pooler", std::make_shared<torch::nn::Module>());
+    pooler_ = pooler->register_module("dense", torch::nn::Linear(config.hidden_size, config.hidden_size));
+    classifier_ = register_module("classifier", torch::nn::Linear(config.hidden_size, num_labels));
+  }
+}
+
+int64_t BertClassifier::max_positions() const {
+  // RoBERTa positions start after padding_idx, so two fewer tokens fit
+  return roberta_ ? config_.max_position_embeddings - config_.pad_token_id - 1 : config_.max_position_embeddings;
+}
+
+torch::Tensor BertClassifier::encode(const TextBatch& batch) {
+  auto x = embeddings_->forward(batch);
+  auto mask = batch.attention_mask.to(x.dtype()).unsqueeze(1).unsqueeze(2);  // [B,1,1,T]
+  auto mask_bias = (1.0 - mask) * std::numeric_limits<float>::lowest();
+  if (x.scalar_type() != torch::kFloat) mask_bias = (1.0 - mask) * -1e4;
+  for (auto& layer : layers_) x = layer->forward(x, mask_bias);
+  return x;
+}
+
+torch::Tensor BertClassifier::features(const TextBatch& batch) {
+  auto h = encode(batch);
+  auto first = h.select(1, 0);
+  if (roberta_) return first;
+  return torch::tanh(pooler_(first));
+}
+
+torch::Tensor BertClassifier::head(const torch::Tensor& f) {
+  const double p = config_.head_dropout();
+  auto x = torch::dropout(f, p, is_training());
+  if (roberta_) {
+    x = torch::tanh(head_dense_(x));
+    x = torch::dropout(x, p, is_training());
+  }
+  return classifier_(x);
+}
+
+std::vector<ParamGroup> BertClassifier::param_groups() {
+  std::vector<ParamGroup> groups;
+  groups.push_back({"embeddings", {}});
+  for (int64_t i = 0; i < config_.num_hidden_layers; ++i) groups.push_back({"layer." + std::to_string(i), {}});
+  if (!roberta_) groups.push_back({"pooler", {}});
+  groups.push_back({"head", {}});
+  const std::string pre = base_prefix();
+  for (const auto& p : named_parameters(true)) {
+    const std::string& n = p.key();
+    std::string g;
+    if (n.rfind(pre + "embeddings.", 0) == 0) g = "embeddings";
+    else if (n.rfind(pre + "encoder.layer.", 0) == 0) {
+      auto rest = n.substr((pre + "encoder.layer.").size());
+      g = "layer." + rest.substr(0, rest.find('.'));
+    } else if (n.rfind(pre + "pooler.", 0) == 0) g = "pooler";
+    else g = "head";
+    for (auto& grp : groups)
+      if (grp.name == g) grp.params.emplace_back(n, p.value());
+  }
+  return groups;
+}
+
+void BertClassifier::init_head(uint64_t seed) {
+  torch::NoGradGuard ng;
+  auto gen = at::detail::createCPUGenerator(seed);
+  for (auto& g : param_groups()) {
+    if (g.name != "head") continue;
+    for (auto& [n, t] : g.params) {
+      if (n.size() >= 5 && n.compare(n.size() - 5, 5, ".bias") == 0) t.zero_();
+      else t.copy_(at::normal(0.0, config_.initializer_range, t.sizes(), gen).to(t.dtype()));
+    }
+  }
+}
+
+void BertClassifier::init_all(uint64_t seed) {
+  torch::NoGradGuard ng;
+  auto gen = at::detail::createCPUGenerator(seed);
+  for (const auto& p : named_parameters(true)) {
+    const std::string& n = p.key();
+    auto t = p.value();
+    if (n.find("LayerNorm.weight") != std::string::npos) t.fill_(1.0);
+    else if (n.size() >= 5 && n.compare(n.size() - 5, 5, ".bias") == 0) t.zero_();
+    else t.copy_(at::normal(0.0, config_.initializer_range, t.sizes(), gen).to(t.dtype()));
+  }
+  // padding rows stay zero, as Hugging Face's _init_weights leaves them
+  embeddings_->word_embeddings->weight.select(0, config_.pad_token_id).zero_();
+  if (roberta_) embeddings_->position_embeddings->weight.select(0, config_.pad_token_id).zero_();
+}
+
+}  // namespace kotsu

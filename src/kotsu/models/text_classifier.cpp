@@ -1,0 +1,86 @@
+#include "kotsu/models/text_classifier.hpp"
+
+#include <torch/torch.h>
+
+#include <set>
+
+#include "kotsu/core/error.hpp"
+
+namespace kotsu {
+
+std::vector<std::pair<std::string, torch::Tensor>> TextClassifier::state() {
+  std::vector<std::pair<std::string, torch::Tensor>> out;
+  for (const auto& p : named_parameters(true)) out.emplace_back(p.key(), p.value());
+  for (const auto& b : named_buffers(true)) out.emplace_back(b.key(), b.value());
+  return out;
+}
+
+namespace {
+std::string legacy_name(std::string n) {
+  auto replace_suffix = [&](const std::string& from, const std::string& to) {
+    if (n.size() >= from.size() && n.compare(n.size() - from.size(), from.size(), from) == 0)
+      n = n.substr(0, n.size() - from.size()) + to;
+  };
+  replace_suffix("LayerNorm.gamma", "LayerNorm.weight");
+  replace_suffix("LayerNorm.beta", "LayerNorm.bias");
+  return n;
+}
+}  // namespace
+
+LoadReport load_weights(TextClassifier& model, const std::map<std::string, torch::Tensor>& tensors,
+                        const std::string& path, uint64_t seed) {
+  std::map<std::string, const torch::Tensor*> by_name;
+  for (const auto& [k, v] : tensors) by_name[legacy_name(k)] = &v;
+  const std::string prefix = model.base_prefix();
+  std::set<std::string> used;
+  LoadReport report;
+  bool head_missing = false;
+  std::vector<std::pair<std::string, torch::Tensor>> head_params;
+  for (const auto& g : model.param_groups())
+    if (g.name == "head") head_params = g.params;
+  std::set<std::string> head_names;
+  for (auto& [n, t] : head_params) head_names.insert(n);
+
+  torch::NoGradGuard ng;
+  for (auto& [name, param] : model.state()) {
+    const torch::Tensor* src = nullptr;
+    std::string found;
+    for (const std::string& cand : {name, name.rfind(prefix, 0) == 0 ? name.substr(prefix.size()) : std::string()}) {
+      if (cand.empty()) continue;
+      auto it = by_name.find(cand);
+      if (it != by_name.end()) {
+        src = it->second;
+        found = cand;
+        break;
+      }
+    }
+    const bool is_head = head_names.count(name) != 0;
+    if (!src) {
+      if (is_head) {
+        head_missing = true;
+        continue;
+      }
+      throw Error(path, name, "tensor missing from the checkpoint");
+    }
+    if (src->sizes() != param.sizes()) {
+      if (is_head) {
+        head_missing = true;
+        used.insert(found);
+        continue;
+      }
+      throw Error(path, name, "shape " + c10::str(src->sizes()) + " does not match the config's " + c10::str(param.sizes()));
+    }
+    param.copy_(*src);
+    used.insert(found);
+    ++report.loaded;
+  }
+  for (const auto& [k, v] : by_name)
+    if (!used.count(k) && k.find("position_ids") == std::string::npos) report.unexpected.push_back(k);
+  if (head_missing) {
+    model.init_head(seed);
+    report.head_initialised = true;
+  }
+  return report;
+}
+
+}  // namespace kotsu

@@ -1,0 +1,56 @@
+// kotsu/models/text_classifier: the one interface every text-classification architecture implements.
+// A model is split into features(batch) (the encoder: what --strategy head computes once and caches) and
+// head(features) (what every strategy trains). Parameters carry their Hugging Face names, grouped bottom
+// to top ("embeddings", "layer.0" .. "layer.N-1", "pooler", "head") so freezing and discriminative
+// learning rates work the same for every architecture.
+#pragma once
+#include <torch/nn/module.h>
+#include <torch/types.h>
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "kotsu/core/batch.hpp"
+
+namespace kotsu {
+
+
+struct ParamGroup {
+  std::string name;  // "embeddings", "layer.3", "pooler", "head"
+  std::vector<std::pair<std::string, torch::Tensor>> params;
+};
+
+class TextClassifier : public torch::nn::Module {
+ public:
+  virtual torch::Tensor features(const TextBatch& batch) = 0;           // [B, F]
+  virtual torch::Tensor head(const torch::Tensor& features) = 0;        // [B, num_labels]
+  torch::Tensor logits(const TextBatch& batch) { return head(features(batch)); }
+  virtual std::vector<ParamGroup> param_groups() = 0;                   // bottom to top, "head" last
+  virtual int64_t num_layers() const = 0;
+  virtual int64_t num_labels() const = 0;
+  virtual int64_t max_positions() const = 0;
+  virtual std::string base_prefix() const = 0;  // "bert." or "roberta."
+  // Re-draws the head's weights (normal(0, initializer_range), zero bias), as Hugging Face initialises a new head.
+  virtual void init_head(uint64_t seed) = 0;
+  // Re-draws every weight (for --init random, training from scratch).
+  virtual void init_all(uint64_t seed) = 0;
+  // All tensors to save, with their Hugging Face names.
+  std::vector<std::pair<std::string, torch::Tensor>> state() ;
+};
+
+struct LoadReport {
+  bool head_initialised = false;  // the checkpoint had no (or a differently-sized) head
+  size_t loaded = 0;
+  std::vector<std::string> unexpected;  // checkpoint tensors the model does not use
+};
+
+// Copies the checkpoint's tensors into `model` by name (accepting base-model names without the
+// "bert."/"roberta." prefix and old LayerNorm gamma/beta names); a missing encoder tensor or a shape
+// mismatch outside the head is a kotsu::Error naming the tensor; a missing or mismatched head is
+// initialised afresh with `seed` and reported.
+LoadReport load_weights(TextClassifier& model, const std::map<std::string, torch::Tensor>& tensors,
+                        const std::string& path, uint64_t seed);
+
+}  // namespace kotsu

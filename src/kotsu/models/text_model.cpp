@@ -1,0 +1,56 @@
+#include "kotsu/models/text_model.hpp"
+
+#include <torch/torch.h>
+
+#include <filesystem>
+
+#include "kotsu/core/error.hpp"
+#include "kotsu/io/file.hpp"
+#include "kotsu/io/safetensors.hpp"
+#include "kotsu/models/bert.hpp"
+
+namespace kotsu {
+
+TextModel load_text_model(const std::string& dir, const std::vector<std::string>& labels, uint64_t seed, InitMode init) {
+  namespace fs = std::filesystem;
+  if (!fs::is_directory(dir)) throw Error(dir, "", "model directory not found");
+  const std::string cfg_path = (fs::path(dir) / "config.json").string();
+  if (!file_exists(cfg_path)) throw Error(dir, "config.json", "missing: not a Hugging Face model directory");
+  TextModel m;
+  m.config = EncoderConfig::load(cfg_path);
+  if (!labels.empty()) m.config.labels = labels;
+  if (m.config.labels.empty())
+    throw Error(cfg_path, "id2label", "the model has no labels: train it first (kotsu train) or pass the data's labels");
+  if (m.config.labels.size() < 2) throw Error(cfg_path, "id2label", "a classifier needs at least two labels");
+  m.tokenizer = std::make_shared<WordPieceTokenizer>(WordPieceTokenizer::from_model_dir(dir));
+  if (static_cast<int64_t>(m.tokenizer->vocab_size()) > m.config.vocab_size)
+    throw Error(dir, "vocab", "tokenizer has " + std::to_string(m.tokenizer->vocab_size()) +
+                                  " tokens but config.json vocab_size is " + std::to_string(m.config.vocab_size));
+  auto model = std::make_shared<BertClassifier>(m.config, static_cast<int64_t>(m.config.labels.size()));
+  m.model = model;
+  if (init == InitMode::Random) {
+    model->init_all(seed);
+    m.load_report.head_initialised = true;
+    return m;
+  }
+  const std::string st = (fs::path(dir) / "model.safetensors").string();
+  if (!file_exists(st)) {
+    if (file_exists((fs::path(dir) / "pytorch_model.bin").string()))
+      throw Error(dir, "pytorch_model.bin", "pickle checkpoints are not read (unsafe); convert to model.safetensors first");
+    throw Error(dir, "model.safetensors", "missing");
+  }
+  m.load_report = load_weights(*model, load_safetensors(st), st, seed);
+  return m;
+}
+
+void save_text_model(const TextModel& m, const std::string& dir) {
+  namespace fs = std::filesystem;
+  make_dirs(dir);
+  NamedTensors tensors;
+  for (auto& [name, t] : m.model->state()) tensors.emplace_back(name, t.to(torch::kFloat32));
+  save_safetensors((fs::path(dir) / "model.safetensors").string(), tensors, {{"format", "pt"}});
+  write_atomic((fs::path(dir) / "config.json").string(), m.config.to_json().dump(2) + "\n");
+  m.tokenizer->save(dir);
+}
+
+}  // namespace kotsu

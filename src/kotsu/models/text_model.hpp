@@ -1,0 +1,32 @@
+// kotsu/models/text_model: a text classifier together with its config and tokenizer, loaded from and
+// saved to a Hugging Face model directory (config.json + model.safetensors + vocab.txt/tokenizer.json).
+// A run directory written by `kotsu train` is such a directory, so it loads in Hugging Face unchanged.
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "kotsu/io/hf_config.hpp"
+#include "kotsu/models/text_classifier.hpp"
+#include "kotsu/text/wordpiece.hpp"
+
+namespace kotsu {
+
+struct TextModel {
+  EncoderConfig config;
+  std::shared_ptr<TextClassifier> model;
+  std::shared_ptr<WordPieceTokenizer> tokenizer;
+  LoadReport load_report;
+  std::vector<std::string> labels() const { return config.labels; }
+};
+
+enum class InitMode { Pretrained, Random };
+
+// Loads `dir`. With `labels` non-empty the head is sized for them (and re-initialised when the
+// checkpoint's head differs); with `labels` empty the checkpoint's own id2label is used.
+TextModel load_text_model(const std::string& dir, const std::vector<std::string>& labels = {},
+                          uint64_t seed = 42, InitMode init = InitMode::Pretrained);
+// Writes config.json (with id2label/label2id), model.safetensors and the tokenizer files atomically.
+void save_text_model(const TextModel& m, const std::string& dir);
+
+}  // namespace kotsu
