@@ -1,0 +1,51 @@
+// kotsu eval --run DIR --data FILE: metrics of a trained run on a labelled file, as text and a JSON report.
+#include <fmt/format.h>
+
+#include <filesystem>
+
+#include "commands.hpp"
+#include "kotsu/core/runtime.hpp"
+#include "kotsu/io/file.hpp"
+#include "kotsu/train/evaluate.hpp"
+
+namespace kotsu::cli {
+
+Action add_eval(CLI::App& app) {
+  struct Flags {
+    std::string run, data, report, text_col, label_col, device = "cpu";
+    int64_t batch = 64;
+    int threads = 0;
+    bool json = false;
+  };
+  auto f = std::make_shared<Flags>();
+  auto* c = app.add_subcommand("eval", "evaluate a trained run on a labelled file");
+  c->add_option("--run", f->run, "run directory written by kotsu train")->required();
+  c->add_option("--data", f->data, "labelled data: .csv, .tsv or .jsonl")->required();
+  c->add_option("--text-col", f->text_col, "text column (default: the run's)");
+  c->add_option("--label-col", f->label_col, "label column (default: the run's)");
+  c->add_option("--report", f->report, "JSON report path (default: RUN/eval-<data name>.json)");
+  c->add_option("--batch-size", f->batch, "examples per forward pass")->capture_default_str();
+  c->add_option("--threads", f->threads, "CPU threads (0 = all cores)");
+  c->add_option("--device", f->device, "cpu or cuda[:N]")->capture_default_str();
+  c->add_flag("--json", f->json, "print the JSON report instead of the table");
+  return [f]() {
+    runtime_init(f->threads);
+    TextColumns cols = run_columns(f->run);
+    if (!f->text_col.empty()) cols.text = f->text_col;
+    if (!f->label_col.empty()) cols.label = f->label_col;
+    EvalResult r = evaluate_run(f->run, f->data, cols, f->batch, f->device);
+    std::string report = f->report;
+    if (report.empty())
+      report = (std::filesystem::path(f->run) / ("eval-" + std::filesystem::path(f->data).stem().string() + ".json")).string();
+    write_atomic(report, r.report.dump(2) + "\n");
+    if (f->json) {
+      fmt::print("{}\n", r.report.dump(2));
+    } else {
+      fmt::print("{} on {} ({} examples)\n\n{}", f->run, f->data, r.metrics.n, metrics_text(r.metrics, r.labels));
+      fmt::print("\nreport written to {}\n", report);
+    }
+    return 0;
+  };
+}
+
+}  // namespace kotsu::cli

@@ -1,0 +1,40 @@
+// kotsu inspect FILE: prints the tensors of a safetensors file or the metadata of a GGUF file, validating it.
+#include <fmt/format.h>
+
+#include <nlohmann/json.hpp>
+
+#include "commands.hpp"
+#include "kotsu/io/gguf.hpp"
+#include "kotsu/io/safetensors.hpp"
+
+namespace kotsu::cli {
+
+Action add_inspect(CLI::App& app) {
+  auto path = std::make_shared<std::string>();
+  auto* c = app.add_subcommand("inspect", "validate and list a .safetensors or .gguf file");
+  c->add_option("file", *path, "file to inspect")->required();
+  return [path]() {
+    const std::string& p = *path;
+    if (p.size() > 5 && p.substr(p.size() - 5) == ".gguf") {
+      GgufFile g = read_gguf(p);
+      fmt::print("GGUF v{}: {} keys, {} tensors\n", g.version, g.kv.size(), g.tensors.size());
+      for (auto& [k, v] : g.kv) {
+        std::string s = v.is_array() ? fmt::format("[{} values]", v.size()) : v.dump();
+        fmt::print("  {} = {}\n", k, s.substr(0, 100));
+      }
+      return 0;
+    }
+    SafetensorsReader r(p);
+    int64_t total = 0;
+    for (const auto& t : r.tensors()) {
+      int64_t n = 1;
+      for (auto d : t.shape) n *= d;
+      total += n;
+      fmt::print("{:60} {:5} [{}]\n", t.name, t.dtype, fmt::join(t.shape, ", "));
+    }
+    fmt::print("{} tensors, {} parameters\n", r.tensors().size(), total);
+    return 0;
+  };
+}
+
+}  // namespace kotsu::cli

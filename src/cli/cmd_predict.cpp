@@ -1,0 +1,79 @@
+// kotsu predict --run DIR [TEXT...]: label and probabilities per text; reads lines from stdin without TEXT.
+#include <fmt/format.h>
+
+#include <iostream>
+
+#include "commands.hpp"
+#include "kotsu/core/runtime.hpp"
+#include "kotsu/text/utf8.hpp"
+#include "kotsu/core/error.hpp"
+#include "kotsu/train/evaluate.hpp"
+
+namespace kotsu::cli {
+
+Action add_predict(CLI::App& app) {
+  struct Flags {
+    std::string run, device = "cpu";
+    std::vector<std::string> texts;
+    bool json = false;
+    int threads = 0;
+    int64_t batch = 64;
+  };
+  auto f = std::make_shared<Flags>();
+  auto* c = app.add_subcommand("predict", "predict labels for texts (arguments, or one per stdin line)");
+  c->add_option("--run", f->run, "run directory written by kotsu train (or any labelled model directory)")->required();
+  c->add_option("texts", f->texts, "texts to classify");
+  c->add_flag("--json", f->json, "one JSON object per line");
+  c->add_option("--threads", f->threads, "CPU threads (0 = all cores)");
+  c->add_option("--batch-size", f->batch, "lines per forward pass when reading stdin")->capture_default_str();
+  c->add_option("--device", f->device, "cpu or cuda[:N]")->capture_default_str();
+  return [f]() {
+    runtime_init(f->threads);
+    TextModel m = load_text_model(f->run);
+    const int64_t max_len = run_max_len(f->run);
+    auto emit = [&](const std::vector<std::string>& texts) {
+      auto preds = predict_texts(m, texts, max_len, f->batch, f->device);
+      for (size_t i = 0; i < preds.size(); ++i) {
+        const auto& p = preds[i];
+        if (f->json) {
+          nlohmann::ordered_json j;
+          j["text"] = texts[i];
+          j["label"] = p.label;
+          nlohmann::ordered_json probs;
+          for (size_t k = 0; k < p.probs.size(); ++k) probs[m.config.labels[k]] = p.probs[k];
+          j["probabilities"] = probs;
+          fmt::print("{}\n", j.dump());
+        } else {
+          std::string line = p.label;
+          for (size_t k = 0; k < p.probs.size(); ++k) line += fmt::format("\t{}={:.4f}", m.config.labels[k], p.probs[k]);
+          fmt::print("{}\n", line);
+        }
+      }
+      std::fflush(stdout);
+    };
+    if (!f->texts.empty()) {
+      for (const auto& t : f->texts)
+        if (utf8_invalid_at(t) != std::string::npos) throw Error("<argument>", "text", "invalid UTF-8");
+      emit(f->texts);
+      return 0;
+    }
+    std::vector<std::string> batch;
+    std::string line;
+    size_t lineno = 0;
+    while (std::getline(std::cin, line)) {
+      ++lineno;
+      if (!line.empty() && line.back() == '\r') line.pop_back();
+      size_t bad = utf8_invalid_at(line);
+      if (bad != std::string::npos) throw Error("<stdin>", "line " + std::to_string(lineno) + ", byte " + std::to_string(bad + 1), "invalid UTF-8");
+      batch.push_back(line);
+      if (static_cast<int64_t>(batch.size()) >= f->batch) {
+        emit(batch);
+        batch.clear();
+      }
+    }
+    if (!batch.empty()) emit(batch);
+    return 0;
+  };
+}
+
+}  // namespace kotsu::cli

@@ -1,0 +1,114 @@
+// kotsu train [RUN.yaml] [flags]: fine-tunes a classifier; flags override the run file; --resume DIR continues.
+#include <yaml-cpp/yaml.h>
+
+#include "commands.hpp"
+#include "kotsu/core/error.hpp"
+#include "kotsu/train/trainer.hpp"
+
+namespace kotsu::cli {
+
+namespace {
+
+nlohmann::json yaml_to_json(const YAML::Node& n, const std::string& path) {
+  switch (n.Type()) {
+    case YAML::NodeType::Null: return nullptr;
+    case YAML::NodeType::Scalar: {
+      const std::string s = n.Scalar();
+      if (n.Tag() == "!") return s;  // quoted: always a string
+      try { size_t pos; long long v = std::stoll(s, &pos); if (pos == s.size()) return v; } catch (...) {}
+      try { size_t pos; double v = std::stod(s, &pos); if (pos == s.size()) return v; } catch (...) {}
+      if (s == "true" || s == "yes") return true;
+      if (s == "false" || s == "no") return false;
+      return s;
+    }
+    case YAML::NodeType::Sequence: {
+      nlohmann::json a = nlohmann::json::array();
+      for (const auto& e : n) a.push_back(yaml_to_json(e, path));
+      return a;
+    }
+    case YAML::NodeType::Map: {
+      nlohmann::json o = nlohmann::json::object();
+      for (const auto& kv : n) o[kv.first.as<std::string>()] = yaml_to_json(kv.second, path);
+      return o;
+    }
+    default: throw Error(path, "", "unsupported YAML node");
+  }
+}
+
+struct TrainFlags {
+  std::string run_file, resume;
+  TrainOptions o;
+  bool quiet = false;
+};
+
+}  // namespace
+
+Action add_train(CLI::App& app) {
+  auto f = std::make_shared<TrainFlags>();
+  auto* c = app.add_subcommand("train", "fine-tune a pre-trained model on a labelled text file");
+  TrainOptions& o = f->o;
+  c->add_option("run_file", f->run_file, "YAML run file with the same option names (flags override it)");
+  c->add_option("--resume", f->resume, "continue the killed or stopped run in this directory");
+  c->add_option("--model", o.model, "Hugging Face model directory (config.json, model.safetensors, vocab.txt)");
+  c->add_option("--data", o.data, "training data: .csv, .tsv or .jsonl");
+  c->add_option("--val-data", o.val_data, "validation data (default: a stratified split of --data)");
+  c->add_option("--out", o.out, "run directory to write");
+  c->add_option("--text-col", o.columns.text, "text column")->capture_default_str();
+  c->add_option("--label-col", o.columns.label, "label column")->capture_default_str();
+  c->add_option("--text-pair-col", o.columns.text_pair, "second text column, for sentence pairs");
+  c->add_option("--strategy", o.strategy, "full | partial | head")->capture_default_str();
+  c->add_option("--unfreeze", o.unfreeze, "partial: number of top layers to train")->capture_default_str();
+  c->add_option("--init", o.init, "pretrained | random (from scratch, for comparison)")->capture_default_str();
+  c->add_option("--lr", o.lr, "peak learning rate (default 2e-5 full, 5e-5 partial, 1e-3 head)");
+  c->add_option("--weight-decay", o.weight_decay, "decoupled weight decay (not on biases or LayerNorm)")->capture_default_str();
+  c->add_option("--warmup-ratio", o.warmup_ratio, "share of steps with linear warm-up")->capture_default_str();
+  c->add_option("--schedule", o.schedule, "linear | cosine | constant")->capture_default_str();
+  c->add_option("--batch-size", o.batch_size, "examples per step")->capture_default_str();
+  c->add_option("--epochs", o.epochs, "maximum epochs")->capture_default_str();
+  c->add_option("--grad-accum", o.grad_accum, "micro-batches per optimizer step")->capture_default_str();
+  c->add_option("--grad-clip", o.grad_clip, "gradient norm clip (0 = off)")->capture_default_str();
+  c->add_option("--patience", o.patience, "early stopping patience in epochs (0 = off)")->capture_default_str();
+  c->add_option("--metric", o.metric, "validation metric: accuracy, macro_f1, weighted_f1, loss")->capture_default_str();
+  c->add_option("--val-fraction", o.val_fraction, "held-out share when no --val-data")->capture_default_str();
+  c->add_option("--label-smoothing", o.label_smoothing, "label smoothing for the loss")->capture_default_str();
+  c->add_option("--max-len", o.max_len, "maximum tokens per example")->capture_default_str();
+  c->add_option("--seed", o.seed, "seed for split, order, dropout and new weights")->capture_default_str();
+  c->add_option("--threads", o.threads, "CPU threads (0 = all cores)")->capture_default_str();
+  c->add_option("--device", o.device, "cpu or cuda[:N]")->capture_default_str();
+  c->add_flag("--quiet", f->quiet, "no progress or log lines");
+  return [f, c]() {
+    TrainHooks hooks;
+    hooks.quiet = f->quiet;
+    if (!f->resume.empty()) {
+      resume_classifier(f->resume, hooks);
+      return 0;
+    }
+    TrainOptions merged;
+    if (!f->run_file.empty()) {
+      YAML::Node root;
+      try {
+        root = YAML::LoadFile(f->run_file);
+      } catch (const YAML::BadFile&) {
+        throw Error(f->run_file, "", "cannot open run file");
+      } catch (const YAML::Exception& e) {
+        throw Error(f->run_file, "line " + std::to_string(e.mark.line + 1), e.msg);
+      }
+      merged.merge_json(yaml_to_json(root, f->run_file), f->run_file);
+    }
+    // flags given on the command line override the run file
+    nlohmann::json given = nlohmann::json::object();
+    nlohmann::json all = f->o.to_json();
+    for (const auto* opt : c->get_options()) {
+      if (opt->count() == 0 || opt->get_lnames().empty()) continue;
+      std::string key = opt->get_lnames()[0];
+      for (auto& ch : key)
+        if (ch == '-') ch = '_';
+      if (all.contains(key)) given[key] = all[key];
+    }
+    merged.merge_json(given, "command line");
+    train_classifier(merged, hooks);
+    return 0;
+  };
+}
+
+}  // namespace kotsu::cli

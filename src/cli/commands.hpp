@@ -1,0 +1,15 @@
+// kotsu CLI: one function per subcommand registering its flags; no logic beyond parsing and calling the library.
+#pragma once
+#include <CLI/CLI.hpp>
+#include <functional>
+
+namespace kotsu::cli {
+
+using Action = std::function<int()>;
+
+Action add_train(CLI::App& app);
+Action add_eval(CLI::App& app);
+Action add_predict(CLI::App& app);
+Action add_inspect(CLI::App& app);
+
+}  // namespace kotsu::cli

@@ -1,0 +1,48 @@
+// kotsu/data/text_dataset: labelled (or unlabelled) texts taken from a Table, label sets, stratified splits,
+// tokenisation into encodings and padded batches.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "kotsu/core/batch.hpp"
+#include "kotsu/text/wordpiece.hpp"
+
+namespace kotsu {
+
+struct TextColumns {
+  std::string text = "text";
+  std::string label = "label";  // empty: unlabelled (predict)
+  std::string text_pair;         // optional second segment
+};
+
+struct TextDataset {
+  std::string path;
+  std::vector<std::string> texts, pairs, labels;  // pairs empty when no pair column
+  std::vector<size_t> lines;
+  size_t size() const { return texts.size(); }
+};
+
+// Loads a dataset; empty texts or labels are errors naming the line and column.
+TextDataset load_text_dataset(const std::string& path, const TextColumns& cols);
+// Sorted distinct labels (numerically when all are integers).
+std::vector<std::string> collect_labels(const TextDataset& d);
+// Label ids for `d`; a label outside `labels` is an error naming the line.
+std::vector<int64_t> label_ids(const TextDataset& d, const std::vector<std::string>& labels);
+// Stratified split: about `fraction` of each class (at least one when the class has two or more) goes to
+// `second`; deterministic in `seed`.
+void stratified_split(const std::vector<int64_t>& y, double fraction, uint64_t seed, std::vector<size_t>& first,
+                      std::vector<size_t>& second);
+
+struct EncodedTexts {
+  std::vector<Encoding> enc;
+  std::vector<int64_t> labels;  // empty when unlabelled
+  int64_t pad_id = 0;
+};
+
+EncodedTexts encode_texts(const WordPieceTokenizer& tok, const TextDataset& d, size_t max_len,
+                          const std::vector<int64_t>& labels = {});
+// Pads the rows `idx` to the longest of them.
+TextBatch make_batch(const EncodedTexts& e, const std::vector<size_t>& idx);
+
+}  // namespace kotsu

@@ -1,0 +1,87 @@
+#include "kotsu/train/evaluate.hpp"
+
+#include <torch/torch.h>
+
+#include <filesystem>
+
+#include "kotsu/core/error.hpp"
+#include "kotsu/io/file.hpp"
+#include "kotsu/train/predict.hpp"
+
+namespace kotsu {
+
+namespace fs = std::filesystem;
+
+int64_t run_max_len(const std::string& run_dir) {
+  std::string p = (fs::path(run_dir) / "run.json").string();
+  if (!file_exists(p)) return 128;
+  try {
+    auto j = nlohmann::json::parse(read_file(p));
+    return j.at("options").value("max_len", int64_t(128));
+  } catch (const std::exception&) {
+    return 128;
+  }
+}
+
+TextColumns run_columns(const std::string& run_dir) {
+  TextColumns c;
+  std::string p = (fs::path(run_dir) / "run.json").string();
+  if (!file_exists(p)) return c;
+  try {
+    auto o = nlohmann::json::parse(read_file(p)).at("options");
+    c.text = o.value("text_col", c.text);
+    c.label = o.value("label_col", c.label);
+    c.text_pair = o.value("text_pair_col", c.text_pair);
+  } catch (const std::exception& e) {
+    throw Error(p, "options", std::string("unreadable: ") + e.what());
+  }
+  return c;
+}
+
+EvalResult evaluate_run(const std::string& run_dir, const std::string& data, const TextColumns& cols, int64_t batch_size,
+                        const std::string& device) {
+  TextModel m = load_text_model(run_dir);
+  TextDataset d = load_text_dataset(data, cols);
+  auto y = label_ids(d, m.config.labels);
+  const size_t max_len = static_cast<size_t>(std::min<int64_t>(run_max_len(run_dir), m.model->max_positions()));
+  EncodedTexts enc = encode_texts(*m.tokenizer, d, max_len, y);
+  torch::Device dev(device);
+  m.model->to(dev);
+  auto logits = predict_logits(*m.model, enc, batch_size, dev);
+  auto probs = torch::softmax(logits, 1).contiguous();
+  auto pred_t = logits.argmax(1).contiguous();
+  std::vector<int64_t> pred(pred_t.data_ptr<int64_t>(), pred_t.data_ptr<int64_t>() + pred_t.numel());
+  EvalResult r;
+  r.labels = m.config.labels;
+  r.metrics = classification_metrics(y, pred, static_cast<int64_t>(r.labels.size()));
+  add_log_loss(r.metrics, y, std::vector<float>(probs.data_ptr<float>(), probs.data_ptr<float>() + probs.numel()));
+  r.report = metrics_json(r.metrics, r.labels);
+  r.report["run"] = run_dir;
+  r.report["data"] = data;
+  return r;
+}
+
+std::vector<Prediction> predict_texts(TextModel& m, const std::vector<std::string>& texts, int64_t max_len,
+                                      int64_t batch_size, const std::string& device) {
+  TextDataset d;
+  d.path = "<input>";
+  d.texts = texts;
+  d.lines.resize(texts.size());
+  EncodedTexts enc = encode_texts(*m.tokenizer, d, static_cast<size_t>(std::min<int64_t>(max_len, m.model->max_positions())));
+  torch::Device dev(device);
+  m.model->to(dev);
+  std::vector<Prediction> out;
+  if (texts.empty()) return out;
+  auto probs = torch::softmax(predict_logits(*m.model, enc, batch_size, dev), 1).contiguous();
+  const int64_t k = probs.size(1);
+  const float* p = probs.data_ptr<float>();
+  for (size_t i = 0; i < texts.size(); ++i) {
+    Prediction pr;
+    pr.probs.assign(p + i * static_cast<size_t>(k), p + (i + 1) * static_cast<size_t>(k));
+    pr.label = m.config.labels[static_cast<size_t>(std::max_element(pr.probs.begin(), pr.probs.end()) - pr.probs.begin())];
+    out.push_back(std::move(pr));
+  }
+  return out;
+}
+
+}  // namespace kotsu

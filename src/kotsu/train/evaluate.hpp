@@ -1,0 +1,35 @@
+// kotsu/train/evaluate: evaluates a trained run (a model directory with labels) on a labelled file, and
+// predicts labels for raw texts. Unknown labels in the file are errors naming the line.
+#pragma once
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "kotsu/data/text_dataset.hpp"
+#include "kotsu/eval/metrics.hpp"
+#include "kotsu/models/text_model.hpp"
+
+namespace kotsu {
+
+struct EvalResult {
+  ClassificationMetrics metrics;
+  std::vector<std::string> labels;
+  nlohmann::json report;  // metrics_json + model, data, predictions summary
+};
+
+EvalResult evaluate_run(const std::string& run_dir, const std::string& data, const TextColumns& cols, int64_t batch_size = 64,
+                        const std::string& device = "cpu");
+
+struct Prediction {
+  std::string label;
+  std::vector<float> probs;  // per label, in the model's label order
+};
+
+std::vector<Prediction> predict_texts(TextModel& m, const std::vector<std::string>& texts, int64_t max_len = 128,
+                                      int64_t batch_size = 64, const std::string& device = "cpu");
+// max_len the run was trained with (run.json), 128 when it has none.
+int64_t run_max_len(const std::string& run_dir);
+// The run's columns and max_len from its run.json, when it has one.
+TextColumns run_columns(const std::string& run_dir);
+
+}  // namespace kotsu

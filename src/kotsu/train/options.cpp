@@ -1,0 +1,92 @@
+#include "kotsu/train/options.hpp"
+
+#include "kotsu/core/error.hpp"
+#include "kotsu/eval/metrics.hpp"
+
+namespace kotsu {
+
+double TrainOptions::effective_lr() const {
+  if (lr > 0) return lr;
+  if (strategy == "head") return 1e-3;
+  if (strategy == "partial") return 5e-5;
+  return 2e-5;
+}
+
+nlohmann::json TrainOptions::to_json() const {
+  return {{"model", model}, {"data", data}, {"val_data", val_data}, {"out", out},
+          {"text_col", columns.text}, {"label_col", columns.label}, {"text_pair_col", columns.text_pair},
+          {"strategy", strategy}, {"unfreeze", unfreeze}, {"init", init}, {"lr", lr},
+          {"weight_decay", weight_decay}, {"warmup_ratio", warmup_ratio}, {"schedule", schedule},
+          {"batch_size", batch_size}, {"epochs", epochs}, {"grad_accum", grad_accum}, {"grad_clip", grad_clip},
+          {"patience", patience}, {"metric", metric}, {"val_fraction", val_fraction},
+          {"label_smoothing", label_smoothing}, {"max_len", max_len}, {"seed", seed}, {"threads", threads},
+          {"device", device}};
+}
+
+void TrainOptions::merge_json(const nlohmann::json& j, const std::string& source) {
+  if (!j.is_object()) throw Error(source, "", "must be a mapping of option: value");
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    const std::string& k = it.key();
+    const auto& v = it.value();
+    try {
+      if (k == "model") model = v.get<std::string>();
+      else if (k == "data") data = v.get<std::string>();
+      else if (k == "val_data") val_data = v.get<std::string>();
+      else if (k == "out") out = v.get<std::string>();
+      else if (k == "text_col") columns.text = v.get<std::string>();
+      else if (k == "label_col") columns.label = v.get<std::string>();
+      else if (k == "text_pair_col") columns.text_pair = v.get<std::string>();
+      else if (k == "strategy") strategy = v.get<std::string>();
+      else if (k == "unfreeze") unfreeze = v.get<int64_t>();
+      else if (k == "init") init = v.get<std::string>();
+      else if (k == "lr") lr = v.get<double>();
+      else if (k == "weight_decay") weight_decay = v.get<double>();
+      else if (k == "warmup_ratio") warmup_ratio = v.get<double>();
+      else if (k == "schedule") schedule = v.get<std::string>();
+      else if (k == "batch_size") batch_size = v.get<int64_t>();
+      else if (k == "epochs") epochs = v.get<int64_t>();
+      else if (k == "grad_accum") grad_accum = v.get<int64_t>();
+      else if (k == "grad_clip") grad_clip = v.get<double>();
+      else if (k == "patience") patience = v.get<int64_t>();
+      else if (k == "metric") metric = v.get<std::string>();
+      else if (k == "val_fraction") val_fraction = v.get<double>();
+      else if (k == "label_smoothing") label_smoothing = v.get<double>();
+      else if (k == "max_len") max_len = v.get<int64_t>();
+      else if (k == "seed") seed = v.get<uint64_t>();
+      else if (k == "threads") threads = v.get<int>();
+      else if (k == "device") device = v.get<std::string>();
+      else throw Error(source, k, "unknown option");
+    } catch (const nlohmann::json::exception&) {
+      throw Error(source, k, "has the wrong type (" + std::string(v.type_name()) + ")");
+    }
+  }
+}
+
+void TrainOptions::validate() const {
+  const std::string src = "options";
+  if (model.empty()) throw Error(src, "model", "is required (a Hugging Face model directory)");
+  if (data.empty()) throw Error(src, "data", "is required (a .csv, .tsv or .jsonl file)");
+  if (out.empty()) throw Error(src, "out", "is required (the run directory)");
+  if (strategy != "full" && strategy != "partial" && strategy != "head")
+    throw Error(src, "strategy", "'" + strategy + "' is not one of full, partial, head");
+  if (init != "pretrained" && init != "random") throw Error(src, "init", "must be pretrained or random");
+  if (schedule != "linear" && schedule != "cosine" && schedule != "constant")
+    throw Error(src, "schedule", "must be linear, cosine or constant");
+  if (lr < 0 || lr > 10) throw Error(src, "lr", "must be in (0, 10]");
+  if (weight_decay < 0) throw Error(src, "weight_decay", "must be >= 0");
+  if (warmup_ratio < 0 || warmup_ratio >= 1) throw Error(src, "warmup_ratio", "must be in [0, 1)");
+  if (batch_size < 1 || batch_size > 65536) throw Error(src, "batch_size", "must be in [1, 65536]");
+  if (epochs < 1 || epochs > 100000) throw Error(src, "epochs", "must be >= 1");
+  if (grad_accum < 1) throw Error(src, "grad_accum", "must be >= 1");
+  if (grad_clip < 0) throw Error(src, "grad_clip", "must be >= 0");
+  if (patience < 0) throw Error(src, "patience", "must be >= 0");
+  if (unfreeze < 0) throw Error(src, "unfreeze", "must be >= 0");
+  if (!is_metric_name(metric)) throw Error(src, "metric", "'" + metric + "' is not a metric (accuracy, macro_f1, weighted_f1, loss, ...)");
+  if (val_fraction <= 0 || val_fraction >= 1) throw Error(src, "val_fraction", "must be in (0, 1)");
+  if (label_smoothing < 0 || label_smoothing >= 1) throw Error(src, "label_smoothing", "must be in [0, 1)");
+  if (max_len < 4) throw Error(src, "max_len", "must be >= 4");
+  if (threads < 0) throw Error(src, "threads", "must be >= 0");
+  if (device != "cpu" && device.rfind("cuda", 0) != 0) throw Error(src, "device", "must be cpu or cuda[:N]");
+}
+
+}  // namespace kotsu

@@ -1,0 +1,46 @@
+// kotsu/train/options: every setting of a fine-tuning run, with the defaults of common practice, and
+// their JSON form (what run.json stores and `kotsu train run.yaml` reads through the CLI).
+#pragma once
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "kotsu/data/text_dataset.hpp"
+
+namespace kotsu {
+
+struct TrainOptions {
+  std::string model;     // Hugging Face model directory
+  std::string data;      // training file (.csv, .tsv, .jsonl)
+  std::string val_data;  // optional validation file; else a stratified split of `data`
+  std::string out;       // run directory
+  TextColumns columns;
+  std::string strategy = "full";  // full | partial | head
+  int64_t unfreeze = 2;           // partial: how many top layers train
+  std::string init = "pretrained";  // pretrained | random (train from scratch, for comparison)
+  double lr = 0;                  // 0: 2e-5 full, 5e-5 partial, 1e-3 head
+  double weight_decay = 0.01;
+  double warmup_ratio = 0.1;
+  std::string schedule = "linear";  // linear | cosine | constant
+  int64_t batch_size = 16;
+  int64_t epochs = 10;
+  int64_t grad_accum = 1;
+  double grad_clip = 1.0;          // 0: off
+  int64_t patience = 3;            // epochs without improvement before stopping; 0: never stop early
+  std::string metric = "accuracy";  // validation metric for early stopping and the best checkpoint
+  double val_fraction = 0.1;
+  double label_smoothing = 0.0;
+  int64_t max_len = 128;
+  uint64_t seed = 42;
+  int threads = 0;                 // 0: all cores
+  std::string device = "cpu";
+
+  double effective_lr() const;
+  nlohmann::json to_json() const;
+  // Reads the keys present in `j` over the current values; unknown keys are errors naming them.
+  void merge_json(const nlohmann::json& j, const std::string& source);
+  // Checks values; throws kotsu::Error naming the option.
+  void validate() const;
+};
+
+}  // namespace kotsu

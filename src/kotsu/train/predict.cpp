@@ -1,0 +1,42 @@
+#include "kotsu/train/predict.hpp"
+
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <numeric>
+
+namespace kotsu {
+
+namespace {
+template <class F>
+torch::Tensor run_sorted(TextClassifier& model, const EncodedTexts& e, int64_t batch_size, const torch::Device& device, F fn) {
+  const size_t n = e.enc.size();
+  std::vector<size_t> order(n);
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return e.enc[a].ids.size() < e.enc[b].ids.size(); });
+  const bool was_training = model.is_training();
+  model.eval();
+  torch::NoGradGuard ng;
+  EncodedTexts unlabelled{e.enc, {}, e.pad_id};
+  torch::Tensor out;
+  for (size_t s = 0; s < n; s += static_cast<size_t>(batch_size)) {
+    std::vector<size_t> idx(order.begin() + static_cast<long>(s), order.begin() + static_cast<long>(std::min(n, s + static_cast<size_t>(batch_size))));
+    auto r = fn(make_batch(unlabelled, idx).to(device)).to(torch::kCPU).to(torch::kFloat);
+    if (!out.defined()) out = torch::empty({static_cast<int64_t>(n), r.size(1)}, torch::kFloat);
+    auto where = torch::tensor(std::vector<int64_t>(idx.begin(), idx.end()), torch::kLong);
+    out.index_copy_(0, where, r);
+  }
+  model.train(was_training);
+  return out;
+}
+}  // namespace
+
+torch::Tensor predict_logits(TextClassifier& model, const EncodedTexts& e, int64_t batch_size, const torch::Device& device) {
+  return run_sorted(model, e, batch_size, device, [&](const TextBatch& b) { return model.logits(b); });
+}
+
+torch::Tensor compute_features(TextClassifier& model, const EncodedTexts& e, int64_t batch_size, const torch::Device& device) {
+  return run_sorted(model, e, batch_size, device, [&](const TextBatch& b) { return model.features(b); });
+}
+
+}  // namespace kotsu

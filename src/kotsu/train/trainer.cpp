@@ -1,0 +1,421 @@
+#include "kotsu/train/trainer.hpp"
+
+#include <fmt/format.h>
+#include <torch/torch.h>
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <numeric>
+#include <random>
+#include <sstream>
+
+#include "kotsu/core/error.hpp"
+#include "kotsu/core/runtime.hpp"
+#include "kotsu/eval/metrics.hpp"
+#include "kotsu/io/file.hpp"
+#include "kotsu/io/safetensors.hpp"
+#include "kotsu/models/text_model.hpp"
+#include "kotsu/train/predict.hpp"
+#include "kotsu/train/progress.hpp"
+
+namespace kotsu {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr const char* kVersion = "0.1.0";
+
+struct TrainerState {
+  int64_t epoch = 0;  // completed epochs
+  int64_t global_step = 0;
+  double best = 0;
+  bool has_best = false;
+  int64_t best_epoch = 0;
+  int64_t bad_epochs = 0;
+  bool stopped_early = false;
+  std::string checkpoint;  // folder name inside the run directory
+  nlohmann::json history = nlohmann::json::array();
+
+  nlohmann::json to_json() const {
+    return {{"epoch", epoch}, {"global_step", global_step}, {"best", best}, {"has_best", has_best},
+            {"best_epoch", best_epoch}, {"bad_epochs", bad_epochs}, {"stopped_early", stopped_early},
+            {"checkpoint", checkpoint}, {"history", history}};
+  }
+  static TrainerState from_json(const nlohmann::json& j) {
+    TrainerState s;
+    s.epoch = j.at("epoch");
+    s.global_step = j.at("global_step");
+    s.best = j.at("best");
+    s.has_best = j.at("has_best");
+    s.best_epoch = j.at("best_epoch");
+    s.bad_epochs = j.at("bad_epochs");
+    s.stopped_early = j.at("stopped_early");
+    s.checkpoint = j.at("checkpoint");
+    s.history = j.at("history");
+    return s;
+  }
+};
+
+bool higher_is_better(const std::string& metric) { return metric != "loss"; }
+
+double schedule_factor(const std::string& kind, int64_t step, int64_t total, int64_t warmup) {
+  if (step < warmup) return static_cast<double>(step) / static_cast<double>(std::max<int64_t>(1, warmup));
+  if (kind == "constant") return 1.0;
+  double progress = static_cast<double>(step - warmup) / static_cast<double>(std::max<int64_t>(1, total - warmup));
+  if (kind == "cosine") return std::max(0.0, 0.5 * (1.0 + std::cos(M_PI * progress)));
+  return std::max(0.0, 1.0 - progress);
+}
+
+bool no_decay(const std::string& name) {
+  return name.size() >= 5 && (name.compare(name.size() - 5, 5, ".bias") == 0 || name.find("LayerNorm") != std::string::npos ||
+                              name.find("layer_norm") != std::string::npos);
+}
+
+// Marks parameters trainable per strategy; returns the trainable ones with their names.
+std::vector<std::pair<std::string, torch::Tensor>> apply_strategy(TextClassifier& m, const TrainOptions& o) {
+  std::vector<std::pair<std::string, torch::Tensor>> trainable;
+  const int64_t L = m.num_layers();
+  for (auto& g : m.param_groups()) {
+    bool train = o.strategy == "full" || g.name == "head";
+    if (o.strategy == "partial") {
+      if (g.name == "pooler") train = true;
+      if (g.name.rfind("layer.", 0) == 0 && std::stoll(g.name.substr(6)) >= L - o.unfreeze) train = true;
+    }
+    for (auto& [n, t] : g.params) {
+      t.set_requires_grad(train);
+      if (train) trainable.emplace_back(n, t);
+    }
+  }
+  return trainable;
+}
+
+std::string serialize_optimizer(torch::optim::Optimizer& opt) {
+  torch::serialize::OutputArchive ar;
+  opt.save(ar);
+  std::ostringstream os;
+  ar.save_to(os);
+  return os.str();
+}
+
+struct Run {
+  TrainOptions o;
+  std::vector<std::string> labels;
+  TextDataset train_ds, val_ds;
+  std::vector<size_t> train_idx, val_idx;  // into enc_train / enc_val
+  EncodedTexts enc_train, enc_val;
+  TextModel tm;
+  torch::Device device{torch::kCPU};
+};
+
+Run prepare(const TrainOptions& o, const std::vector<std::string>& fixed_labels) {
+  Run r;
+  r.o = o;
+  r.device = torch::Device(o.device);
+  r.train_ds = load_text_dataset(o.data, o.columns);
+  r.labels = fixed_labels.empty() ? collect_labels(r.train_ds) : fixed_labels;
+  if (r.labels.size() < 2) throw Error(o.data, "--label-col", "needs at least two distinct labels, found " + std::to_string(r.labels.size()));
+  auto y = label_ids(r.train_ds, r.labels);
+  r.tm = load_text_model(o.model, r.labels, o.seed, o.init == "random" ? InitMode::Random : InitMode::Pretrained);
+  const size_t max_len = static_cast<size_t>(std::min<int64_t>(o.max_len, r.tm.model->max_positions()));
+  if (!o.val_data.empty()) {
+    r.val_ds = load_text_dataset(o.val_data, o.columns);
+    auto yv = label_ids(r.val_ds, r.labels);
+    r.enc_train = encode_texts(*r.tm.tokenizer, r.train_ds, max_len, y);
+    r.enc_val = encode_texts(*r.tm.tokenizer, r.val_ds, max_len, yv);
+    r.train_idx.resize(r.enc_train.enc.size());
+    std::iota(r.train_idx.begin(), r.train_idx.end(), 0);
+  } else {
+    std::vector<size_t> tr, va;
+    stratified_split(y, o.val_fraction, o.seed, tr, va);
+    if (va.empty()) throw Error(o.data, "", "too few rows to hold out a validation split; pass --val-data");
+    EncodedTexts all = encode_texts(*r.tm.tokenizer, r.train_ds, max_len, y);
+    for (size_t i : tr) {
+      r.enc_train.enc.push_back(all.enc[i]);
+      r.enc_train.labels.push_back(y[i]);
+    }
+    for (size_t i : va) {
+      r.enc_val.enc.push_back(all.enc[i]);
+      r.enc_val.labels.push_back(y[i]);
+    }
+    r.enc_train.pad_id = r.enc_val.pad_id = all.pad_id;
+    r.train_idx.resize(tr.size());
+    std::iota(r.train_idx.begin(), r.train_idx.end(), 0);
+  }
+  r.tm.model->to(r.device);
+  return r;
+}
+
+void write_run_json(const Run& r, const TrainerState& s, const std::string& status) {
+  nlohmann::ordered_json j;
+  j["kotsu_version"] = kVersion;
+  j["status"] = status;
+  j["task"] = "text-classification";
+  j["options"] = r.o.to_json();
+  j["labels"] = r.labels;
+  j["n_train"] = r.enc_train.enc.size();
+  j["n_val"] = r.enc_val.enc.size();
+  j["best_metric"] = {{"name", r.o.metric}, {"value", s.best}, {"epoch", s.best_epoch}};
+  j["stopped_early"] = s.stopped_early;
+  j["history"] = s.history;
+  write_atomic((fs::path(r.o.out) / "run.json").string(), j.dump(2) + "\n");
+}
+
+TrainResult run_training(Run& r, TrainerState s, torch::optim::AdamW* resumed_opt, const TrainHooks& hooks,
+                         std::unique_ptr<torch::optim::AdamW> opt_holder) {
+  const TrainOptions& o = r.o;
+  Progress progress(hooks.quiet);
+  TextClassifier& model = *r.tm.model;
+  auto trainable = apply_strategy(model, o);
+  (void)resumed_opt;
+  torch::optim::AdamW& opt = *opt_holder;
+
+  const bool head_only = o.strategy == "head";
+  torch::Tensor feats_train, feats_val;
+  if (head_only) {
+    auto t0 = std::chrono::steady_clock::now();
+    feats_train = compute_features(model, r.enc_train, 64, r.device);
+    feats_val = compute_features(model, r.enc_val, 64, r.device);
+    double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    progress.log(fmt::format("feature cache: encoded {} examples once in {:.1f}s; the head trains on cached features",
+                             feats_train.size(0) + feats_val.size(0), secs));
+    feats_train = feats_train.to(r.device);
+    feats_val = feats_val.to(r.device);
+  }
+  auto y_train = torch::tensor(r.enc_train.labels, torch::kLong);
+  auto y_val = torch::tensor(r.enc_val.labels, torch::kLong);
+
+  const int64_t n = static_cast<int64_t>(r.train_idx.size());
+  const int64_t micro_per_epoch = (n + o.batch_size - 1) / o.batch_size;
+  const int64_t steps_per_epoch = (micro_per_epoch + o.grad_accum - 1) / o.grad_accum;
+  const int64_t total_steps = steps_per_epoch * o.epochs;
+  const int64_t warmup = static_cast<int64_t>(std::llround(o.warmup_ratio * static_cast<double>(total_steps)));
+  const double base_lr = o.effective_lr();
+  auto ce_opts = torch::nn::functional::CrossEntropyFuncOptions().label_smoothing(o.label_smoothing);
+
+  TrainResult result;
+  result.out = o.out;
+  for (int64_t epoch = s.epoch; epoch < o.epochs; ++epoch) {
+    auto t0 = std::chrono::steady_clock::now();
+    torch::manual_seed(o.seed * 1000003ULL + static_cast<uint64_t>(epoch));
+    std::vector<size_t> order = r.train_idx;
+    std::mt19937_64 rng(o.seed ^ (0x9E3779B97F4A7C15ULL * static_cast<uint64_t>(epoch + 1)));
+    std::shuffle(order.begin(), order.end(), rng);
+    model.train();
+    progress.start(fmt::format("epoch {}/{}", epoch + 1, o.epochs), micro_per_epoch);
+    double loss_sum = 0;
+    int64_t seen = 0;
+    opt.zero_grad();
+    for (int64_t mb = 0; mb < micro_per_epoch; ++mb) {
+      const size_t lo = static_cast<size_t>(mb * o.batch_size);
+      const size_t hi = std::min(order.size(), lo + static_cast<size_t>(o.batch_size));
+      std::vector<size_t> idx(order.begin() + static_cast<long>(lo), order.begin() + static_cast<long>(hi));
+      torch::Tensor logits, y;
+      if (head_only) {
+        auto it = torch::tensor(std::vector<int64_t>(idx.begin(), idx.end()), torch::kLong).to(r.device);
+        logits = model.head(feats_train.index_select(0, it));
+        y = y_train.to(r.device).index_select(0, it);
+      } else {
+        TextBatch b = make_batch(r.enc_train, idx).to(r.device);
+        logits = model.logits(b);
+        y = b.labels;
+      }
+      auto loss = torch::nn::functional::cross_entropy(logits, y, ce_opts);
+      (loss / static_cast<double>(o.grad_accum)).backward();
+      loss_sum += loss.item<double>() * static_cast<double>(idx.size());
+      seen += static_cast<int64_t>(idx.size());
+      if ((mb + 1) % o.grad_accum == 0 || mb + 1 == micro_per_epoch) {
+        if (o.grad_clip > 0) {
+          std::vector<torch::Tensor> ps;
+          for (auto& [nm, t] : trainable) ps.push_back(t);
+          torch::nn::utils::clip_grad_norm_(ps, o.grad_clip);
+        }
+        const double lr = base_lr * schedule_factor(o.schedule, s.global_step, total_steps, warmup);
+        for (auto& g : opt.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
+        opt.step();
+        opt.zero_grad();
+        ++s.global_step;
+      }
+      progress.step(mb + 1, loss_sum / static_cast<double>(seen), seen);
+    }
+    progress.finish();
+    const double train_secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+
+    // validation
+    torch::Tensor vlogits;
+    if (head_only) {
+      model.eval();
+      torch::NoGradGuard ng;
+      vlogits = model.head(feats_val).to(torch::kCPU).to(torch::kFloat);
+    } else {
+      vlogits = predict_logits(model, r.enc_val, 64, r.device);
+    }
+    auto probs = torch::softmax(vlogits, 1).contiguous();
+    auto pred_t = vlogits.argmax(1).contiguous();
+    std::vector<int64_t> pred(pred_t.data_ptr<int64_t>(), pred_t.data_ptr<int64_t>() + pred_t.numel());
+    auto m = classification_metrics(r.enc_val.labels, pred, static_cast<int64_t>(r.labels.size()));
+    add_log_loss(m, r.enc_val.labels, std::vector<float>(probs.data_ptr<float>(), probs.data_ptr<float>() + probs.numel()));
+    const double value = m.get(o.metric);
+    const bool improved = !s.has_best || (higher_is_better(o.metric) ? value > s.best : value < s.best);
+    const double lr_now = base_lr * schedule_factor(o.schedule, s.global_step, total_steps, warmup);
+    const double ex_per_s = static_cast<double>(seen) / std::max(1e-9, train_secs);
+    s.history.push_back({{"epoch", epoch + 1}, {"step", s.global_step}, {"train_loss", loss_sum / static_cast<double>(seen)},
+                         {"val_loss", m.log_loss}, {"val_accuracy", m.accuracy}, {"val_macro_f1", m.macro_f1},
+                         {"val_weighted_f1", m.weighted_f1}, {"lr", lr_now}, {"seconds", train_secs},
+                         {"examples_per_second", ex_per_s}});
+    if (improved) {
+      s.best = value;
+      s.has_best = true;
+      s.best_epoch = epoch + 1;
+      s.bad_epochs = 0;
+      save_text_model(r.tm, o.out);
+    } else {
+      ++s.bad_epochs;
+    }
+    progress.log(fmt::format("epoch {}/{}  train_loss {:.4f}  val_loss {:.4f}  val_accuracy {:.4f}  val_macro_f1 {:.4f}  "
+                             "{:.1f}s {:.0f} ex/s{}",
+                             epoch + 1, o.epochs, loss_sum / static_cast<double>(seen), m.log_loss, m.accuracy, m.macro_f1,
+                             train_secs, ex_per_s, improved ? "  *best*" : ""));
+    s.epoch = epoch + 1;
+    if (o.patience > 0 && s.bad_epochs >= o.patience && s.epoch < o.epochs) s.stopped_early = true;
+
+    // resumable checkpoint: a new folder, then the state file that names it, then drop the old folder
+    const std::string prev = s.checkpoint;
+    s.checkpoint = fmt::format("checkpoint-{}", s.epoch);
+    const std::string ck = (fs::path(o.out) / s.checkpoint).string();
+    make_dirs(ck);
+    NamedTensors w;
+    for (auto& [nm, t] : model.state()) w.emplace_back(nm, t);
+    save_safetensors(ck + "/model.safetensors", w);
+    write_atomic(ck + "/optimizer.pt", serialize_optimizer(opt));
+    write_atomic((fs::path(o.out) / "trainer_state.json").string(), s.to_json().dump(2) + "\n");
+    if (!prev.empty() && prev != s.checkpoint) fs::remove_all(fs::path(o.out) / prev);
+    write_run_json(r, s, "running");
+
+    if (hooks.stop_after_epoch > 0 && s.epoch >= hooks.stop_after_epoch && s.epoch < o.epochs && !s.stopped_early) {
+      result.epochs_run = s.epoch;
+      result.best_metric = s.best;
+      result.best_epoch = s.best_epoch;
+      result.history = s.history;
+      return result;
+    }
+    if (s.stopped_early) {
+      progress.log(fmt::format("early stopping: no {} improvement for {} epochs", o.metric, o.patience));
+      break;
+    }
+  }
+  write_run_json(r, s, "finished");
+  progress.log(fmt::format("best {} {:.4f} at epoch {}; model saved in {}", o.metric, s.best, s.best_epoch, o.out));
+  result.best_metric = s.best;
+  result.best_epoch = s.best_epoch;
+  result.epochs_run = s.epoch;
+  result.stopped_early = s.stopped_early;
+  result.history = s.history;
+  return result;
+}
+
+std::unique_ptr<torch::optim::AdamW> make_optimizer(TextClassifier& model, const TrainOptions& o) {
+  auto trainable = apply_strategy(model, o);
+  std::vector<torch::Tensor> decay, plain;
+  for (auto& [n, t] : trainable) (no_decay(n) ? plain : decay).push_back(t);
+  std::vector<torch::optim::OptimizerParamGroup> groups;
+  if (!decay.empty())
+    groups.emplace_back(decay, std::make_unique<torch::optim::AdamWOptions>(torch::optim::AdamWOptions(o.effective_lr()).weight_decay(o.weight_decay)));
+  if (!plain.empty())
+    groups.emplace_back(plain, std::make_unique<torch::optim::AdamWOptions>(torch::optim::AdamWOptions(o.effective_lr()).weight_decay(0.0)));
+  if (groups.empty()) throw Error("options", "strategy", "leaves no parameter to train");
+  return std::make_unique<torch::optim::AdamW>(groups, torch::optim::AdamWOptions(o.effective_lr()));
+}
+
+void describe(const Run& r, Progress& p) {
+  int64_t total = 0, trainable = 0;
+  for (auto& t : r.tm.model->parameters()) {
+    total += t.numel();
+    if (t.requires_grad()) trainable += t.numel();
+  }
+  const auto& c = r.tm.config;
+  p.log(fmt::format("model {} ({}, {} layers, hidden {}){}", r.o.model, c.model_type, c.num_hidden_layers, c.hidden_size,
+                    r.o.init == "random" ? ", randomly initialised (--init random)"
+                    : r.tm.load_report.head_initialised ? fmt::format(", new head for {} labels", r.labels.size()) : ""));
+  p.log(fmt::format("data {}: {} train / {} validation examples, {} labels", r.o.data, r.enc_train.enc.size(),
+                    r.enc_val.enc.size(), r.labels.size()));
+  p.log(fmt::format("strategy {}: {} of {} parameters train; lr {:g}, batch {}, up to {} epochs, {} threads", r.o.strategy,
+                    trainable, total, r.o.effective_lr(), r.o.batch_size, r.o.epochs, runtime_threads()));
+}
+
+}  // namespace
+
+TrainResult train_classifier(const TrainOptions& o, const TrainHooks& hooks) {
+  o.validate();
+  runtime_init(o.threads);
+  if (fs::exists(fs::path(o.out) / "trainer_state.json"))
+    throw Error(o.out, "--out", "already holds a run; use --resume to continue it or choose another directory");
+  Run r = prepare(o, {});
+  make_dirs(o.out);
+  auto opt = make_optimizer(*r.tm.model, o);
+  Progress p(hooks.quiet);
+  describe(r, p);
+  TrainerState s;
+  write_run_json(r, s, "running");
+  return run_training(r, s, nullptr, hooks, std::move(opt));
+}
+
+TrainResult resume_classifier(const std::string& run_dir, const TrainHooks& hooks) {
+  const std::string state_path = (fs::path(run_dir) / "trainer_state.json").string();
+  const std::string run_path = (fs::path(run_dir) / "run.json").string();
+  if (!file_exists(run_path) || !file_exists(state_path))
+    throw Error(run_dir, "--resume", "no checkpoint to resume (run.json / trainer_state.json missing)");
+  nlohmann::json rj, sj;
+  try {
+    rj = nlohmann::json::parse(read_file(run_path));
+    sj = nlohmann::json::parse(read_file(state_path));
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(run_dir, "run.json", std::string("unreadable: ") + e.what());
+  }
+  TrainOptions o;
+  o.merge_json(rj.at("options"), run_path);
+  o.out = run_dir;
+  o.validate();
+  runtime_init(o.threads);
+  TrainerState s;
+  try {
+    s = TrainerState::from_json(sj);
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(state_path, "", std::string("unreadable: ") + e.what());
+  }
+  Progress p(hooks.quiet);
+  if (rj.value("status", "") == "finished") {
+    p.log("run " + run_dir + " already finished; nothing to resume");
+    TrainResult res;
+    res.out = run_dir;
+    res.best_metric = s.best;
+    res.best_epoch = s.best_epoch;
+    res.epochs_run = s.epoch;
+    res.stopped_early = s.stopped_early;
+    res.history = s.history;
+    return res;
+  }
+  Run r = prepare(o, rj.at("labels").get<std::vector<std::string>>());
+  const std::string ck = (fs::path(run_dir) / s.checkpoint).string();
+  {
+    torch::NoGradGuard ng;
+    SafetensorsReader reader(ck + "/model.safetensors");
+    for (auto& [name, t] : r.tm.model->state()) {
+      if (!reader.find(name)) throw Error(reader.path(), name, "tensor missing from the checkpoint");
+      t.copy_(reader.tensor(name));
+    }
+  }
+  auto opt = make_optimizer(*r.tm.model, o);
+  try {
+    torch::serialize::InputArchive ar;
+    ar.load_from(ck + "/optimizer.pt");
+    opt->load(ar);
+  } catch (const c10::Error& e) {
+    throw Error(ck + "/optimizer.pt", "", "unreadable optimizer state");
+  }
+  p.log(fmt::format("resuming {} after epoch {} (step {})", run_dir, s.epoch, s.global_step));
+  return run_training(r, s, nullptr, hooks, std::move(opt));
+}
+
+}  // namespace kotsu

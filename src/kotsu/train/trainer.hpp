@@ -1,0 +1,34 @@
+// kotsu/train/trainer: fine-tunes a text classifier end to end.
+// ensures: the run directory is a Hugging Face model directory holding the best checkpoint by the
+//          validation metric (config.json with id2label, model.safetensors, tokenizer files) plus run.json
+//          (options, labels, metrics history, status); after every epoch a complete resumable checkpoint
+//          (weights, optimizer state, trainer state) is written atomically, so `resume` after a kill
+//          continues to the same result as an uninterrupted run with the same seed and thread count.
+//          Data order and dropout masks derive from (seed, epoch) alone.
+#pragma once
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "kotsu/train/options.hpp"
+
+namespace kotsu {
+
+struct TrainResult {
+  std::string out;
+  double best_metric = 0;
+  int64_t best_epoch = 0;
+  int64_t epochs_run = 0;
+  bool stopped_early = false;
+  nlohmann::json history;
+};
+
+struct TrainHooks {
+  bool quiet = false;
+  int64_t stop_after_epoch = 0;  // tests: return (as if killed) after this epoch; 0 = never
+};
+
+TrainResult train_classifier(const TrainOptions& opts, const TrainHooks& hooks = {});
+// Continues the run in `run_dir` from its last checkpoint with the options stored in its run.json.
+TrainResult resume_classifier(const std::string& run_dir, const TrainHooks& hooks = {});
+
+}  // namespace kotsu
