@@ -28,7 +28,7 @@ std::string legacy_name(std::string n) {
 }  // namespace
 
 LoadReport load_weights(TextClassifier& model, const std::map<std::string, torch::Tensor>& tensors,
-                        const std::string& path, uint64_t seed) {
+                        const std::string& path, uint64_t seed, bool fresh_head) {
   std::map<std::string, const torch::Tensor*> by_name;
   for (const auto& [k, v] : tensors) by_name[legacy_name(k)] = &v;
   const std::string prefix = model.base_prefix();
@@ -55,6 +55,11 @@ LoadReport load_weights(TextClassifier& model, const std::map<std::string, torch
       }
     }
     const bool is_head = head_names.count(name) != 0;
+    if (is_head && fresh_head) {
+      head_missing = true;
+      if (src) used.insert(found);
+      continue;
+    }
     if (!src) {
       if (is_head) {
         head_missing = true;

@@ -50,7 +50,8 @@ struct LoadReport {
 // "bert."/"roberta." prefix and old LayerNorm gamma/beta names); a missing encoder tensor or a shape
 // mismatch outside the head is a kotsu::Error naming the tensor; a missing or mismatched head is
 // initialised afresh with `seed` and reported.
+// With fresh_head the checkpoint's head is ignored (its classes differ from the new labels).
 LoadReport load_weights(TextClassifier& model, const std::map<std::string, torch::Tensor>& tensors,
-                        const std::string& path, uint64_t seed);
+                        const std::string& path, uint64_t seed, bool fresh_head = false);
 
 }  // namespace kotsu

@@ -18,6 +18,8 @@ TextModel load_text_model(const std::string& dir, const std::vector<std::string>
   if (!file_exists(cfg_path)) throw Error(dir, "config.json", "missing: not a Hugging Face model directory");
   TextModel m;
   m.config = EncoderConfig::load(cfg_path);
+  // a head trained for other classes must not be reused for these: HF's generic LABEL_i names included
+  const bool fresh_head = !labels.empty() && labels != m.config.labels;
   if (!labels.empty()) m.config.labels = labels;
   if (m.config.labels.empty())
     throw Error(cfg_path, "id2label", "the model has no labels: train it first (kotsu train) or pass the data's labels");
@@ -39,7 +41,7 @@ TextModel load_text_model(const std::string& dir, const std::vector<std::string>
       throw Error(dir, "pytorch_model.bin", "pickle checkpoints are not read (unsafe); convert to model.safetensors first");
     throw Error(dir, "model.safetensors", "missing");
   }
-  m.load_report = load_weights(*model, load_safetensors(st), st, seed);
+  m.load_report = load_weights(*model, load_safetensors(st), st, seed, fresh_head);
   return m;
 }
 

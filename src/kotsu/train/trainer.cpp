@@ -31,6 +31,7 @@ struct TrainerState {
   int64_t epoch = 0;  // completed epochs
   int64_t global_step = 0;
   double best = 0;
+  double best_loss = 0;  // validation loss at the best epoch: breaks ties of the metric
   bool has_best = false;
   int64_t best_epoch = 0;
   int64_t bad_epochs = 0;
@@ -39,7 +40,7 @@ struct TrainerState {
   nlohmann::json history = nlohmann::json::array();
 
   nlohmann::json to_json() const {
-    return {{"epoch", epoch}, {"global_step", global_step}, {"best", best}, {"has_best", has_best},
+    return {{"epoch", epoch}, {"global_step", global_step}, {"best", best}, {"best_loss", best_loss}, {"has_best", has_best},
             {"best_epoch", best_epoch}, {"bad_epochs", bad_epochs}, {"stopped_early", stopped_early},
             {"checkpoint", checkpoint}, {"history", history}};
   }
@@ -48,6 +49,7 @@ struct TrainerState {
     s.epoch = j.at("epoch");
     s.global_step = j.at("global_step");
     s.best = j.at("best");
+    s.best_loss = j.value("best_loss", 0.0);
     s.has_best = j.at("has_best");
     s.best_epoch = j.at("best_epoch");
     s.bad_epochs = j.at("bad_epochs");
@@ -257,21 +259,23 @@ TrainResult run_training(Run& r, TrainerState s, torch::optim::AdamW* resumed_op
     auto m = classification_metrics(r.enc_val.labels, pred, static_cast<int64_t>(r.labels.size()));
     add_log_loss(m, r.enc_val.labels, std::vector<float>(probs.data_ptr<float>(), probs.data_ptr<float>() + probs.numel()));
     const double value = m.get(o.metric);
-    const bool improved = !s.has_best || (higher_is_better(o.metric) ? value > s.best : value < s.best);
+    // patience counts epochs without a strict improvement of the metric; the saved best checkpoint
+    // also moves on a tie (frequent with small validation sets) when the validation loss is lower
+    const bool metric_improved = !s.has_best || (higher_is_better(o.metric) ? value > s.best : value < s.best);
+    const bool improved = metric_improved || (value == s.best && m.log_loss < s.best_loss);
     const double lr_now = base_lr * schedule_factor(o.schedule, s.global_step, total_steps, warmup);
     const double ex_per_s = static_cast<double>(seen) / std::max(1e-9, train_secs);
     s.history.push_back({{"epoch", epoch + 1}, {"step", s.global_step}, {"train_loss", loss_sum / static_cast<double>(seen)},
                          {"val_loss", m.log_loss}, {"val_accuracy", m.accuracy}, {"val_macro_f1", m.macro_f1},
                          {"val_weighted_f1", m.weighted_f1}, {"lr", lr_now}, {"seconds", train_secs},
                          {"examples_per_second", ex_per_s}});
+    s.bad_epochs = metric_improved ? 0 : s.bad_epochs + 1;
     if (improved) {
       s.best = value;
+      s.best_loss = m.log_loss;
       s.has_best = true;
       s.best_epoch = epoch + 1;
-      s.bad_epochs = 0;
       save_text_model(r.tm, o.out);
-    } else {
-      ++s.bad_epochs;
     }
     progress.log(fmt::format("epoch {}/{}  train_loss {:.4f}  val_loss {:.4f}  val_accuracy {:.4f}  val_macro_f1 {:.4f}  "
                              "{:.1f}s {:.0f} ex/s{}",

@@ -1,0 +1,124 @@
+// The kotsu binary as a user runs it: YAML run files, flags, stdin, errors on one line, kill -9 and --resume.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <chrono>
+#include <cstdio>
+#include <thread>
+
+#include "kotsu/io/file.hpp"
+#include "test_util.hpp"
+
+using namespace kotsu;
+
+namespace {
+
+struct Result {
+  int code;
+  std::string out;
+};
+
+Result run(const std::string& args) {
+  std::string cmd = std::string(KOTSU_CLI) + " " + args + " 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  std::string out;
+  std::array<char, 4096> buf;
+  size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
+  int status = pclose(p);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+std::string base_args(const std::string& out) {
+  return "train --model " + test::fixture("tiny_bert_init") + " --data " + test::fixture("task/train.csv") + " --out " + out +
+         " --lr 2e-3 --seed 5 --patience 0 --quiet";
+}
+
+}  // namespace
+
+TEST(Cli, TrainFromYamlEvalPredict) {
+  std::string dir = test::temp_dir("cli");
+  write_atomic(dir + "/run.yaml", "model: " + test::fixture("tiny_bert_init") + "\ndata: " + test::fixture("task/train.csv") +
+                                      "\nout: " + dir + "/wrong\nlr: 0.002\nepochs: 3\npatience: 0\nstrategy: full\n");
+  auto r = run("train " + dir + "/run.yaml --out " + dir + "/run --epochs 10");  // flags override the file
+  ASSERT_EQ(r.code, 0) << r.out;
+  auto run_json = nlohmann::json::parse(read_file(dir + "/run/run.json"));
+  EXPECT_EQ(run_json["options"]["epochs"], 10);
+  EXPECT_DOUBLE_EQ(run_json["options"]["lr"].get<double>(), 0.002);
+  EXPECT_FALSE(std::filesystem::exists(dir + "/wrong"));
+
+  r = run("eval --run " + dir + "/run --data " + test::fixture("task/test.jsonl") + " --json");
+  ASSERT_EQ(r.code, 0) << r.out;
+  auto rep = nlohmann::json::parse(r.out);
+  EXPECT_GE(rep["accuracy"].get<double>(), 0.9);
+  EXPECT_TRUE(std::filesystem::exists(dir + "/run/eval-test.json"));
+
+  r = run("predict --run " + dir + "/run \"my card was stolen\" \"what is the loan rate\"");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(r.out.substr(0, 4), "card");
+  EXPECT_NE(r.out.find("\nloan\t"), std::string::npos) << r.out;
+
+  write_atomic(dir + "/in.txt", "please transfer the payment\nmy card is lost\n");
+  r = run("predict --json --run " + dir + "/run < " + dir + "/in.txt");
+  ASSERT_EQ(r.code, 0) << r.out;
+  auto first = nlohmann::json::parse(r.out.substr(0, r.out.find('\n')));
+  EXPECT_EQ(first["label"], "transfer");
+  EXPECT_EQ(first["probabilities"].size(), 3u);
+}
+
+TEST(Cli, ErrorsAreOneLineAndNonZero) {
+  std::string dir = test::temp_dir("cli-err");
+  write_atomic(dir + "/bad.csv", "text,label\nfine,card\n\"oops,card\n");
+  write_atomic(dir + "/bad.yaml", "model: x\nlearning_rate: 3\n");
+  struct Case {
+    std::string args, needle;
+  };
+  std::vector<Case> cases = {
+      {"train --model " + test::fixture("tiny_bert_init") + " --data " + dir + "/bad.csv --out " + dir + "/r", "bad.csv: line 3: unterminated"},
+      {"train --model /nonexistent --data " + test::fixture("task/train.csv") + " --out " + dir + "/r2", "/nonexistent: model directory not found"},
+      {"train " + dir + "/bad.yaml", "bad.yaml: learning_rate: unknown option"},
+      {"train " + dir + "/missing.yaml", "missing.yaml: cannot open run file"},
+      {"eval --run " + test::fixture("tiny_bert_init") + " --data " + test::fixture("task/test.tsv"), "no labels"},
+      {"train --resume " + dir, "no checkpoint to resume"},
+      {"inspect " + dir + "/bad.csv", "header"},
+  };
+  for (const auto& c : cases) {
+    auto r = run(c.args);
+    EXPECT_EQ(r.code, 1) << c.args << "\n" << r.out;
+    EXPECT_NE(r.out.find(c.needle), std::string::npos) << c.args << "\n" << r.out;
+    EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 1) << r.out;
+    EXPECT_EQ(r.out.rfind("kotsu: error: ", 0), 0u) << r.out;
+  }
+}
+
+TEST(Cli, KillNineThenResumeMatchesUninterruptedRun) {
+  std::string dir = test::temp_dir("cli-kill");
+  auto ref = run(base_args(dir + "/ref") + " --epochs 8");
+  ASSERT_EQ(ref.code, 0) << ref.out;
+
+  const std::string out = dir + "/killed";
+  pid_t pid = fork();
+  if (pid == 0) {
+    std::string cmd = std::string(KOTSU_CLI) + " " + base_args(out) + " --epochs 8";
+    execl("/bin/sh", "sh", "-c", ("exec " + cmd).c_str(), (char*)nullptr);
+    _exit(127);
+  }
+  // wait for the first checkpoint, then kill -9 mid-run
+  auto t0 = std::chrono::steady_clock::now();
+  while (!std::filesystem::exists(out + "/trainer_state.json") && std::chrono::steady_clock::now() - t0 < std::chrono::seconds(60))
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  kill(pid, SIGKILL);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFSIGNALED(status)) << "the run finished before it could be killed";
+  auto state = nlohmann::json::parse(read_file(out + "/trainer_state.json"));
+  EXPECT_LT(state["epoch"].get<int>(), 8);
+
+  auto res = run("train --quiet --resume " + out);
+  ASSERT_EQ(res.code, 0) << res.out;
+  EXPECT_EQ(read_file(ref.code == 0 ? dir + "/ref/model.safetensors" : ""), read_file(out + "/model.safetensors"));
+  EXPECT_EQ(read_file(dir + "/ref/checkpoint-8/model.safetensors"), read_file(out + "/checkpoint-8/model.safetensors"));
+}

@@ -1,0 +1,177 @@
+// train/trainer on the synthetic keyword task (fixtures/make_synthetic_task.py) with tiny BERT checkpoints.
+#include "kotsu/train/trainer.hpp"
+
+#include <torch/torch.h>
+
+#include "kotsu/core/error.hpp"
+#include "kotsu/io/file.hpp"
+#include "kotsu/io/safetensors.hpp"
+#include "kotsu/train/evaluate.hpp"
+#include "test_util.hpp"
+
+using namespace kotsu;
+
+namespace {
+
+TrainOptions task_options(const std::string& tag) {
+  TrainOptions o;
+  o.model = test::fixture("tiny_bert_init");
+  o.data = test::fixture("task/train.csv");
+  o.out = test::temp_dir(tag) + "/run";
+  o.lr = 2e-3;
+  o.epochs = 12;
+  o.patience = 0;
+  o.seed = 3;
+  return o;
+}
+
+TrainHooks quiet() {
+  TrainHooks h;
+  h.quiet = true;
+  return h;
+}
+
+}  // namespace
+
+TEST(Trainer, FullFineTuneLearnsTheSyntheticTask) {
+  auto o = task_options("full");
+  auto r = train_classifier(o, quiet());
+  EXPECT_EQ(r.epochs_run, 12);
+  EXPECT_GE(r.best_metric, 0.95);
+  auto ev = evaluate_run(o.out, test::fixture("task/test.tsv"), TextColumns{});
+  EXPECT_GE(ev.metrics.accuracy, 0.95);
+  // the run directory is a Hugging Face model directory with labels
+  auto cfg = nlohmann::json::parse(read_file(o.out + "/config.json"));
+  EXPECT_EQ(cfg["id2label"]["0"], "card");
+  EXPECT_EQ(cfg["architectures"][0], "BertForSequenceClassification");
+  auto run = nlohmann::json::parse(read_file(o.out + "/run.json"));
+  EXPECT_EQ(run["status"], "finished");
+  EXPECT_EQ(run["history"].size(), 12u);
+  // training loss falls
+  EXPECT_LT(run["history"][11]["train_loss"].get<double>(), 0.5 * run["history"][0]["train_loss"].get<double>());
+}
+
+TEST(Trainer, HeadStrategyLeavesEncoderBitIdentical) {
+  auto o = task_options("head");
+  o.model = test::fixture("tiny_bert");  // has a head for label_0..2: other names, so a fresh head
+  o.strategy = "head";
+  o.epochs = 5;
+  train_classifier(o, quiet());
+  auto before = load_safetensors(test::fixture("tiny_bert/model.safetensors"));
+  auto after = load_safetensors(o.out + "/model.safetensors");
+  size_t same = 0;
+  for (auto& [name, t] : after) {
+    if (name.rfind("classifier.", 0) == 0) {
+      EXPECT_FALSE(torch::equal(t, before.at(name))) << name << " should have trained";
+      continue;
+    }
+    ASSERT_TRUE(before.count(name)) << name;
+    EXPECT_TRUE(torch::equal(t, before.at(name))) << name << " changed";
+    ++same;
+  }
+  EXPECT_GT(same, 30u);
+}
+
+TEST(Trainer, PartialTrainsOnlyTopLayersPoolerAndHead) {
+  auto o = task_options("partial");
+  o.strategy = "partial";
+  o.unfreeze = 1;
+  o.epochs = 2;
+  train_classifier(o, quiet());
+  auto before = load_safetensors(test::fixture("tiny_bert_init/model.safetensors"));
+  auto after = load_safetensors(o.out + "/model.safetensors");
+  for (auto& [name, t] : after) {
+    if (name.rfind("classifier.", 0) == 0) continue;
+    bool top = name.find("encoder.layer.1.") != std::string::npos || name.find("pooler") != std::string::npos;
+    if (name.find(".bias") == std::string::npos && name.find("LayerNorm") == std::string::npos) {
+      EXPECT_EQ(!torch::equal(t, before.at(name)), top) << name;
+    }
+  }
+}
+
+TEST(Trainer, ResumeAfterStopEqualsUninterruptedRun) {
+  auto a = task_options("resume-a");
+  a.epochs = 4;
+  a.grad_accum = 2;
+  a.batch_size = 8;
+  train_classifier(a, quiet());
+
+  auto b = a;
+  b.out = test::temp_dir("resume-b") + "/run";
+  TrainHooks stop = quiet();
+  stop.stop_after_epoch = 2;
+  auto partial = train_classifier(b, stop);
+  EXPECT_EQ(partial.epochs_run, 2);
+  auto run = nlohmann::json::parse(read_file(b.out + "/run.json"));
+  EXPECT_EQ(run["status"], "running");
+  auto r = resume_classifier(b.out, quiet());
+  EXPECT_EQ(r.epochs_run, 4);
+  auto wa = load_safetensors(a.out + "/checkpoint-4/model.safetensors");
+  auto wb = load_safetensors(b.out + "/checkpoint-4/model.safetensors");
+  ASSERT_EQ(wa.size(), wb.size());
+  for (auto& [name, t] : wa) EXPECT_TRUE(torch::equal(t, wb.at(name))) << name;
+  auto ha = nlohmann::json::parse(read_file(a.out + "/run.json"))["history"];
+  auto hb = nlohmann::json::parse(read_file(b.out + "/run.json"))["history"];
+  for (size_t i = 0; i < 4; ++i) EXPECT_EQ(ha[i]["train_loss"], hb[i]["train_loss"]) << i;
+  EXPECT_FALSE(std::filesystem::exists(b.out + "/checkpoint-2"));  // superseded checkpoints are dropped
+}
+
+TEST(Trainer, EarlyStoppingStopsAndKeepsTheBestEpoch) {
+  auto o = task_options("early");
+  o.epochs = 40;
+  o.patience = 2;
+  auto r = train_classifier(o, quiet());
+  EXPECT_TRUE(r.stopped_early);
+  EXPECT_LT(r.epochs_run, 40);
+  // the last two epochs did not beat the accuracy reached before them
+  const auto& hist = r.history;
+  double before = 0;
+  for (size_t i = 0; i + 2 < hist.size(); ++i) before = std::max(before, hist[i]["val_accuracy"].get<double>());
+  EXPECT_LE(hist[hist.size() - 1]["val_accuracy"].get<double>(), before);
+  EXPECT_LE(hist[hist.size() - 2]["val_accuracy"].get<double>(), before);
+  // the best epoch has the best accuracy, and among equals the lowest validation loss
+  auto h = r.history;
+  auto best = h[static_cast<size_t>(r.best_epoch - 1)];
+  for (const auto& e : h) {
+    EXPECT_LE(e["val_accuracy"].get<double>(), best["val_accuracy"].get<double>());
+    if (e["val_accuracy"] == best["val_accuracy"]) EXPECT_GE(e["val_loss"].get<double>(), best["val_loss"].get<double>());
+  }
+}
+
+TEST(Trainer, SameSeedSameResultOtherSeedDiffers) {
+  auto a = task_options("seed-a");
+  a.epochs = 2;
+  auto b = a;
+  b.out = test::temp_dir("seed-b") + "/run";
+  auto c = a;
+  c.out = test::temp_dir("seed-c") + "/run";
+  c.seed = 4;
+  train_classifier(a, quiet());
+  train_classifier(b, quiet());
+  train_classifier(c, quiet());
+  EXPECT_EQ(read_file(a.out + "/checkpoint-2/model.safetensors"), read_file(b.out + "/checkpoint-2/model.safetensors"));
+  EXPECT_NE(read_file(a.out + "/checkpoint-2/model.safetensors"), read_file(c.out + "/checkpoint-2/model.safetensors"));
+}
+
+TEST(Trainer, RefusesBadOptionsAndExistingRuns) {
+  auto o = task_options("bad");
+  o.strategy = "everything";
+  EXPECT_THROW(train_classifier(o, quiet()), Error);
+  o = task_options("bad2");
+  o.epochs = 1;
+  train_classifier(o, quiet());
+  try {
+    train_classifier(o, quiet());
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("--resume"), std::string::npos);
+  }
+  o = task_options("bad3");
+  o.columns.label = "category";
+  try {
+    train_classifier(o, quiet());
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("column 'category' not found"), std::string::npos) << e.what();
+  }
+}
