@@ -134,7 +134,9 @@ TEST(Trainer, EarlyStoppingStopsAndKeepsTheBestEpoch) {
   auto best = h[static_cast<size_t>(r.best_epoch - 1)];
   for (const auto& e : h) {
     EXPECT_LE(e["val_accuracy"].get<double>(), best["val_accuracy"].get<double>());
-    if (e["val_accuracy"] == best["val_accuracy"]) EXPECT_GE(e["val_loss"].get<double>(), best["val_loss"].get<double>());
+    if (e["val_accuracy"] == best["val_accuracy"]) {
+      EXPECT_GE(e["val_loss"].get<double>(), best["val_loss"].get<double>());
+    }
   }
 }
 

@@ -1,4 +1,5 @@
 #include "kotsu/models/bert.hpp"
+#include "kotsu/models/ops.hpp"
 
 #include <torch/torch.h>
 
@@ -55,7 +56,7 @@ struct BertEmbeddingsImpl : torch::nn::Module {
       x = x + token_type_embeddings(tt);
     }
     x = LayerNorm(x);
-    return torch::dropout(x, dropout, is_training());
+    return kotsu::dropout(x, dropout, is_training());
   }
 };
 
@@ -92,11 +93,11 @@ struct BertLayerImpl : torch::nn::Module {
     auto q = split(query(x)), k = split(key(x)), v = split(value(x));
     auto scores = torch::matmul(q, k.transpose(-1, -2)) / std::sqrt(static_cast<double>(head_dim));
     scores = scores + mask_bias;
-    auto probs = torch::dropout(torch::softmax(scores, -1), attn_dropout, is_training());
+    auto probs = kotsu::dropout(torch::softmax(scores, -1), attn_dropout, is_training());
     auto ctx = torch::matmul(probs, v).transpose(1, 2).reshape({B, T, H});
-    auto a = attn_norm(torch::dropout(attn_out(ctx), hidden_dropout, is_training()) + x);
+    auto a = attn_norm(kotsu::dropout(attn_out(ctx), hidden_dropout, is_training()) + x);
     auto i = activation(inter(a), act);
-    return out_norm(torch::dropout(out(i), hidden_dropout, is_training()) + a);
+    return out_norm(kotsu::dropout(out(i), hidden_dropout, is_training()) + a);
   }
 };
 
@@ -142,10 +143,10 @@ torch::Tensor BertClassifier::features(const TextBatch& batch) {
 
 torch::Tensor BertClassifier::head(const torch::Tensor& f) {
   const double p = config_.head_dropout();
-  auto x = torch::dropout(f, p, is_training());
+  auto x = kotsu::dropout(f, p, is_training());
   if (roberta_) {
     x = torch::tanh(head_dense_(x));
-    x = torch::dropout(x, p, is_training());
+    x = kotsu::dropout(x, p, is_training());
   }
   return classifier_(x);
 }
@@ -170,6 +171,11 @@ std::vector<ParamGroup> BertClassifier::param_groups() {
       if (grp.name == g) grp.params.emplace_back(n, p.value());
   }
   return groups;
+}
+
+std::vector<torch::Tensor> BertClassifier::use_sparse_embedding_grads() {
+  embeddings_->word_embeddings->options.sparse(true);
+  return {embeddings_->word_embeddings->weight};
 }
 
 void BertClassifier::init_head(uint64_t seed) {

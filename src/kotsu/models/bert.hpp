@@ -32,6 +32,7 @@ class BertClassifier : public TextClassifier {
   std::string base_prefix() const override { return roberta_ ? "roberta." : "bert."; }
   void init_head(uint64_t seed) override;
   void init_all(uint64_t seed) override;
+  std::vector<torch::Tensor> use_sparse_embedding_grads() override;
   const EncoderConfig& config() const { return config_; }
 
  private:

@@ -36,6 +36,9 @@ class TextClassifier : public torch::nn::Module {
   virtual void init_head(uint64_t seed) = 0;
   // Re-draws every weight (for --init random, training from scratch).
   virtual void init_all(uint64_t seed) = 0;
+  // Switches the token-embedding table to sparse gradients (only the rows a batch uses) and returns it;
+  // an architecture without one returns nothing.
+  virtual std::vector<torch::Tensor> use_sparse_embedding_grads() { return {}; }
   // All tensors to save, with their Hugging Face names.
   std::vector<std::pair<std::string, torch::Tensor>> state() ;
 };

@@ -16,6 +16,7 @@
 #include "kotsu/io/file.hpp"
 #include "kotsu/io/safetensors.hpp"
 #include "kotsu/models/text_model.hpp"
+#include "kotsu/train/adamw.hpp"
 #include "kotsu/train/predict.hpp"
 #include "kotsu/train/progress.hpp"
 
@@ -93,7 +94,7 @@ std::vector<std::pair<std::string, torch::Tensor>> apply_strategy(TextClassifier
   return trainable;
 }
 
-std::string serialize_optimizer(torch::optim::Optimizer& opt) {
+std::string serialize_optimizer(const FusedAdamW& opt) {
   torch::serialize::OutputArchive ar;
   opt.save(ar);
   std::ostringstream os;
@@ -164,14 +165,11 @@ void write_run_json(const Run& r, const TrainerState& s, const std::string& stat
   write_atomic((fs::path(r.o.out) / "run.json").string(), j.dump(2) + "\n");
 }
 
-TrainResult run_training(Run& r, TrainerState s, torch::optim::AdamW* resumed_opt, const TrainHooks& hooks,
-                         std::unique_ptr<torch::optim::AdamW> opt_holder) {
+TrainResult run_training(Run& r, TrainerState s, const TrainHooks& hooks, std::unique_ptr<FusedAdamW> opt_holder) {
   const TrainOptions& o = r.o;
   Progress progress(hooks.quiet);
   TextClassifier& model = *r.tm.model;
-  auto trainable = apply_strategy(model, o);
-  (void)resumed_opt;
-  torch::optim::AdamW& opt = *opt_holder;
+  FusedAdamW& opt = *opt_holder;
 
   const bool head_only = o.strategy == "head";
   torch::Tensor feats_train, feats_val;
@@ -220,6 +218,7 @@ TrainResult run_training(Run& r, TrainerState s, torch::optim::AdamW* resumed_op
         y = y_train.to(r.device).index_select(0, it);
       } else {
         TextBatch b = make_batch(r.enc_train, idx).to(r.device);
+        opt.prepare(b.input_ids);  // rows this batch reads are brought up to date first
         logits = model.logits(b);
         y = b.labels;
       }
@@ -228,15 +227,8 @@ TrainResult run_training(Run& r, TrainerState s, torch::optim::AdamW* resumed_op
       loss_sum += loss.item<double>() * static_cast<double>(idx.size());
       seen += static_cast<int64_t>(idx.size());
       if ((mb + 1) % o.grad_accum == 0 || mb + 1 == micro_per_epoch) {
-        if (o.grad_clip > 0) {
-          std::vector<torch::Tensor> ps;
-          for (auto& [nm, t] : trainable) ps.push_back(t);
-          torch::nn::utils::clip_grad_norm_(ps, o.grad_clip);
-        }
         const double lr = base_lr * schedule_factor(o.schedule, s.global_step, total_steps, warmup);
-        for (auto& g : opt.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
-        opt.step();
-        opt.zero_grad();
+        opt.step(lr, o.grad_clip);
         ++s.global_step;
       }
       progress.step(mb + 1, loss_sum / static_cast<double>(seen), seen);
@@ -245,6 +237,7 @@ TrainResult run_training(Run& r, TrainerState s, torch::optim::AdamW* resumed_op
     const double train_secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
     // validation
+    opt.flush();
     torch::Tensor vlogits;
     if (head_only) {
       model.eval();
@@ -319,17 +312,17 @@ TrainResult run_training(Run& r, TrainerState s, torch::optim::AdamW* resumed_op
   return result;
 }
 
-std::unique_ptr<torch::optim::AdamW> make_optimizer(TextClassifier& model, const TrainOptions& o) {
+std::unique_ptr<FusedAdamW> make_optimizer(TextClassifier& model, const TrainOptions& o) {
   auto trainable = apply_strategy(model, o);
-  std::vector<torch::Tensor> decay, plain;
-  for (auto& [n, t] : trainable) (no_decay(n) ? plain : decay).push_back(t);
-  std::vector<torch::optim::OptimizerParamGroup> groups;
-  if (!decay.empty())
-    groups.emplace_back(decay, std::make_unique<torch::optim::AdamWOptions>(torch::optim::AdamWOptions(o.effective_lr()).weight_decay(o.weight_decay)));
-  if (!plain.empty())
-    groups.emplace_back(plain, std::make_unique<torch::optim::AdamWOptions>(torch::optim::AdamWOptions(o.effective_lr()).weight_decay(0.0)));
-  if (groups.empty()) throw Error("options", "strategy", "leaves no parameter to train");
-  return std::make_unique<torch::optim::AdamW>(groups, torch::optim::AdamWOptions(o.effective_lr()));
+  std::vector<torch::Tensor> sparse;
+  bool embeddings_train = false;
+  for (auto& [n, t] : trainable)
+    if (n.find("word_embeddings") != std::string::npos) embeddings_train = true;
+  if (embeddings_train && model.parameters().front().device().is_cpu()) sparse = model.use_sparse_embedding_grads();
+  FusedAdamW::Group decay{{}, o.weight_decay}, plain{{}, 0.0};
+  for (auto& [n, t] : trainable) (no_decay(n) ? plain : decay).params.push_back(t);
+  if (decay.params.empty() && plain.params.empty()) throw Error("options", "strategy", "leaves no parameter to train");
+  return std::make_unique<FusedAdamW>(std::vector<FusedAdamW::Group>{decay, plain}, sparse);
 }
 
 void describe(const Run& r, Progress& p) {
@@ -362,7 +355,7 @@ TrainResult train_classifier(const TrainOptions& o, const TrainHooks& hooks) {
   describe(r, p);
   TrainerState s;
   write_run_json(r, s, "running");
-  return run_training(r, s, nullptr, hooks, std::move(opt));
+  return run_training(r, s, hooks, std::move(opt));
 }
 
 TrainResult resume_classifier(const std::string& run_dir, const TrainHooks& hooks) {
@@ -419,7 +412,7 @@ TrainResult resume_classifier(const std::string& run_dir, const TrainHooks& hook
     throw Error(ck + "/optimizer.pt", "", "unreadable optimizer state");
   }
   p.log(fmt::format("resuming {} after epoch {} (step {})", run_dir, s.epoch, s.global_step));
-  return run_training(r, s, nullptr, hooks, std::move(opt));
+  return run_training(r, s, hooks, std::move(opt));
 }
 
 }  // namespace kotsu

@@ -1,0 +1,82 @@
+#include "kotsu/models/ops.hpp"
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <ATen/Parallel.h>
+#include <torch/torch.h>
+
+#include <mutex>
+
+namespace kotsu {
+
+namespace {
+
+inline uint32_t fmix32(uint32_t h) {  // MurmurHash3's finaliser: a fast, well-mixed 32-bit bijection
+  h ^= h >> 16;
+  h *= 0x85ebca6bu;
+  h ^= h >> 13;
+  h *= 0xc2b2ae35u;
+  h ^= h >> 16;
+  return h;
+}
+
+template <class T>
+void apply_mask(const T* in, T* out, int64_t n, double p, uint64_t seed) {
+  const uint32_t threshold = static_cast<uint32_t>(std::min(4294967295.0, p * 4294967296.0));
+  const float scale = static_cast<float>(1.0 / (1.0 - p));
+  const uint32_t s1 = static_cast<uint32_t>(seed), s2 = fmix32(static_cast<uint32_t>(seed >> 32) ^ 0x9E3779B9u);
+  at::parallel_for(0, n, 32768, [&](int64_t begin, int64_t end) {
+    // blocks of 2^32 elements get distinct keys through the high bits of i
+    for (int64_t i = begin; i < end; ++i) {
+      uint32_t h = fmix32((static_cast<uint32_t>(i) * 0x9E3779B1u + s1) ^ (s2 + static_cast<uint32_t>(i >> 32)));
+      float keep = h >= threshold ? scale : 0.0f;
+      out[i] = static_cast<T>(static_cast<float>(in[i]) * keep);
+    }
+  });
+}
+
+torch::Tensor run(const torch::Tensor& x, double p, uint64_t seed) {
+  auto in = x.contiguous();
+  auto out = torch::empty_like(in);
+  AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, in.scalar_type(), "kotsu_dropout", [&] {
+    apply_mask<scalar_t>(in.data_ptr<scalar_t>(), out.data_ptr<scalar_t>(), in.numel(), p, seed);
+  });
+  return out;
+}
+
+struct HashDropoutFn : torch::autograd::Function<HashDropoutFn> {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x, double p, int64_t seed) {
+    ctx->saved_data["p"] = p;
+    ctx->saved_data["seed"] = seed;
+    return run(x, p, static_cast<uint64_t>(seed));
+  }
+  static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx, torch::autograd::tensor_list grads) {
+    const double p = ctx->saved_data["p"].toDouble();
+    const auto seed = static_cast<uint64_t>(ctx->saved_data["seed"].toInt());
+    return {run(grads[0], p, seed), torch::Tensor(), torch::Tensor()};
+  }
+};
+
+uint64_t draw_seed() {
+  auto gen = at::detail::getDefaultCPUGenerator();
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  return gen.get<at::CPUGeneratorImpl>()->random64();
+}
+
+bool g_torch_dropout = false;
+
+}  // namespace
+
+void use_torch_dropout(bool on) { g_torch_dropout = on; }
+
+torch::Tensor hash_dropout(const torch::Tensor& x, double p, uint64_t seed) {
+  return HashDropoutFn::apply(x, p, static_cast<int64_t>(seed));
+}
+
+torch::Tensor dropout(const torch::Tensor& x, double p, bool training) {
+  if (!training || p <= 0) return x;
+  if (p >= 1) return x * 0;
+  if (!x.device().is_cpu() || g_torch_dropout) return torch::dropout(x, p, true);
+  return HashDropoutFn::apply(x, p, static_cast<int64_t>(draw_seed()));
+}
+
+}  // namespace kotsu

@@ -1,0 +1,231 @@
+#include "kotsu/train/adamw.hpp"
+
+#include <ATen/Parallel.h>
+#include <torch/torch.h>
+
+#include <cmath>
+
+#include "kotsu/core/error.hpp"
+
+namespace kotsu {
+
+namespace {
+
+struct Coeffs {
+  float decay, b1, b2, one_minus_b1, one_minus_b2, step_size, bc2_sqrt, eps, clip;
+};
+
+// One element of torch.optim.AdamW, in its operation order.
+inline void adamw_update(float& p, float& m, float& v, float g, const Coeffs& c) {
+  g *= c.clip;
+  p *= c.decay;
+  m = m * c.b1 + g * c.one_minus_b1;
+  v = v * c.b2 + c.one_minus_b2 * g * g;
+  const float denom = std::sqrt(v) / c.bc2_sqrt + c.eps;
+  p += -c.step_size * (m / denom);
+}
+
+}  // namespace
+
+FusedAdamW::FusedAdamW(std::vector<Group> groups, std::vector<torch::Tensor> row_sparse, Options o) : o_(o) {
+  for (auto& g : groups) {
+    for (auto& p : g.params) {
+      Slot s;
+      s.param = p;
+      if (p.scalar_type() != torch::kFloat || !p.is_contiguous())
+        throw Error("", "optimizer", "AdamW needs contiguous float32 parameters (master weights)");
+      s.m = torch::zeros_like(p);
+      s.v = torch::zeros_like(p);
+      s.weight_decay = g.weight_decay;
+      for (auto& r : row_sparse)
+        if (r.is_same(p)) s.row_sparse = true;
+      if (s.row_sparse) {
+        if (p.dim() != 2 || !p.device().is_cpu()) throw Error("", "optimizer", "a row-sparse parameter must be 2-D and on the CPU");
+        s.active.assign(static_cast<size_t>(p.size(0)), 0);
+      }
+      slots_.push_back(std::move(s));
+    }
+  }
+}
+
+void FusedAdamW::activate(Slot& s, int64_t row) {
+  if (s.active[static_cast<size_t>(row)]) return;
+  s.active[static_cast<size_t>(row)] = 1;
+  s.active_rows.push_back(row);
+  if (s.pending != 1.0) {
+    torch::NoGradGuard ng;
+    s.param[row].mul_(s.pending);
+  }
+}
+
+void FusedAdamW::prepare(const torch::Tensor& ids) {
+  auto flat = ids.to(torch::kCPU).to(torch::kLong).contiguous().view(-1);
+  const int64_t* p = flat.data_ptr<int64_t>();
+  for (auto& s : slots_) {
+    if (!s.row_sparse) continue;
+    const int64_t rows = s.param.size(0);
+    for (int64_t i = 0; i < flat.numel(); ++i)
+      if (p[i] >= 0 && p[i] < rows) activate(s, p[i]);
+  }
+}
+
+void FusedAdamW::flush() {
+  torch::NoGradGuard ng;
+  for (auto& s : slots_) {
+    if (!s.row_sparse || s.pending == 1.0) continue;
+    const float f = static_cast<float>(s.pending);
+    const int64_t H = s.param.size(1);
+    float* w = s.param.data_ptr<float>();
+    const auto& act = s.active;
+    at::parallel_for(0, s.param.size(0), 256, [&](int64_t b, int64_t e) {
+      for (int64_t r = b; r < e; ++r)
+        if (!act[static_cast<size_t>(r)])
+          for (int64_t j = 0; j < H; ++j) w[r * H + j] *= f;
+    });
+    s.pending = 1.0;
+  }
+}
+
+void FusedAdamW::zero_grad() {
+  for (auto& s : slots_) s.param.mutable_grad() = torch::Tensor();
+}
+
+double FusedAdamW::step(double lr, double max_norm) {
+  torch::NoGradGuard ng;
+  // coalesce sparse gradients (duplicate rows summed) and measure the global norm
+  std::vector<torch::Tensor> grads(slots_.size());
+  double sq = 0;
+  for (size_t i = 0; i < slots_.size(); ++i) {
+    auto g = slots_[i].param.grad();
+    if (!g.defined()) continue;
+    if (g.is_sparse()) {
+      if (!slots_[i].row_sparse) g = g.to_dense();
+      else g = g.coalesce();
+    } else if (slots_[i].row_sparse) {
+      g = g.to_sparse().coalesce();  // dense gradient on a row-sparse parameter: keep exactness
+    }
+    grads[i] = g;
+    auto vals = g.is_sparse() ? g._values() : g;
+    sq += vals.to(torch::kDouble).pow(2).sum().item<double>();  // one sync per tensor: fine on CPU
+  }
+  const double norm = std::sqrt(sq);
+  float clip = 1.0f;
+  if (max_norm > 0) {
+    const double coef = max_norm / (norm + 1e-6);
+    if (coef < 1.0) clip = static_cast<float>(coef);
+  }
+  ++step_;
+  const double bc1 = 1.0 - std::pow(o_.beta1, static_cast<double>(step_));
+  const double bc2 = 1.0 - std::pow(o_.beta2, static_cast<double>(step_));
+  for (size_t i = 0; i < slots_.size(); ++i) {
+    Slot& s = slots_[i];
+    Coeffs c{static_cast<float>(1.0 - lr * s.weight_decay), static_cast<float>(o_.beta1), static_cast<float>(o_.beta2),
+             static_cast<float>(1.0 - o_.beta1), static_cast<float>(1.0 - o_.beta2), static_cast<float>(lr / bc1),
+             static_cast<float>(std::sqrt(bc2)), static_cast<float>(o_.eps), clip};
+    const auto& g = grads[i];
+    if (!s.param.device().is_cpu()) {  // accelerators: the same update from tensor ops
+      if (!g.defined()) continue;
+      auto gg = clip != 1.0f ? g * clip : g;
+      s.param.mul_(1.0 - lr * s.weight_decay);
+      s.m.mul_(o_.beta1).add_(gg, 1.0 - o_.beta1);
+      s.v.mul_(o_.beta2).addcmul_(gg, gg, 1.0 - o_.beta2);
+      s.param.addcdiv_(s.m, (s.v.sqrt() / std::sqrt(bc2)).add_(o_.eps), -lr / bc1);
+      continue;
+    }
+    float* p = s.param.data_ptr<float>();
+    float* m = s.m.data_ptr<float>();
+    float* v = s.v.data_ptr<float>();
+    if (!s.row_sparse) {
+      // torch.optim.AdamW skips parameters without a gradient
+      if (!g.defined()) continue;
+      auto gc = g.contiguous();
+      const float* gp = gc.data_ptr<float>();
+      at::parallel_for(0, s.param.numel(), 16384, [&](int64_t b, int64_t e) {
+        for (int64_t j = b; j < e; ++j) adamw_update(p[j], m[j], v[j], gp[j], c);
+      });
+      continue;
+    }
+    // row-sparse: make rows with a gradient active, then update every active row
+    const int64_t H = s.param.size(1);
+    std::vector<int64_t> grad_row(static_cast<size_t>(s.param.size(0)), -1);
+    torch::Tensor values;
+    if (!g.defined()) continue;  // as torch.optim.AdamW: no gradient, no update (not even decay)
+    {
+      auto idx = g._indices().select(0, 0).contiguous();
+      values = g._values().contiguous();
+      const int64_t* ip = idx.data_ptr<int64_t>();
+      for (int64_t k = 0; k < idx.numel(); ++k) {
+        activate(s, ip[k]);
+        grad_row[static_cast<size_t>(ip[k])] = k;
+      }
+    }
+    const float* vp = values.data_ptr<float>();
+    const auto& rows = s.active_rows;
+    at::parallel_for(0, static_cast<int64_t>(rows.size()), 64, [&](int64_t b, int64_t e) {
+      for (int64_t k = b; k < e; ++k) {
+        const int64_t r = rows[static_cast<size_t>(k)];
+        const int64_t gr = grad_row[static_cast<size_t>(r)];
+        float* pr = p + r * H;
+        float* mr = m + r * H;
+        float* vr = v + r * H;
+        if (gr >= 0) {
+          const float* gv = vp + gr * H;
+          for (int64_t j = 0; j < H; ++j) adamw_update(pr[j], mr[j], vr[j], gv[j], c);
+        } else {
+          for (int64_t j = 0; j < H; ++j) adamw_update(pr[j], mr[j], vr[j], 0.0f, c);
+        }
+      }
+    });
+    s.pending *= 1.0 - lr * s.weight_decay;  // the rows not yet active
+  }
+  zero_grad();
+  return norm;
+}
+
+void FusedAdamW::save(torch::serialize::OutputArchive& ar) const {
+  ar.write("step", torch::tensor(step_));
+  for (size_t i = 0; i < slots_.size(); ++i) {
+    const auto& s = slots_[i];
+    const std::string k = std::to_string(i);
+    ar.write("m." + k, s.m);
+    ar.write("v." + k, s.v);
+    if (s.row_sparse) {
+      ar.write("active." + k, torch::tensor(s.active_rows.empty() ? std::vector<int64_t>{} : s.active_rows, torch::kLong));
+      ar.write("pending." + k, torch::tensor(s.pending, torch::kDouble));
+    }
+  }
+}
+
+void FusedAdamW::load(torch::serialize::InputArchive& ar) {
+  torch::Tensor t;
+  ar.read("step", t);
+  step_ = t.item<int64_t>();
+  for (size_t i = 0; i < slots_.size(); ++i) {
+    auto& s = slots_[i];
+    const std::string k = std::to_string(i);
+    torch::Tensor m, v;
+    ar.read("m." + k, m);
+    ar.read("v." + k, v);
+    if (m.sizes() != s.param.sizes() || v.sizes() != s.param.sizes())
+      throw Error("optimizer.pt", "m." + k, "state does not match the model's parameter shapes");
+    s.m.copy_(m);
+    s.v.copy_(v);
+    if (s.row_sparse) {
+      torch::Tensor act, pend;
+      ar.read("active." + k, act);
+      ar.read("pending." + k, pend);
+      s.active.assign(s.active.size(), 0);
+      s.active_rows.clear();
+      auto a = act.contiguous();
+      for (int64_t j = 0; j < a.numel(); ++j) {
+        int64_t r = a.data_ptr<int64_t>()[j];
+        if (r < 0 || r >= s.param.size(0)) throw Error("optimizer.pt", "active." + k, "row out of range");
+        s.active[static_cast<size_t>(r)] = 1;
+        s.active_rows.push_back(r);
+      }
+      s.pending = pend.item<double>();
+    }
+  }
+}
+
+}  // namespace kotsu

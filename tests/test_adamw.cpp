@@ -1,0 +1,155 @@
+// train/adamw against torch::optim::AdamW with dense gradients and torch's clip_grad_norm_: the fused,
+// row-sparse optimizer must give the same weights (rows never seen, rows seen once, rows seen often).
+#include "kotsu/train/adamw.hpp"
+
+#include <torch/torch.h>
+
+#include <sstream>
+
+#include "kotsu/models/bert.hpp"
+#include "kotsu/models/ops.hpp"
+#include "test_util.hpp"
+
+using namespace kotsu;
+
+namespace {
+
+EncoderConfig tiny_config() {
+  EncoderConfig c;
+  c.vocab_size = 300;
+  c.hidden_size = 32;
+  c.num_hidden_layers = 2;
+  c.num_attention_heads = 4;
+  c.intermediate_size = 64;
+  c.max_position_embeddings = 64;
+  return c;
+}
+
+bool no_decay(const std::string& n) { return n.find("bias") != std::string::npos || n.find("LayerNorm") != std::string::npos; }
+
+}  // namespace
+
+TEST(FusedAdamW, EqualsTorchAdamWWithDenseGradients) {
+  auto c = tiny_config();
+  BertClassifier a(c, 3), b(c, 3);
+  a.init_all(1);
+  b.init_all(1);
+  a.eval();  // no dropout: both see identical computations
+  b.eval();
+  std::vector<torch::Tensor> da, pa;
+  for (auto& p : a.named_parameters()) (no_decay(p.key()) ? pa : da).push_back(p.value());
+  std::vector<torch::optim::OptimizerParamGroup> groups;
+  groups.emplace_back(da, std::make_unique<torch::optim::AdamWOptions>(torch::optim::AdamWOptions(1e-2).weight_decay(0.1)));
+  groups.emplace_back(pa, std::make_unique<torch::optim::AdamWOptions>(torch::optim::AdamWOptions(1e-2).weight_decay(0.0)));
+  torch::optim::AdamW ref(groups, torch::optim::AdamWOptions(1e-2));
+
+  auto sparse = b.use_sparse_embedding_grads();
+  ASSERT_EQ(sparse.size(), 1u);
+  FusedAdamW::Group gd{{}, 0.1}, gp{{}, 0.0};
+  for (auto& p : b.named_parameters()) (no_decay(p.key()) ? gp : gd).params.push_back(p.value());
+  FusedAdamW fused({gd, gp}, sparse);
+
+  torch::manual_seed(0);
+  for (int step = 0; step < 6; ++step) {
+    // ids from a window that moves: some rows appear once, some often, most never
+    auto ids = torch::randint(5 + step * 20, 60 + step * 20, {4, 10}, torch::kLong);
+    ids.index_put_({0, 0}, 0);  // the padding row
+    TextBatch batch{ids, torch::ones({4, 10}, torch::kLong), {}, torch::randint(0, 3, {4}, torch::kLong)};
+    const double lr = 1e-2 * (1.0 - 0.1 * step);
+
+    auto la = torch::nn::functional::cross_entropy(a.logits(batch), batch.labels);
+    ref.zero_grad();
+    la.backward();
+    torch::nn::utils::clip_grad_norm_(a.parameters(), 0.5);
+    for (auto& g : ref.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
+    ref.step();
+
+    fused.prepare(ids);
+    auto lb = torch::nn::functional::cross_entropy(b.logits(batch), batch.labels);
+    lb.backward();
+    EXPECT_TRUE(sparse[0].grad().is_sparse());
+    fused.step(lr, 0.5);
+    EXPECT_NEAR(la.item<double>(), lb.item<double>(), 1e-5) << "step " << step;
+  }
+  fused.flush();
+  auto pa_ = a.named_parameters(), pb_ = b.named_parameters();
+  for (auto& p : pa_) {
+    auto diff = (p.value() - pb_[p.key()]).abs().max().item<double>();
+    // attention key biases have a mathematically zero gradient (softmax ignores a shift), so Adam
+    // normalises float noise there and the last bits of the clip factor show: allow lr * 1e-3
+    const double tol = p.key().find("key.bias") != std::string::npos ? 1e-5 : 2e-6;
+    EXPECT_LT(diff, tol) << p.key();
+  }
+}
+
+TEST(FusedAdamW, SaveLoadContinuesIdentically) {
+  auto c = tiny_config();
+  BertClassifier a(c, 2), b(c, 2);
+  a.init_all(3);
+  b.init_all(3);
+  a.eval();
+  b.eval();
+  auto make = [](BertClassifier& m) {
+    auto sp = m.use_sparse_embedding_grads();
+    FusedAdamW::Group g{{}, 0.01};
+    for (auto& p : m.parameters()) g.params.push_back(p);
+    return std::make_unique<FusedAdamW>(std::vector<FusedAdamW::Group>{g}, sp);
+  };
+  auto oa = make(a), ob = make(b);
+  auto run_step = [](BertClassifier& m, FusedAdamW& o, int s) {
+    torch::manual_seed(s);
+    auto ids = torch::randint(1, 200, {2, 8}, torch::kLong);
+    TextBatch batch{ids, torch::ones({2, 8}, torch::kLong), {}, torch::tensor({0, 1}, torch::kLong)};
+    o.prepare(ids);
+    torch::nn::functional::cross_entropy(m.logits(batch), batch.labels).backward();
+    o.step(1e-2, 1.0);
+  };
+  for (int s = 0; s < 3; ++s) {
+    run_step(a, *oa, s);
+    run_step(b, *ob, s);
+  }
+  torch::serialize::OutputArchive out;
+  ob->save(out);
+  std::ostringstream os;
+  out.save_to(os);
+  auto oc = make(b);  // a fresh optimizer for b, state restored from the archive
+  std::istringstream is(os.str());
+  torch::serialize::InputArchive in;
+  in.load_from(is);
+  oc->load(in);
+  for (int s = 3; s < 6; ++s) {
+    run_step(a, *oa, s);
+    run_step(b, *oc, s);
+  }
+  oa->flush();
+  oc->flush();
+  auto pb = b.named_parameters();
+  for (auto& p : a.named_parameters()) EXPECT_TRUE(torch::equal(p.value(), pb[p.key()])) << p.key();
+}
+
+TEST(Dropout, HashMaskKeepsTheRightShareAndIsReproducible) {
+  auto x = torch::ones({1000, 1000});
+  auto y = hash_dropout(x, 0.1, 42);
+  const double dropped = (y == 0).to(torch::kDouble).mean().item<double>();
+  EXPECT_NEAR(dropped, 0.1, 0.002);
+  EXPECT_NEAR(y.max().item<double>(), 1.0 / 0.9, 1e-6);
+  EXPECT_TRUE(torch::equal(y, hash_dropout(x, 0.1, 42)));
+  EXPECT_FALSE(torch::equal(y, hash_dropout(x, 0.1, 43)));
+  // neighbouring elements are independent: P(both dropped) ~ p^2
+  auto d = (y == 0).to(torch::kDouble);
+  auto both = (d.slice(1, 0, 999) * d.slice(1, 1, 1000)).mean().item<double>();
+  EXPECT_NEAR(both, 0.01, 0.001);
+}
+
+TEST(Dropout, BackwardUsesTheForwardMask) {
+  auto x = torch::randn({64, 64}, torch::requires_grad());
+  torch::manual_seed(5);
+  auto y = kotsu::dropout(x, 0.3, true);
+  y.sum().backward();
+  auto kept = (y != 0).to(torch::kFloat);
+  EXPECT_TRUE(torch::allclose(x.grad(), kept / 0.7));
+  EXPECT_TRUE(torch::equal(kotsu::dropout(x, 0.3, false), x));
+  torch::manual_seed(5);
+  auto x2 = x.detach().clone();
+  EXPECT_TRUE(torch::equal(kotsu::dropout(x2, 0.3, true), y.detach()));  // seeded by torch::manual_seed
+}
