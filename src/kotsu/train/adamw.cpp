@@ -53,8 +53,10 @@ void FusedAdamW::activate(Slot& s, int64_t row) {
   s.active[static_cast<size_t>(row)] = 1;
   s.active_rows.push_back(row);
   if (s.pending != 1.0) {
-    torch::NoGradGuard ng;
-    s.param[row].mul_(s.pending);
+    const int64_t H = s.param.size(1);
+    float* w = s.param.data_ptr<float>() + row * H;
+    const float f = static_cast<float>(s.pending);
+    for (int64_t j = 0; j < H; ++j) w[j] *= f;
   }
 }
 
@@ -105,8 +107,19 @@ double FusedAdamW::step(double lr, double max_norm) {
       g = g.to_sparse().coalesce();  // dense gradient on a row-sparse parameter: keep exactness
     }
     grads[i] = g;
-    auto vals = g.is_sparse() ? g._values() : g;
-    sq += vals.to(torch::kDouble).pow(2).sum().item<double>();  // one sync per tensor: fine on CPU
+    auto vals = (g.is_sparse() ? g._values() : g).contiguous();
+    if (vals.device().is_cpu() && vals.scalar_type() == torch::kFloat) {
+      const float* vp = vals.data_ptr<float>();
+      sq += at::parallel_reduce(
+          0, vals.numel(), 32768, 0.0,
+          [&](int64_t b, int64_t e, double acc) {
+            for (int64_t j = b; j < e; ++j) acc += static_cast<double>(vp[j]) * vp[j];
+            return acc;
+          },
+          std::plus<double>());
+    } else {
+      sq += vals.to(torch::kDouble).pow(2).sum().item<double>();
+    }
   }
   const double norm = std::sqrt(sq);
   float clip = 1.0f;
