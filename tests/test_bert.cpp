@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include "kotsu/core/error.hpp"
+#include "kotsu/io/file.hpp"
 #include "kotsu/io/safetensors.hpp"
 #include "kotsu/models/bert.hpp"
 #include "kotsu/models/text_model.hpp"
@@ -28,9 +29,7 @@ void check_parity(const std::string& name, bool with_head) {
   b.input_ids = ref["input_ids"];
   b.attention_mask = ref["attention_mask"];
   b.token_type_ids = ref["token_type_ids"];
-  auto* bert = dynamic_cast<BertClassifier*>(m.model.get());
-  ASSERT_NE(bert, nullptr);
-  auto hidden = bert->encode(b);
+  auto hidden = m.model->encode(b);
   // padded positions are computed but meaningless; compare real tokens only
   auto mask = ref["attention_mask"].unsqueeze(-1).to(torch::kDouble);
   EXPECT_LT(max_abs_diff(hidden * mask, ref["hidden"] * mask), 1e-5);
@@ -60,6 +59,7 @@ void check_parity(const std::string& name, bool with_head) {
 
 TEST(Bert, ParityWithReferenceForwardAndGradients) { check_parity("tiny_bert", true); }
 TEST(Bert, RobertaParityWithReferenceForwardAndGradients) { check_parity("tiny_roberta", true); }
+TEST(Bert, DistilBertParityWithReferenceForwardAndGradients) { check_parity("tiny_distilbert", true); }
 TEST(Bert, BaseCheckpointWithoutPrefixLoadsAndGetsFreshHead) { check_parity("tiny_bert_base", false); }
 
 TEST(Bert, ParamGroupsCoverEveryParameterOnce) {
@@ -72,6 +72,28 @@ TEST(Bert, ParamGroupsCoverEveryParameterOnce) {
   }
   EXPECT_EQ(n, m.model->parameters().size());
   EXPECT_EQ(names, (std::vector<std::string>{"embeddings", "layer.0", "layer.1", "pooler", "head"}));
+  TextModel d = load_text_model(test::fixture("tiny_distilbert"));
+  n = 0;
+  names.clear();
+  for (auto& g : d.model->param_groups()) {
+    names.push_back(g.name);
+    n += g.params.size();
+  }
+  EXPECT_EQ(n, d.model->parameters().size());
+  EXPECT_EQ(names, (std::vector<std::string>{"embeddings", "layer.0", "layer.1", "head"}));
+}
+
+TEST(Bert, DistilBertConfigRoundTripsInItsOwnKeys) {
+  TextModel m = load_text_model(test::fixture("tiny_distilbert"));
+  std::string dir = test::temp_dir("distil-save");
+  save_text_model(m, dir);
+  auto j = nlohmann::json::parse(read_file(dir + "/config.json"));
+  EXPECT_EQ(j["dim"], 32);
+  EXPECT_EQ(j["n_layers"], 2);
+  EXPECT_FALSE(j.contains("hidden_size"));
+  EXPECT_EQ(j["architectures"][0], "DistilBertForSequenceClassification");
+  TextModel back = load_text_model(dir);
+  EXPECT_EQ(back.config.hidden_size, 32);
 }
 
 TEST(Bert, SaveThenLoadGivesIdenticalLogits) {

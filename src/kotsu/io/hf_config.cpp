@@ -24,14 +24,33 @@ double opt_num(const nlohmann::json& j, const char* key, double def, const std::
 }
 }  // namespace
 
-EncoderConfig EncoderConfig::from_json(const nlohmann::json& j, const std::string& path) {
-  if (!j.is_object()) throw Error(path, "", "config is not a JSON object");
+namespace {
+// DistilBERT names its fields differently; map them onto the BERT names (to_json maps them back).
+const std::pair<const char*, const char*> kDistilKeys[] = {
+    {"dim", "hidden_size"}, {"n_layers", "num_hidden_layers"}, {"n_heads", "num_attention_heads"},
+    {"hidden_dim", "intermediate_size"}, {"activation", "hidden_act"}, {"dropout", "hidden_dropout_prob"},
+    {"attention_dropout", "attention_probs_dropout_prob"}, {"seq_classif_dropout", "classifier_dropout"}};
+}  // namespace
+
+EncoderConfig EncoderConfig::from_json(const nlohmann::json& j_in, const std::string& path) {
+  if (!j_in.is_object()) throw Error(path, "", "config is not a JSON object");
   EncoderConfig c;
-  c.raw = j;
-  c.model_type = j.value("model_type", "bert");
-  if (c.model_type != "bert" && c.model_type != "roberta" && c.model_type != "xlm-roberta" && c.model_type != "camembert")
-    throw Error(path, "model_type", "'" + c.model_type + "' is not a BERT-family encoder kotsu supports (bert, roberta)");
-  if (c.model_type != "bert") c.model_type = "roberta";
+  c.raw = j_in;
+  c.model_type = j_in.value("model_type", "bert");
+  nlohmann::json j = j_in;
+  if (c.model_type == "distilbert") {
+    for (auto& [from, to] : kDistilKeys)
+      if (j.contains(from)) j[to] = j[from];
+    j["type_vocab_size"] = 0;
+    if (!j.contains("layer_norm_eps")) j["layer_norm_eps"] = 1e-12;
+    if (j.value("sinusoidal_pos_embds", false)) {
+      // the table is stored in the checkpoint like a learned one; it is simply not trained
+    }
+  }
+  if (c.model_type != "bert" && c.model_type != "roberta" && c.model_type != "xlm-roberta" &&
+      c.model_type != "camembert" && c.model_type != "distilbert")
+    throw Error(path, "model_type", "'" + c.model_type + "' is not a BERT-family encoder kotsu supports (bert, roberta, distilbert)");
+  if (c.model_type != "bert" && c.model_type != "distilbert") c.model_type = "roberta";
   c.vocab_size = req_int(j, "vocab_size", path, 1, int64_t(1) << 24);
   c.hidden_size = req_int(j, "hidden_size", path, 1, 1 << 16);
   c.num_hidden_layers = req_int(j, "num_hidden_layers", path, 0, 1024);
@@ -83,20 +102,24 @@ EncoderConfig EncoderConfig::load(const std::string& path) {
 nlohmann::json EncoderConfig::to_json() const {
   nlohmann::json j = raw.is_object() ? raw : nlohmann::json::object();
   if (!j.contains("model_type")) j["model_type"] = model_type;
-  j["vocab_size"] = vocab_size;
-  j["hidden_size"] = hidden_size;
-  j["num_hidden_layers"] = num_hidden_layers;
-  j["num_attention_heads"] = num_attention_heads;
-  j["intermediate_size"] = intermediate_size;
-  j["hidden_act"] = hidden_act;
-  j["hidden_dropout_prob"] = hidden_dropout_prob;
-  j["attention_probs_dropout_prob"] = attention_probs_dropout_prob;
-  if (classifier_dropout >= 0) j["classifier_dropout"] = classifier_dropout;
-  j["max_position_embeddings"] = max_position_embeddings;
-  j["type_vocab_size"] = type_vocab_size;
-  j["layer_norm_eps"] = layer_norm_eps;
-  j["pad_token_id"] = pad_token_id;
-  j["initializer_range"] = initializer_range;
+  nlohmann::json f = {{"vocab_size", vocab_size}, {"hidden_size", hidden_size}, {"num_hidden_layers", num_hidden_layers},
+                      {"num_attention_heads", num_attention_heads}, {"intermediate_size", intermediate_size},
+                      {"hidden_act", hidden_act}, {"hidden_dropout_prob", hidden_dropout_prob},
+                      {"attention_probs_dropout_prob", attention_probs_dropout_prob},
+                      {"max_position_embeddings", max_position_embeddings}, {"layer_norm_eps", layer_norm_eps},
+                      {"pad_token_id", pad_token_id}, {"initializer_range", initializer_range}};
+  if (classifier_dropout >= 0) f["classifier_dropout"] = classifier_dropout;
+  if (model_type == "distilbert") {
+    for (auto& [from, to] : kDistilKeys)
+      if (f.contains(to)) {
+        f[from] = f[to];
+        f.erase(to);
+      }
+    f.erase("layer_norm_eps");
+  } else {
+    f["type_vocab_size"] = type_vocab_size;
+  }
+  for (auto it = f.begin(); it != f.end(); ++it) j[it.key()] = it.value();
   if (!labels.empty()) {
     nlohmann::json id2label = nlohmann::json::object(), label2id = nlohmann::json::object();
     for (size_t i = 0; i < labels.size(); ++i) {
@@ -106,7 +129,9 @@ nlohmann::json EncoderConfig::to_json() const {
     j["id2label"] = id2label;
     j["label2id"] = label2id;
     j["num_labels"] = labels.size();
-    j["architectures"] = {model_type == "bert" ? "BertForSequenceClassification" : "RobertaForSequenceClassification"};
+    j["architectures"] = {model_type == "bert"         ? "BertForSequenceClassification"
+                          : model_type == "distilbert" ? "DistilBertForSequenceClassification"
+                                                       : "RobertaForSequenceClassification"};
     if (!j.contains("problem_type")) j["problem_type"] = "single_label_classification";
   }
   return j;

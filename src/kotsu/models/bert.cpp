@@ -9,12 +9,6 @@ namespace kotsu {
 
 namespace {
 
-torch::Tensor activation(const torch::Tensor& x, const std::string& act) {
-  if (act == "gelu") return torch::gelu(x);
-  if (act == "relu") return torch::relu(x);
-  return torch::gelu(x, "tanh");  // gelu_new, gelu_pytorch_tanh
-}
-
 torch::nn::LayerNorm layer_norm(const EncoderConfig& c) {
   return torch::nn::LayerNorm(torch::nn::LayerNormOptions({c.hidden_size}).eps(c.layer_norm_eps));
 }
@@ -64,12 +58,12 @@ struct BertEmbeddingsImpl : torch::nn::Module {
 struct BertLayerImpl : torch::nn::Module {
   torch::nn::Linear query{nullptr}, key{nullptr}, value{nullptr}, attn_out{nullptr}, inter{nullptr}, out{nullptr};
   torch::nn::LayerNorm attn_norm{nullptr}, out_norm{nullptr};
-  int64_t heads, head_dim;
+  int64_t heads;
   double hidden_dropout, attn_dropout;
   std::string act;
 
   explicit BertLayerImpl(const EncoderConfig& c)
-      : heads(c.num_attention_heads), head_dim(c.hidden_size / c.num_attention_heads),
+      : heads(c.num_attention_heads),
         hidden_dropout(c.hidden_dropout_prob), attn_dropout(c.attention_probs_dropout_prob), act(c.hidden_act) {
     auto attention = register_module("attention", std::make_shared<torch::nn::Module>());
     auto self = attention->register_module("self", std::make_shared<torch::nn::Module>());
@@ -88,13 +82,7 @@ struct BertLayerImpl : torch::nn::Module {
 
   // x [B, T, H]; mask_bias [B, 1, 1, T] (0 for tokens, dtype-min for padding)
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& mask_bias) {
-    const int64_t B = x.size(0), T = x.size(1), H = x.size(2);
-    auto split = [&](const torch::Tensor& t) { return t.view({B, T, heads, head_dim}).transpose(1, 2); };
-    auto q = split(query(x)), k = split(key(x)), v = split(value(x));
-    auto scores = torch::matmul(q, k.transpose(-1, -2)) / std::sqrt(static_cast<double>(head_dim));
-    scores = scores + mask_bias;
-    auto probs = kotsu::dropout(torch::softmax(scores, -1), attn_dropout, is_training());
-    auto ctx = torch::matmul(probs, v).transpose(1, 2).reshape({B, T, H});
+    auto ctx = attention(query(x), key(x), value(x), mask_bias, heads, attn_dropout, is_training());
     auto a = attn_norm(kotsu::dropout(attn_out(ctx), hidden_dropout, is_training()) + x);
     auto i = activation(inter(a), act);
     return out_norm(kotsu::dropout(out(i), hidden_dropout, is_training()) + a);
@@ -127,9 +115,7 @@ int64_t BertClassifier::max_positions() const {
 
 torch::Tensor BertClassifier::encode(const TextBatch& batch) {
   auto x = embeddings_->forward(batch);
-  auto mask = batch.attention_mask.to(x.dtype()).unsqueeze(1).unsqueeze(2);  // [B,1,1,T]
-  auto mask_bias = (1.0 - mask) * std::numeric_limits<float>::lowest();
-  if (x.scalar_type() != torch::kFloat) mask_bias = (1.0 - mask) * -1e4;
+  auto mask_bias = attention_mask_bias(batch.attention_mask, x.scalar_type());
   for (auto& layer : layers_) x = layer->forward(x, mask_bias);
   return x;
 }

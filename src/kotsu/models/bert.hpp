@@ -24,7 +24,7 @@ class BertClassifier : public TextClassifier {
   torch::Tensor features(const TextBatch& batch) override;
   torch::Tensor head(const torch::Tensor& features) override;
   // Last hidden states [B, T, H] (for tests and feature extraction).
-  torch::Tensor encode(const TextBatch& batch);
+  torch::Tensor encode(const TextBatch& batch) override;
   std::vector<ParamGroup> param_groups() override;
   int64_t num_layers() const override { return config_.num_hidden_layers; }
   int64_t num_labels() const override { return num_labels_; }

@@ -4,6 +4,8 @@
 #include <ATen/Parallel.h>
 #include <torch/torch.h>
 
+#include <cmath>
+#include <limits>
 #include <mutex>
 
 namespace kotsu {
@@ -65,6 +67,31 @@ uint64_t draw_seed() {
 bool g_torch_dropout = false;
 
 }  // namespace
+
+torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, const torch::Tensor& mask_bias,
+                        int64_t heads, double dropout_p, bool training) {
+  const int64_t B = q.size(0), T = q.size(1), H = q.size(2), d = H / heads;
+  auto split = [&](const torch::Tensor& t) { return t.view({B, T, heads, d}).transpose(1, 2); };
+  auto scores = torch::matmul(split(q), split(k).transpose(-1, -2)) / std::sqrt(static_cast<double>(d));
+  scores = scores + mask_bias;
+  auto probs = kotsu::dropout(torch::softmax(scores, -1), dropout_p, training);
+  return torch::matmul(probs, split(v)).transpose(1, 2).reshape({B, T, H});
+}
+
+torch::Tensor attention_mask_bias(const torch::Tensor& mask, torch::ScalarType dtype) {
+  auto m = mask.to(dtype).unsqueeze(1).unsqueeze(2);
+  double lowest = dtype == torch::kBFloat16 ? -3.3895313892515355e38
+                  : dtype == torch::kHalf   ? -65504.0
+                  : dtype == torch::kDouble ? std::numeric_limits<double>::lowest()
+                                            : std::numeric_limits<float>::lowest();
+  return (1.0 - m) * lowest;
+}
+
+torch::Tensor activation(const torch::Tensor& x, const std::string& name) {
+  if (name == "gelu") return torch::gelu(x);
+  if (name == "relu") return torch::relu(x);
+  return torch::gelu(x, "tanh");  // gelu_new, gelu_pytorch_tanh
+}
 
 void use_torch_dropout(bool on) { g_torch_dropout = on; }
 

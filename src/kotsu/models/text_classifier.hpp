@@ -24,6 +24,7 @@ struct ParamGroup {
 
 class TextClassifier : public torch::nn::Module {
  public:
+  virtual torch::Tensor encode(const TextBatch& batch) = 0;             // last hidden states [B, T, H]
   virtual torch::Tensor features(const TextBatch& batch) = 0;           // [B, F]
   virtual torch::Tensor head(const torch::Tensor& features) = 0;        // [B, num_labels]
   torch::Tensor logits(const TextBatch& batch) { return head(features(batch)); }

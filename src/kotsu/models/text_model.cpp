@@ -8,6 +8,7 @@
 #include "kotsu/io/file.hpp"
 #include "kotsu/io/safetensors.hpp"
 #include "kotsu/models/bert.hpp"
+#include "kotsu/models/distilbert.hpp"
 
 namespace kotsu {
 
@@ -28,7 +29,10 @@ TextModel load_text_model(const std::string& dir, const std::vector<std::string>
   if (static_cast<int64_t>(m.tokenizer->vocab_size()) > m.config.vocab_size)
     throw Error(dir, "vocab", "tokenizer has " + std::to_string(m.tokenizer->vocab_size()) +
                                   " tokens but config.json vocab_size is " + std::to_string(m.config.vocab_size));
-  auto model = std::make_shared<BertClassifier>(m.config, static_cast<int64_t>(m.config.labels.size()));
+  const auto n_labels = static_cast<int64_t>(m.config.labels.size());
+  std::shared_ptr<TextClassifier> model;
+  if (m.config.model_type == "distilbert") model = std::make_shared<DistilBertClassifier>(m.config, n_labels);
+  else model = std::make_shared<BertClassifier>(m.config, n_labels);
   m.model = model;
   if (init == InitMode::Random) {
     model->init_all(seed);
