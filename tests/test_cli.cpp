@@ -33,7 +33,7 @@ Result run(const std::string& args) {
 
 std::string base_args(const std::string& out) {
   return "train --model " + test::fixture("tiny_bert_init") + " --data " + test::fixture("task/train.csv") + " --out " + out +
-         " --lr 2e-3 --seed 5 --patience 0 --quiet";
+         " --lr 1e-3 --batch-size 8 --seed 5 --patience 0 --quiet";
 }
 
 }  // namespace
@@ -41,12 +41,12 @@ std::string base_args(const std::string& out) {
 TEST(Cli, TrainFromYamlEvalPredict) {
   std::string dir = test::temp_dir("cli");
   write_atomic(dir + "/run.yaml", "model: " + test::fixture("tiny_bert_init") + "\ndata: " + test::fixture("task/train.csv") +
-                                      "\nout: " + dir + "/wrong\nlr: 0.002\nepochs: 3\npatience: 0\nstrategy: full\n");
-  auto r = run("train " + dir + "/run.yaml --out " + dir + "/run --epochs 10");  // flags override the file
+                                      "\nout: " + dir + "/wrong\nlr: 0.001\nbatch_size: 8\nepochs: 3\npatience: 0\nstrategy: full\n");
+  auto r = run("train " + dir + "/run.yaml --out " + dir + "/run --epochs 25");  // flags override the file
   ASSERT_EQ(r.code, 0) << r.out;
   auto run_json = nlohmann::json::parse(read_file(dir + "/run/run.json"));
-  EXPECT_EQ(run_json["options"]["epochs"], 10);
-  EXPECT_DOUBLE_EQ(run_json["options"]["lr"].get<double>(), 0.002);
+  EXPECT_EQ(run_json["options"]["epochs"], 25);
+  EXPECT_DOUBLE_EQ(run_json["options"]["lr"].get<double>(), 0.001);
   EXPECT_FALSE(std::filesystem::exists(dir + "/wrong"));
 
   r = run("eval --run " + dir + "/run --data " + test::fixture("task/test.jsonl") + " --json");

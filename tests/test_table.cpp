@@ -111,3 +111,33 @@ TEST(TextDataset, BatchesPadToLongestRow) {
   EXPECT_EQ(b.input_ids[0][3].item<int64_t>(), 0);  // [PAD]
   EXPECT_EQ(b.labels[1].item<int64_t>(), 1);
 }
+
+TEST(TextDataset, LengthGroupedBatchesCoverEveryRowOnceWithLessPadding) {
+  std::mt19937_64 rng(1);
+  std::vector<size_t> lengths(1000), order(1000);
+  for (size_t i = 0; i < 1000; ++i) {
+    lengths[i] = 5 + (i * 7919) % 120;
+    order[i] = i;
+  }
+  std::shuffle(order.begin(), order.end(), rng);
+  auto padded = [&](const std::vector<std::vector<size_t>>& bs) {
+    size_t cells = 0;
+    for (auto& b : bs) {
+      size_t mx = 0;
+      for (size_t i : b) mx = std::max(mx, lengths[i]);
+      cells += mx * b.size();
+    }
+    return cells;
+  };
+  std::mt19937_64 r1(2), r2(2);
+  auto plain = make_batches(order, lengths, 16, false, r1);
+  auto grouped = make_batches(order, lengths, 16, true, r2);
+  std::vector<int> seen(1000, 0);
+  for (auto& b : grouped) {
+    EXPECT_LE(b.size(), 16u);
+    for (size_t i : b) ++seen[i];
+  }
+  for (int s : seen) EXPECT_EQ(s, 1);
+  EXPECT_EQ(grouped.size(), plain.size());
+  EXPECT_LT(padded(grouped), padded(plain) * 0.7);  // far fewer padded cells
+}

@@ -18,8 +18,11 @@ TrainOptions task_options(const std::string& tag) {
   o.model = test::fixture("tiny_bert_init");
   o.data = test::fixture("task/train.csv");
   o.out = test::temp_dir(tag) + "/run";
-  o.lr = 2e-3;
-  o.epochs = 12;
+  // a randomly initialised encoder can sit on a plateau for a while: these settings learned the task on
+  // every one of six seeds tried (larger rates or batches sometimes stalled at two classes of three)
+  o.lr = 1e-3;
+  o.batch_size = 8;
+  o.epochs = 25;
   o.patience = 0;
   o.seed = 3;
   return o;
@@ -36,7 +39,7 @@ TrainHooks quiet() {
 TEST(Trainer, FullFineTuneLearnsTheSyntheticTask) {
   auto o = task_options("full");
   auto r = train_classifier(o, quiet());
-  EXPECT_EQ(r.epochs_run, 12);
+  EXPECT_EQ(r.epochs_run, 25);
   EXPECT_GE(r.best_metric, 0.95);
   auto ev = evaluate_run(o.out, test::fixture("task/test.tsv"), TextColumns{});
   EXPECT_GE(ev.metrics.accuracy, 0.95);
@@ -46,9 +49,9 @@ TEST(Trainer, FullFineTuneLearnsTheSyntheticTask) {
   EXPECT_EQ(cfg["architectures"][0], "BertForSequenceClassification");
   auto run = nlohmann::json::parse(read_file(o.out + "/run.json"));
   EXPECT_EQ(run["status"], "finished");
-  EXPECT_EQ(run["history"].size(), 12u);
+  EXPECT_EQ(run["history"].size(), 25u);
   // training loss falls
-  EXPECT_LT(run["history"][11]["train_loss"].get<double>(), 0.5 * run["history"][0]["train_loss"].get<double>());
+  EXPECT_LT(run["history"][24]["train_loss"].get<double>(), 0.5 * run["history"][0]["train_loss"].get<double>());
 }
 
 TEST(Trainer, HeadStrategyLeavesEncoderBitIdentical) {
@@ -93,7 +96,7 @@ TEST(Trainer, ResumeAfterStopEqualsUninterruptedRun) {
   auto a = task_options("resume-a");
   a.epochs = 4;
   a.grad_accum = 2;
-  a.batch_size = 8;
+  a.batch_size = 4;
   train_classifier(a, quiet());
 
   auto b = a;
@@ -176,4 +179,13 @@ TEST(Trainer, RefusesBadOptionsAndExistingRuns) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("column 'category' not found"), std::string::npos) << e.what();
   }
+}
+
+TEST(Trainer, Bf16AutocastTrainsToTheSameAccuracy) {
+  auto o = task_options("bf16");
+  o.bf16 = true;
+  auto r = train_classifier(o, quiet());
+  EXPECT_GE(r.best_metric, 0.95);
+  auto w = load_safetensors(o.out + "/model.safetensors");
+  for (auto& [n, t] : w) EXPECT_EQ(t.scalar_type(), torch::kFloat) << n;  // float32 master weights
 }

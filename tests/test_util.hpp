@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <random>
 #include <string>
+#include <vector>
 
 namespace kotsu::test {
 
@@ -14,10 +15,20 @@ inline std::string shared_dir() {
 inline std::string fixture_dir() { return KOTSU_FIXTURE_DIR; }
 inline std::string fixture(const std::string& name) { return fixture_dir() + "/" + name; }
 
+// A fresh directory under the system temp dir, removed when the test process exits.
 inline std::string temp_dir(const std::string& tag) {
+  struct Cleanup {
+    std::vector<std::filesystem::path> dirs;
+    ~Cleanup() {
+      std::error_code ec;
+      for (auto& d : dirs) std::filesystem::remove_all(d, ec);
+    }
+  };
+  static Cleanup cleanup;
   std::random_device rd;
   auto p = std::filesystem::temp_directory_path() / ("kotsu-test-" + tag + "-" + std::to_string(rd()));
   std::filesystem::create_directories(p);
+  cleanup.dirs.push_back(p);
   return p.string();
 }
 

@@ -103,3 +103,13 @@ TEST(WordPiece, MissingFilesAreNamed) {
     EXPECT_NE(std::string(e.what()).find("/nonexistent/model"), std::string::npos);
   }
 }
+
+TEST(WordPiece, TokenizerJsonMatchesVocabTxt) {
+  auto a = WordPieceTokenizer::from_model_dir(test::fixture("tiny_bert"));     // vocab.txt
+  auto b = WordPieceTokenizer::from_model_dir(test::fixture("tiny_bert_tj"));  // tokenizer.json only
+  ASSERT_EQ(a.vocab_size(), b.vocab_size());
+  for (const char* s : {"My card was STOLEN, yesterday!", "transfer 100 to my friend", "Café déjà vu", "where's the bank?"})
+    EXPECT_EQ(a.encode(s), b.encode(s)) << s;
+  EXPECT_EQ(b.cls_id(), 2);
+  EXPECT_TRUE(b.options().lowercase);
+}

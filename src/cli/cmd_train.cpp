@@ -75,6 +75,8 @@ Action add_train(CLI::App& app) {
   c->add_option("--seed", o.seed, "seed for split, order, dropout and new weights")->capture_default_str();
   c->add_option("--threads", o.threads, "CPU threads (0 = all cores)")->capture_default_str();
   c->add_option("--device", o.device, "cpu or cuda[:N]")->capture_default_str();
+  c->add_flag("--bf16", o.bf16, "bf16 autocast for the forward pass (float32 master weights); fast only on CPUs with AVX512-BF16 and on GPUs");
+  c->add_option("--group-by-length", o.group_by_length, "batch rows of similar length together (less padding)")->capture_default_str();
   c->add_flag("--quiet", f->quiet, "no progress or log lines");
   return [f, c]() {
     TrainHooks hooks;

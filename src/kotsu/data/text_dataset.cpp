@@ -109,6 +109,24 @@ EncodedTexts encode_texts(const WordPieceTokenizer& tok, const TextDataset& d, s
   return e;
 }
 
+std::vector<std::vector<size_t>> make_batches(const std::vector<size_t>& order, const std::vector<size_t>& lengths,
+                                              size_t batch_size, bool group_by_length, std::mt19937_64& rng) {
+  std::vector<size_t> ord = order;
+  if (group_by_length) {
+    const size_t window = batch_size * 32;
+    for (size_t w = 0; w < ord.size(); w += window) {
+      auto b = ord.begin() + static_cast<long>(w);
+      auto e = ord.begin() + static_cast<long>(std::min(ord.size(), w + window));
+      std::stable_sort(b, e, [&](size_t x, size_t y) { return lengths[x] > lengths[y]; });
+    }
+  }
+  std::vector<std::vector<size_t>> batches;
+  for (size_t lo = 0; lo < ord.size(); lo += batch_size)
+    batches.emplace_back(ord.begin() + static_cast<long>(lo), ord.begin() + static_cast<long>(std::min(ord.size(), lo + batch_size)));
+  if (group_by_length) std::shuffle(batches.begin(), batches.end(), rng);
+  return batches;
+}
+
 TextBatch make_batch(const EncodedTexts& e, const std::vector<size_t>& idx) {
   size_t T = 0;
   for (size_t i : idx) T = std::max(T, e.enc[i].ids.size());

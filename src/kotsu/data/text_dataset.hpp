@@ -2,6 +2,7 @@
 // tokenisation into encodings and padded batches.
 #pragma once
 #include <cstdint>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -42,6 +43,11 @@ struct EncodedTexts {
 
 EncodedTexts encode_texts(const WordPieceTokenizer& tok, const TextDataset& d, size_t max_len,
                           const std::vector<int64_t>& labels = {});
+// Cuts a shuffled order into batches of `batch_size`. With group_by_length, each window of 32 batches is
+// first sorted by length (rows of similar length share a batch, so little padding is computed), then the
+// batches are shuffled with `rng`, so lengths still arrive in random order.
+std::vector<std::vector<size_t>> make_batches(const std::vector<size_t>& order, const std::vector<size_t>& lengths,
+                                              size_t batch_size, bool group_by_length, std::mt19937_64& rng);
 // Pads the rows `idx` to the longest of them.
 TextBatch make_batch(const EncodedTexts& e, const std::vector<size_t>& idx);
 

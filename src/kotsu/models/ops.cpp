@@ -72,13 +72,15 @@ torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const to
                         int64_t heads, double dropout_p, bool training) {
   const int64_t B = q.size(0), T = q.size(1), H = q.size(2), d = H / heads;
   auto split = [&](const torch::Tensor& t) { return t.view({B, T, heads, d}).transpose(1, 2); };
-  auto scores = torch::matmul(split(q), split(k).transpose(-1, -2)) / std::sqrt(static_cast<double>(d));
-  scores = scores + mask_bias;
+  // scaling q ([B, T, H]) costs less than scaling the scores ([B, heads, T, T]) when T > head size
+  auto scores = torch::matmul(split(q * (1.0 / std::sqrt(static_cast<double>(d)))), split(k).transpose(-1, -2));
+  if (mask_bias.defined()) scores.add_(mask_bias);  // in place: matmul's backward does not need its output
   auto probs = kotsu::dropout(torch::softmax(scores, -1), dropout_p, training);
   return torch::matmul(probs, split(v)).transpose(1, 2).reshape({B, T, H});
 }
 
 torch::Tensor attention_mask_bias(const torch::Tensor& mask, torch::ScalarType dtype) {
+  if (mask.min().item<int64_t>() != 0) return {};  // no padding in the batch: nothing to mask
   auto m = mask.to(dtype).unsqueeze(1).unsqueeze(2);
   double lowest = dtype == torch::kBFloat16 ? -3.3895313892515355e38
                   : dtype == torch::kHalf   ? -65504.0

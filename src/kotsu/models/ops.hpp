@@ -14,10 +14,11 @@ namespace kotsu {
 torch::Tensor dropout(const torch::Tensor& x, double p, bool training);
 // Scaled dot-product attention as Hugging Face's eager path computes it:
 // softmax(q k^T / sqrt(d) + mask_bias) (dropout) v, with q, k, v [B, T, H] split into `heads`,
-// mask_bias [B, 1, 1, T]; returns the context [B, T, H].
+// mask_bias [B, 1, 1, T] or undefined; returns the context [B, T, H].
 torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, const torch::Tensor& mask_bias,
                         int64_t heads, double dropout_p, bool training);
-// 0 for real tokens, the dtype's lowest value for padding: [B, 1, 1, T] from an attention mask [B, T].
+// 0 for real tokens, the dtype's lowest value for padding: [B, 1, 1, T] from an attention mask [B, T];
+// undefined when the batch has no padding (attention() then adds nothing).
 torch::Tensor attention_mask_bias(const torch::Tensor& mask, torch::ScalarType dtype);
 torch::Tensor activation(const torch::Tensor& x, const std::string& name);  // gelu, gelu_new, relu, ...
 // Benchmarks only: route dropout() to torch::dropout, to measure what the hash dropout saves.

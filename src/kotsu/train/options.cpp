@@ -20,7 +20,8 @@ nlohmann::json TrainOptions::to_json() const {
           {"batch_size", batch_size}, {"epochs", epochs}, {"grad_accum", grad_accum}, {"grad_clip", grad_clip},
           {"patience", patience}, {"metric", metric}, {"val_fraction", val_fraction},
           {"label_smoothing", label_smoothing}, {"max_len", max_len}, {"seed", seed}, {"threads", threads},
-          {"device", device}};
+          {"device", device}, {"bf16", bf16},
+          {"group_by_length", group_by_length}};
 }
 
 void TrainOptions::merge_json(const nlohmann::json& j, const std::string& source) {
@@ -55,6 +56,8 @@ void TrainOptions::merge_json(const nlohmann::json& j, const std::string& source
       else if (k == "seed") seed = v.get<uint64_t>();
       else if (k == "threads") threads = v.get<int>();
       else if (k == "device") device = v.get<std::string>();
+      else if (k == "bf16") bf16 = v.get<bool>();
+      else if (k == "group_by_length") group_by_length = v.get<bool>();
       else throw Error(source, k, "unknown option");
     } catch (const nlohmann::json::exception&) {
       throw Error(source, k, "has the wrong type (" + std::string(v.type_name()) + ")");

@@ -34,6 +34,8 @@ struct TrainOptions {
   uint64_t seed = 42;
   int threads = 0;                 // 0: all cores
   std::string device = "cpu";
+  bool bf16 = false;
+  bool group_by_length = true;     // batch rows of similar length together (within shuffled windows): less padding               // bf16 autocast for the forward pass, float32 master weights
 
   double effective_lr() const;
   nlohmann::json to_json() const;

@@ -17,6 +17,7 @@
 #include "kotsu/io/safetensors.hpp"
 #include "kotsu/models/text_model.hpp"
 #include "kotsu/train/adamw.hpp"
+#include "kotsu/train/precision.hpp"
 #include "kotsu/train/predict.hpp"
 #include "kotsu/train/progress.hpp"
 
@@ -202,27 +203,32 @@ TrainResult run_training(Run& r, TrainerState s, const TrainHooks& hooks, std::u
     std::vector<size_t> order = r.train_idx;
     std::mt19937_64 rng(o.seed ^ (0x9E3779B97F4A7C15ULL * static_cast<uint64_t>(epoch + 1)));
     std::shuffle(order.begin(), order.end(), rng);
+    std::vector<size_t> lengths(r.enc_train.enc.size());
+    for (size_t i = 0; i < lengths.size(); ++i) lengths[i] = r.enc_train.enc[i].ids.size();
+    std::vector<std::vector<size_t>> batches =
+        make_batches(order, lengths, static_cast<size_t>(o.batch_size), o.group_by_length, rng);
     model.train();
     progress.start(fmt::format("epoch {}/{}", epoch + 1, o.epochs), micro_per_epoch);
     double loss_sum = 0;
     int64_t seen = 0;
     opt.zero_grad();
     for (int64_t mb = 0; mb < micro_per_epoch; ++mb) {
-      const size_t lo = static_cast<size_t>(mb * o.batch_size);
-      const size_t hi = std::min(order.size(), lo + static_cast<size_t>(o.batch_size));
-      std::vector<size_t> idx(order.begin() + static_cast<long>(lo), order.begin() + static_cast<long>(hi));
+      const std::vector<size_t>& idx = batches[static_cast<size_t>(mb)];
       torch::Tensor logits, y;
-      if (head_only) {
-        auto it = torch::tensor(std::vector<int64_t>(idx.begin(), idx.end()), torch::kLong).to(r.device);
-        logits = model.head(feats_train.index_select(0, it));
-        y = y_train.to(r.device).index_select(0, it);
-      } else {
-        TextBatch b = make_batch(r.enc_train, idx).to(r.device);
-        opt.prepare(b.input_ids);  // rows this batch reads are brought up to date first
-        logits = model.logits(b);
-        y = b.labels;
+      {
+        Bf16Autocast autocast(o.bf16, r.device);  // the forward pass only; backward follows the recorded dtypes
+        if (head_only) {
+          auto it = torch::tensor(std::vector<int64_t>(idx.begin(), idx.end()), torch::kLong).to(r.device);
+          logits = model.head(feats_train.index_select(0, it));
+          y = y_train.to(r.device).index_select(0, it);
+        } else {
+          TextBatch b = make_batch(r.enc_train, idx).to(r.device);
+          opt.prepare(b.input_ids);  // rows this batch reads are brought up to date first
+          logits = model.logits(b);
+          y = b.labels;
+        }
       }
-      auto loss = torch::nn::functional::cross_entropy(logits, y, ce_opts);
+      auto loss = torch::nn::functional::cross_entropy(logits.to(torch::kFloat), y, ce_opts);
       (loss / static_cast<double>(o.grad_accum)).backward();
       loss_sum += loss.item<double>() * static_cast<double>(idx.size());
       seen += static_cast<int64_t>(idx.size());
@@ -337,8 +343,10 @@ void describe(const Run& r, Progress& p) {
                     : r.tm.load_report.head_initialised ? fmt::format(", new head for {} labels", r.labels.size()) : ""));
   p.log(fmt::format("data {}: {} train / {} validation examples, {} labels", r.o.data, r.enc_train.enc.size(),
                     r.enc_val.enc.size(), r.labels.size()));
-  p.log(fmt::format("strategy {}: {} of {} parameters train; lr {:g}, batch {}, up to {} epochs, {} threads", r.o.strategy,
-                    trainable, total, r.o.effective_lr(), r.o.batch_size, r.o.epochs, runtime_threads()));
+  p.log(fmt::format("strategy {}: {} of {} parameters train; lr {:g}, batch {}, up to {} epochs, {} threads{}", r.o.strategy,
+                    trainable, total, r.o.effective_lr(), r.o.batch_size, r.o.epochs, runtime_threads(), r.o.bf16 ? ", bf16" : ""));
+  if (r.o.bf16 && r.device.is_cpu() && !cpu_has_native_bf16())
+    p.log("warning: this CPU has no AVX512-BF16, so bf16 matmuls are emulated and slower than float32; drop --bf16 here");
 }
 
 }  // namespace
