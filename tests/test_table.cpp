@@ -141,3 +141,20 @@ TEST(TextDataset, LengthGroupedBatchesCoverEveryRowOnceWithLessPadding) {
   EXPECT_EQ(grouped.size(), plain.size());
   EXPECT_LT(padded(grouped), padded(plain) * 0.7);  // far fewer padded cells
 }
+
+TEST(TextDataset, SentencePairsGetTwoSegments) {
+  std::string dir = test::temp_dir("pairs");
+  write_atomic(dir + "/vocab.txt", "[PAD]\n[UNK]\n[CLS]\n[SEP]\nhello\nworld\n");
+  write_atomic(dir + "/pairs.jsonl", "{\"q\": \"hello\", \"a\": \"world world\", \"y\": \"same\"}\n");
+  TextColumns cols;
+  cols.text = "q";
+  cols.text_pair = "a";
+  cols.label = "y";
+  auto d = load_text_dataset(dir + "/pairs.jsonl", cols);
+  auto tok = WordPieceTokenizer::from_vocab_txt(dir + "/vocab.txt");
+  auto enc = encode_texts(tok, d, 16, {0});
+  EXPECT_EQ(enc.enc[0].ids, (std::vector<int64_t>{2, 4, 3, 5, 5, 3}));
+  EXPECT_EQ(enc.enc[0].type_ids, (std::vector<int64_t>{0, 0, 0, 1, 1, 1}));
+  auto b = make_batch(enc, {0});
+  EXPECT_EQ(b.token_type_ids.sum().item<int64_t>(), 3);
+}
