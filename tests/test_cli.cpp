@@ -49,9 +49,14 @@ TEST(Cli, TrainFromYamlEvalPredict) {
   EXPECT_DOUBLE_EQ(run_json["options"]["lr"].get<double>(), 0.001);
   EXPECT_FALSE(std::filesystem::exists(dir + "/wrong"));
 
-  r = run("eval --run " + dir + "/run --data " + test::fixture("task/test.jsonl") + " --json");
+  r = run("eval --run " + dir + "/run --data " + test::fixture("task/test.jsonl") + " --json --predictions " + dir + "/p.jsonl");
   ASSERT_EQ(r.code, 0) << r.out;
   auto rep = nlohmann::json::parse(r.out);
+  std::string preds = read_file(dir + "/p.jsonl");
+  EXPECT_EQ(std::count(preds.begin(), preds.end(), '\n'), 60);
+  auto row = nlohmann::json::parse(preds.substr(0, preds.find('\n')));
+  EXPECT_EQ(row["line"], 1);
+  EXPECT_TRUE(row.contains("predicted") && row.contains("confidence") && row.contains("text"));
   EXPECT_GE(rep["accuracy"].get<double>(), 0.9);
   EXPECT_TRUE(std::filesystem::exists(dir + "/run/eval-test.json"));
 

@@ -12,7 +12,7 @@ namespace kotsu::cli {
 
 Action add_eval(CLI::App& app) {
   struct Flags {
-    std::string run, data, report, text_col, label_col, device = "cpu";
+    std::string run, data, report, predictions, text_col, label_col, device = "cpu";
     int64_t batch = 64;
     int threads = 0;
     bool json = false;
@@ -24,6 +24,7 @@ Action add_eval(CLI::App& app) {
   c->add_option("--text-col", f->text_col, "text column (default: the run's)");
   c->add_option("--label-col", f->label_col, "label column (default: the run's)");
   c->add_option("--report", f->report, "JSON report path (default: RUN/eval-<data name>.json)");
+  c->add_option("--predictions", f->predictions, "write one JSON line per row (text, label, predicted, confidence)");
   c->add_option("--batch-size", f->batch, "examples per forward pass")->capture_default_str();
   c->add_option("--threads", f->threads, "CPU threads (0 = all cores)");
   c->add_option("--device", f->device, "cpu or cuda[:N]")->capture_default_str();
@@ -33,7 +34,9 @@ Action add_eval(CLI::App& app) {
     TextColumns cols = run_columns(f->run);
     if (!f->text_col.empty()) cols.text = f->text_col;
     if (!f->label_col.empty()) cols.label = f->label_col;
-    EvalResult r = evaluate_run(f->run, f->data, cols, f->batch, f->device);
+    TextDataset rows;
+    EvalResult r = evaluate_run(f->run, f->data, cols, f->batch, f->device, &rows);
+    if (!f->predictions.empty()) write_predictions(r, rows, f->predictions);
     std::string report = f->report;
     if (report.empty())
       report = (std::filesystem::path(f->run) / ("eval-" + std::filesystem::path(f->data).stem().string() + ".json")).string();

@@ -29,16 +29,21 @@ void write_all(int fd, const void* data, size_t size, const std::string& path) {
     size -= static_cast<size_t>(n);
   }
 }
-}  // namespace
-
-std::string read_file(const std::string& path, size_t max_bytes) {
+// Opens `path` read-only and checks it is a regular file; the caller closes the descriptor.
+int open_regular(const std::string& path, struct stat& st) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) throw Error(path, "", "cannot open: " + errno_text());
-  struct stat st {};
   if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
     ::close(fd);
     throw Error(path, "", "not a regular file");
   }
+  return fd;
+}
+}  // namespace
+
+std::string read_file(const std::string& path, size_t max_bytes) {
+  struct stat st {};
+  int fd = open_regular(path, st);
   if (static_cast<uint64_t>(st.st_size) > max_bytes) {
     ::close(fd);
     throw Error(path, "", "file is " + std::to_string(st.st_size) + " bytes, more than the limit of " +
@@ -104,13 +109,8 @@ void make_dirs(const std::string& path) {
 }
 
 MappedFile::MappedFile(const std::string& path) : path_(path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw Error(path, "", "cannot open: " + errno_text());
   struct stat st {};
-  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    ::close(fd);
-    throw Error(path, "", "not a regular file");
-  }
+  int fd = open_regular(path, st);
   size_ = static_cast<size_t>(st.st_size);
   if (size_ > 0) {
     void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);

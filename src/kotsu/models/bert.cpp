@@ -165,28 +165,16 @@ std::vector<torch::Tensor> BertClassifier::use_sparse_embedding_grads() {
 }
 
 void BertClassifier::init_head(uint64_t seed) {
-  torch::NoGradGuard ng;
-  auto gen = at::detail::createCPUGenerator(seed);
-  for (auto& g : param_groups()) {
-    if (g.name != "head") continue;
-    for (auto& [n, t] : g.params) {
-      if (n.size() >= 5 && n.compare(n.size() - 5, 5, ".bias") == 0) t.zero_();
-      else t.copy_(at::normal(0.0, config_.initializer_range, t.sizes(), gen).to(t.dtype()));
-    }
-  }
+  for (auto& g : param_groups())
+    if (g.name == "head") init_like_hf(g.params, config_.initializer_range, seed);
 }
 
 void BertClassifier::init_all(uint64_t seed) {
-  torch::NoGradGuard ng;
-  auto gen = at::detail::createCPUGenerator(seed);
-  for (const auto& p : named_parameters(true)) {
-    const std::string& n = p.key();
-    auto t = p.value();
-    if (n.find("LayerNorm.weight") != std::string::npos) t.fill_(1.0);
-    else if (n.size() >= 5 && n.compare(n.size() - 5, 5, ".bias") == 0) t.zero_();
-    else t.copy_(at::normal(0.0, config_.initializer_range, t.sizes(), gen).to(t.dtype()));
-  }
+  std::vector<std::pair<std::string, torch::Tensor>> all;
+  for (const auto& p : named_parameters(true)) all.emplace_back(p.key(), p.value());
+  init_like_hf(all, config_.initializer_range, seed);
   // padding rows stay zero, as Hugging Face's _init_weights leaves them
+  torch::NoGradGuard ng;
   embeddings_->word_embeddings->weight.select(0, config_.pad_token_id).zero_();
   if (roberta_) embeddings_->position_embeddings->weight.select(0, config_.pad_token_id).zero_();
 }

@@ -94,24 +94,15 @@ std::vector<ParamGroup> DistilBertClassifier::param_groups() {
 }
 
 void DistilBertClassifier::init_head(uint64_t seed) {
-  torch::NoGradGuard ng;
-  auto gen = at::detail::createCPUGenerator(seed);
-  for (auto* l : {&pre_classifier_, &classifier_}) {
-    (*l)->weight.copy_(at::normal(0.0, config_.initializer_range, (*l)->weight.sizes(), gen));
-    (*l)->bias.zero_();
-  }
+  for (auto& g : param_groups())
+    if (g.name == "head") init_like_hf(g.params, config_.initializer_range, seed);
 }
 
 void DistilBertClassifier::init_all(uint64_t seed) {
+  std::vector<std::pair<std::string, torch::Tensor>> all;
+  for (const auto& p : named_parameters(true)) all.emplace_back(p.key(), p.value());
+  init_like_hf(all, config_.initializer_range, seed);
   torch::NoGradGuard ng;
-  auto gen = at::detail::createCPUGenerator(seed);
-  for (const auto& p : named_parameters(true)) {
-    const std::string& n = p.key();
-    auto t = p.value();
-    if (n.find("layer_norm.weight") != std::string::npos || n.find("LayerNorm.weight") != std::string::npos) t.fill_(1.0);
-    else if (n.size() >= 5 && n.compare(n.size() - 5, 5, ".bias") == 0) t.zero_();
-    else t.copy_(at::normal(0.0, config_.initializer_range, t.sizes(), gen));
-  }
   embeddings_->word_embeddings->weight.select(0, config_.pad_token_id).zero_();
 }
 

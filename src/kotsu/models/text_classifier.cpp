@@ -15,6 +15,19 @@ std::vector<std::pair<std::string, torch::Tensor>> TextClassifier::state() {
   return out;
 }
 
+void init_like_hf(const std::vector<std::pair<std::string, torch::Tensor>>& params, double range, uint64_t seed) {
+  torch::NoGradGuard ng;
+  auto gen = at::detail::createCPUGenerator(seed);
+  auto ends_with = [](const std::string& n, const std::string& suffix) {
+    return n.size() >= suffix.size() && n.compare(n.size() - suffix.size(), suffix.size(), suffix) == 0;
+  };
+  for (const auto& [n, t] : params) {
+    if (ends_with(n, "LayerNorm.weight") || ends_with(n, "layer_norm.weight")) t.fill_(1.0);
+    else if (ends_with(n, ".bias")) t.zero_();
+    else t.copy_(at::normal(0.0, range, t.sizes(), gen).to(t.dtype()));
+  }
+}
+
 namespace {
 std::string legacy_name(std::string n) {
   auto replace_suffix = [&](const std::string& from, const std::string& to) {

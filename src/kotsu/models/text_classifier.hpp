@@ -54,6 +54,9 @@ struct LoadReport {
 // "bert."/"roberta." prefix and old LayerNorm gamma/beta names); a missing encoder tensor or a shape
 // mismatch outside the head is a kotsu::Error naming the tensor; a missing or mismatched head is
 // initialised afresh with `seed` and reported.
+// Hugging Face's _init_weights for these encoders: normal(0, range) weights, zero biases, unit norm scales.
+void init_like_hf(const std::vector<std::pair<std::string, torch::Tensor>>& params, double range, uint64_t seed);
+
 // With fresh_head the checkpoint's head is ignored (its classes differ from the new labels).
 LoadReport load_weights(TextClassifier& model, const std::map<std::string, torch::Tensor>& tensors,
                         const std::string& path, uint64_t seed, bool fresh_head = false);

@@ -39,7 +39,7 @@ TextColumns run_columns(const std::string& run_dir) {
 }
 
 EvalResult evaluate_run(const std::string& run_dir, const std::string& data, const TextColumns& cols, int64_t batch_size,
-                        const std::string& device) {
+                        const std::string& device, TextDataset* loaded) {
   TextModel m = load_text_model(run_dir);
   TextDataset d = load_text_dataset(data, cols);
   auto y = label_ids(d, m.config.labels);
@@ -55,10 +55,31 @@ EvalResult evaluate_run(const std::string& run_dir, const std::string& data, con
   r.labels = m.config.labels;
   r.metrics = classification_metrics(y, pred, static_cast<int64_t>(r.labels.size()));
   add_log_loss(r.metrics, y, std::vector<float>(probs.data_ptr<float>(), probs.data_ptr<float>() + probs.numel()));
+  r.truth = y;
+  r.predicted = pred;
+  r.lines = d.lines;
+  auto conf = std::get<0>(probs.max(1)).contiguous();
+  r.confidence.assign(conf.data_ptr<float>(), conf.data_ptr<float>() + conf.numel());
+  if (loaded) *loaded = d;
   r.report = metrics_json(r.metrics, r.labels);
   r.report["run"] = run_dir;
   r.report["data"] = data;
   return r;
+}
+
+void write_predictions(const EvalResult& r, const TextDataset& d, const std::string& path) {
+  std::string out;
+  for (size_t i = 0; i < r.predicted.size(); ++i) {
+    nlohmann::ordered_json j;
+    j["line"] = r.lines[i];
+    j["text"] = d.texts[i];
+    j["label"] = r.labels[static_cast<size_t>(r.truth[i])];
+    j["predicted"] = r.labels[static_cast<size_t>(r.predicted[i])];
+    j["confidence"] = r.confidence[i];
+    j["correct"] = r.truth[i] == r.predicted[i];
+    out += j.dump() + "\n";
+  }
+  write_atomic(path, out);
 }
 
 std::vector<Prediction> predict_texts(TextModel& m, const std::vector<std::string>& texts, int64_t max_len,

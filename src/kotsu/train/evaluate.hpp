@@ -14,11 +14,17 @@ namespace kotsu {
 struct EvalResult {
   ClassificationMetrics metrics;
   std::vector<std::string> labels;
+  std::vector<int64_t> truth, predicted;  // per row of the data file
+  std::vector<float> confidence;          // probability of the predicted label
+  std::vector<size_t> lines;              // where each row starts in the file
   nlohmann::json report;  // metrics_json + model, data, predictions summary
 };
 
 EvalResult evaluate_run(const std::string& run_dir, const std::string& data, const TextColumns& cols, int64_t batch_size = 64,
-                        const std::string& device = "cpu");
+                        const std::string& device = "cpu", TextDataset* loaded = nullptr);
+
+// One JSON object per row: line, text, label, predicted, confidence, correct (for error analysis).
+void write_predictions(const EvalResult& r, const TextDataset& d, const std::string& path);
 
 struct Prediction {
   std::string label;

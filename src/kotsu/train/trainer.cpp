@@ -62,6 +62,17 @@ struct TrainerState {
   }
 };
 
+TrainResult result_of(const TrainerState& s, const std::string& out) {
+  TrainResult r;
+  r.out = out;
+  r.best_metric = s.best;
+  r.best_epoch = s.best_epoch;
+  r.epochs_run = s.epoch;
+  r.stopped_early = s.stopped_early;
+  r.history = s.history;
+  return r;
+}
+
 bool higher_is_better(const std::string& metric) { return metric != "loss"; }
 
 double schedule_factor(const std::string& kind, int64_t step, int64_t total, int64_t warmup) {
@@ -195,8 +206,6 @@ TrainResult run_training(Run& r, TrainerState s, const TrainHooks& hooks, std::u
   const double base_lr = o.effective_lr();
   auto ce_opts = torch::nn::functional::CrossEntropyFuncOptions().label_smoothing(o.label_smoothing);
 
-  TrainResult result;
-  result.out = o.out;
   for (int64_t epoch = s.epoch; epoch < o.epochs; ++epoch) {
     auto t0 = std::chrono::steady_clock::now();
     torch::manual_seed(o.seed * 1000003ULL + static_cast<uint64_t>(epoch));
@@ -296,13 +305,8 @@ TrainResult run_training(Run& r, TrainerState s, const TrainHooks& hooks, std::u
     if (!prev.empty() && prev != s.checkpoint) fs::remove_all(fs::path(o.out) / prev);
     write_run_json(r, s, "running");
 
-    if (hooks.stop_after_epoch > 0 && s.epoch >= hooks.stop_after_epoch && s.epoch < o.epochs && !s.stopped_early) {
-      result.epochs_run = s.epoch;
-      result.best_metric = s.best;
-      result.best_epoch = s.best_epoch;
-      result.history = s.history;
-      return result;
-    }
+    if (hooks.stop_after_epoch > 0 && s.epoch >= hooks.stop_after_epoch && s.epoch < o.epochs && !s.stopped_early)
+      return result_of(s, o.out);
     if (s.stopped_early) {
       progress.log(fmt::format("early stopping: no {} improvement for {} epochs", o.metric, o.patience));
       break;
@@ -310,12 +314,7 @@ TrainResult run_training(Run& r, TrainerState s, const TrainHooks& hooks, std::u
   }
   write_run_json(r, s, "finished");
   progress.log(fmt::format("best {} {:.4f} at epoch {}; model saved in {}", o.metric, s.best, s.best_epoch, o.out));
-  result.best_metric = s.best;
-  result.best_epoch = s.best_epoch;
-  result.epochs_run = s.epoch;
-  result.stopped_early = s.stopped_early;
-  result.history = s.history;
-  return result;
+  return result_of(s, o.out);
 }
 
 std::unique_ptr<FusedAdamW> make_optimizer(TextClassifier& model, const TrainOptions& o) {
@@ -392,14 +391,7 @@ TrainResult resume_classifier(const std::string& run_dir, const TrainHooks& hook
   Progress p(hooks.quiet);
   if (rj.value("status", "") == "finished") {
     p.log("run " + run_dir + " already finished; nothing to resume");
-    TrainResult res;
-    res.out = run_dir;
-    res.best_metric = s.best;
-    res.best_epoch = s.best_epoch;
-    res.epochs_run = s.epoch;
-    res.stopped_early = s.stopped_early;
-    res.history = s.history;
-    return res;
+    return result_of(s, run_dir);
   }
   Run r = prepare(o, rj.at("labels").get<std::vector<std::string>>());
   const std::string ck = (fs::path(run_dir) / s.checkpoint).string();
