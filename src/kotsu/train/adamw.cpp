@@ -15,14 +15,19 @@ struct Coeffs {
   float decay, b1, b2, one_minus_b1, one_minus_b2, step_size, bc2_sqrt, eps, clip;
 };
 
-// One element of torch.optim.AdamW, in its operation order.
-inline void adamw_update(float& p, float& m, float& v, float g, const Coeffs& c) {
-  g *= c.clip;
-  p *= c.decay;
-  m = m * c.b1 + g * c.one_minus_b1;
-  v = v * c.b2 + c.one_minus_b2 * g * g;
-  const float denom = std::sqrt(v) / c.bc2_sqrt + c.eps;
-  p += -c.step_size * (m / denom);
+// torch.optim.AdamW over n contiguous elements, in its operation order; g == nullptr means a zero gradient.
+// Compiled twice (AVX2+FMA and baseline x86-64), the CPU picks at load time; the build targets baseline.
+__attribute__((target_clones("arch=x86-64-v3", "default")))
+void adamw_span(float* __restrict p, float* __restrict m, float* __restrict v, const float* __restrict g, int64_t n,
+                Coeffs c) {
+  for (int64_t j = 0; j < n; ++j) {
+    const float gj = g ? g[j] * c.clip : 0.0f;
+    p[j] *= c.decay;
+    m[j] = m[j] * c.b1 + gj * c.one_minus_b1;
+    v[j] = v[j] * c.b2 + c.one_minus_b2 * gj * gj;
+    const float denom = std::sqrt(v[j]) / c.bc2_sqrt + c.eps;
+    p[j] += -c.step_size * (m[j] / denom);
+  }
 }
 
 }  // namespace
@@ -153,9 +158,8 @@ double FusedAdamW::step(double lr, double max_norm) {
       if (!g.defined()) continue;
       auto gc = g.contiguous();
       const float* gp = gc.data_ptr<float>();
-      at::parallel_for(0, s.param.numel(), 16384, [&](int64_t b, int64_t e) {
-        for (int64_t j = b; j < e; ++j) adamw_update(p[j], m[j], v[j], gp[j], c);
-      });
+      at::parallel_for(0, s.param.numel(), 16384,
+                       [&](int64_t b, int64_t e) { adamw_span(p + b, m + b, v + b, gp + b, e - b, c); });
       continue;
     }
     // row-sparse: make rows with a gradient active, then update every active row
@@ -181,12 +185,7 @@ double FusedAdamW::step(double lr, double max_norm) {
         float* pr = p + r * H;
         float* mr = m + r * H;
         float* vr = v + r * H;
-        if (gr >= 0) {
-          const float* gv = vp + gr * H;
-          for (int64_t j = 0; j < H; ++j) adamw_update(pr[j], mr[j], vr[j], gv[j], c);
-        } else {
-          for (int64_t j = 0; j < H; ++j) adamw_update(pr[j], mr[j], vr[j], 0.0f, c);
-        }
+        adamw_span(pr, mr, vr, gr >= 0 ? vp + gr * H : nullptr, H, c);
       }
     });
     s.pending *= 1.0 - lr * s.weight_decay;  // the rows not yet active
