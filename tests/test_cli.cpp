@@ -127,3 +127,15 @@ TEST(Cli, KillNineThenResumeMatchesUninterruptedRun) {
   EXPECT_EQ(read_file(ref.code == 0 ? dir + "/ref/model.safetensors" : ""), read_file(out + "/model.safetensors"));
   EXPECT_EQ(read_file(dir + "/ref/checkpoint-8/model.safetensors"), read_file(out + "/checkpoint-8/model.safetensors"));
 }
+
+TEST(Cli, InspectListsTensorsAndGgufKeys) {
+  auto r = run("inspect " + test::fixture("tiny_bert/model.safetensors"));
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("bert.embeddings.word_embeddings.weight"), std::string::npos);
+  EXPECT_NE(r.out.find("tensors,"), std::string::npos);
+  std::string gguf = test::shared_dir() + "/tokenizers/llama.cpp-vocab/ggml-vocab-bert-bge.gguf";
+  if (!std::filesystem::exists(gguf)) GTEST_SKIP() << "asset not found: " << gguf;
+  r = run("inspect " + gguf);
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("tokenizer.ggml.tokens = [30522 values]"), std::string::npos) << r.out;
+}
