@@ -171,6 +171,14 @@ TEST(Trainer, RefusesBadOptionsAndExistingRuns) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("--resume"), std::string::npos);
   }
+  o = task_options("bad-out");
+  o.out = o.model;  // would overwrite the pretrained model
+  try {
+    train_classifier(o, quiet());
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("overwrite the pretrained model"), std::string::npos) << e.what();
+  }
   o = task_options("bad3");
   o.columns.label = "category";
   try {

@@ -355,6 +355,12 @@ TrainResult train_classifier(const TrainOptions& o, const TrainHooks& hooks) {
   runtime_init(o.threads);
   if (fs::exists(fs::path(o.out) / "trainer_state.json"))
     throw Error(o.out, "--out", "already holds a run; use --resume to continue it or choose another directory");
+  // never write over a model that is not a kotsu run (the pretrained model itself, most likely)
+  std::error_code ec;
+  if (fs::exists(o.out) && fs::exists(o.model) && fs::equivalent(o.out, o.model, ec))
+    throw Error(o.out, "--out", "is the --model directory; the run would overwrite the pretrained model");
+  if (fs::exists(fs::path(o.out) / "model.safetensors") && !fs::exists(fs::path(o.out) / "run.json"))
+    throw Error(o.out, "--out", "holds a model that is not a kotsu run; choose another directory");
   Run r = prepare(o, {});
   make_dirs(o.out);
   auto opt = make_optimizer(*r.tm.model, o);
