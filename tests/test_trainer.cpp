@@ -7,6 +7,7 @@
 #include "kotsu/io/file.hpp"
 #include "kotsu/io/safetensors.hpp"
 #include "kotsu/train/evaluate.hpp"
+#include "kotsu/train/precision.hpp"
 #include "test_util.hpp"
 
 using namespace kotsu;
@@ -187,6 +188,18 @@ TEST(Trainer, RefusesBadOptionsAndExistingRuns) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("column 'category' not found"), std::string::npos) << e.what();
   }
+}
+
+TEST(Trainer, Bf16AutocastRunsLinearLayersInBf16OnlyInsideItsScope) {
+  torch::nn::Linear lin(4, 2);
+  auto x = torch::randn({3, 4});
+  {
+    Bf16Autocast on(true, torch::kCPU);
+    EXPECT_EQ(lin(x).scalar_type(), torch::kBFloat16);
+  }
+  EXPECT_EQ(lin(x).scalar_type(), torch::kFloat);
+  Bf16Autocast off(false, torch::kCPU);
+  EXPECT_EQ(lin(x).scalar_type(), torch::kFloat);
 }
 
 TEST(Trainer, Bf16AutocastTrainsToTheSameAccuracy) {

@@ -3,7 +3,7 @@
 #include <map>
 
 #include "kotsu/core/error.hpp"
-#include "kotsu/io/file.hpp"
+#include "kotsu/io/json_file.hpp"
 
 namespace kotsu {
 
@@ -90,13 +90,7 @@ EncoderConfig EncoderConfig::from_json(const nlohmann::json& j_in, const std::st
 }
 
 EncoderConfig EncoderConfig::load(const std::string& path) {
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(read_file(path, size_t(16) << 20));
-  } catch (const nlohmann::json::exception& e) {
-    throw Error(path, "", std::string("invalid JSON: ") + e.what());
-  }
-  return from_json(j, path);
+  return from_json(read_json(path, size_t(16) << 20), path);
 }
 
 nlohmann::json EncoderConfig::to_json() const {

@@ -22,14 +22,16 @@ inline uint32_t fmix32(uint32_t h) {  // MurmurHash3's finaliser: a fast, well-m
   return h;
 }
 
+// The key of element i: distinct for every i (blocks of 2^32 elements differ through the high bits).
+inline uint32_t element_hash(int64_t i, uint32_t s1, uint32_t s2) {
+  return fmix32((static_cast<uint32_t>(i) * 0x9E3779B1u + s1) ^ (s2 + static_cast<uint32_t>(i >> 32)));
+}
+
 // The float path, compiled for AVX2 too (vector 32-bit multiplies), picked by the CPU at load time.
 __attribute__((target_clones("arch=x86-64-v3", "default")))
 void mask_float(const float* __restrict in, float* __restrict out, int64_t begin, int64_t end, uint32_t threshold, float scale,
                 uint32_t s1, uint32_t s2) {
-  for (int64_t i = begin; i < end; ++i) {
-    uint32_t h = fmix32((static_cast<uint32_t>(i) * 0x9E3779B1u + s1) ^ (s2 + static_cast<uint32_t>(i >> 32)));
-    out[i] = in[i] * (h >= threshold ? scale : 0.0f);
-  }
+  for (int64_t i = begin; i < end; ++i) out[i] = in[i] * (element_hash(i, s1, s2) >= threshold ? scale : 0.0f);
 }
 
 template <class T>
@@ -40,13 +42,9 @@ void apply_mask(const T* in, T* out, int64_t n, double p, uint64_t seed) {
   at::parallel_for(0, n, 32768, [&](int64_t begin, int64_t end) {
     if constexpr (std::is_same_v<T, float>) {
       mask_float(in, out, begin, end, threshold, scale, s1, s2);
-      return;
-    }
-    // blocks of 2^32 elements get distinct keys through the high bits of i
-    for (int64_t i = begin; i < end; ++i) {
-      uint32_t h = fmix32((static_cast<uint32_t>(i) * 0x9E3779B1u + s1) ^ (s2 + static_cast<uint32_t>(i >> 32)));
-      float keep = h >= threshold ? scale : 0.0f;
-      out[i] = static_cast<T>(static_cast<float>(in[i]) * keep);
+    } else {
+      for (int64_t i = begin; i < end; ++i)
+        out[i] = static_cast<T>(static_cast<float>(in[i]) * (element_hash(i, s1, s2) >= threshold ? scale : 0.0f));
     }
   });
 }

@@ -8,6 +8,7 @@
 #include "kotsu/core/error.hpp"
 #include "kotsu/io/file.hpp"
 #include "kotsu/io/gguf.hpp"
+#include "kotsu/io/json_file.hpp"
 #include "kotsu/text/utf8.hpp"
 
 namespace kotsu {
@@ -243,12 +244,7 @@ WordPieceTokenizer WordPieceTokenizer::from_vocab_txt(const std::string& path, W
 }
 
 WordPieceTokenizer WordPieceTokenizer::from_tokenizer_json(const std::string& path) {
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(read_file(path, size_t(512) << 20));
-  } catch (const nlohmann::json::exception& e) {
-    throw Error(path, "", std::string("invalid JSON: ") + e.what());
-  }
+  nlohmann::json j = read_json(path, size_t(512) << 20);
   const auto& model = j["model"];
   if (!model.is_object() || model.value("type", "") != "WordPiece")
     throw Error(path, "model.type", "is not WordPiece (other tokenizers arrive with the tokenizer issue)");
@@ -325,12 +321,7 @@ WordPieceTokenizer WordPieceTokenizer::from_model_dir(const std::string& dir) {
   if (!file_exists(vt)) throw Error(dir, "tokenizer", "neither tokenizer.json nor vocab.txt found");
   WordPieceOptions opts;
   if (file_exists(tc)) {
-    nlohmann::json c;
-    try {
-      c = nlohmann::json::parse(read_file(tc, size_t(64) << 20));
-    } catch (const nlohmann::json::exception& e) {
-      throw Error(tc, "", std::string("invalid JSON: ") + e.what());
-    }
+    nlohmann::json c = read_json(tc);
     opts.lowercase = c.value("do_lower_case", true);
     opts.chinese_chars = c.value("tokenize_chinese_chars", true);
     if (c.contains("strip_accents") && c["strip_accents"].is_boolean()) opts.strip_accents = c["strip_accents"].get<bool>();

@@ -163,18 +163,15 @@ double FusedAdamW::step(double lr, double max_norm) {
       continue;
     }
     // row-sparse: make rows with a gradient active, then update every active row
+    if (!g.defined()) continue;  // as torch.optim.AdamW: no gradient, no update (not even decay)
     const int64_t H = s.param.size(1);
     std::vector<int64_t> grad_row(static_cast<size_t>(s.param.size(0)), -1);
-    torch::Tensor values;
-    if (!g.defined()) continue;  // as torch.optim.AdamW: no gradient, no update (not even decay)
-    {
-      auto idx = g._indices().select(0, 0).contiguous();
-      values = g._values().contiguous();
-      const int64_t* ip = idx.data_ptr<int64_t>();
-      for (int64_t k = 0; k < idx.numel(); ++k) {
-        activate(s, ip[k]);
-        grad_row[static_cast<size_t>(ip[k])] = k;
-      }
+    const auto idx = g._indices().select(0, 0).contiguous();
+    const auto values = g._values().contiguous();
+    const int64_t* ip = idx.data_ptr<int64_t>();
+    for (int64_t k = 0; k < idx.numel(); ++k) {
+      activate(s, ip[k]);
+      grad_row[static_cast<size_t>(ip[k])] = k;
     }
     const float* vp = values.data_ptr<float>();
     const auto& rows = s.active_rows;
@@ -202,7 +199,7 @@ void FusedAdamW::save(torch::serialize::OutputArchive& ar) const {
     ar.write("m." + k, s.m);
     ar.write("v." + k, s.v);
     if (s.row_sparse) {
-      ar.write("active." + k, torch::tensor(s.active_rows.empty() ? std::vector<int64_t>{} : s.active_rows, torch::kLong));
+      ar.write("active." + k, torch::tensor(s.active_rows, torch::kLong));
       ar.write("pending." + k, torch::tensor(s.pending, torch::kDouble));
     }
   }

@@ -6,18 +6,27 @@
 
 #include "kotsu/core/error.hpp"
 #include "kotsu/io/file.hpp"
+#include "kotsu/io/json_file.hpp"
 #include "kotsu/train/predict.hpp"
 
 namespace kotsu {
 
 namespace fs = std::filesystem;
 
+namespace {
+// The "options" object of RUN/run.json; an empty object when the directory has no run.json.
+nlohmann::json run_options(const std::string& run_dir) {
+  const std::string p = (fs::path(run_dir) / "run.json").string();
+  if (!file_exists(p)) return nlohmann::json::object();
+  nlohmann::json j = read_json(p);
+  if (!j.is_object() || !j.contains("options") || !j["options"].is_object()) throw Error(p, "options", "missing or not an object");
+  return j["options"];
+}
+}  // namespace
+
 int64_t run_max_len(const std::string& run_dir) {
-  std::string p = (fs::path(run_dir) / "run.json").string();
-  if (!file_exists(p)) return 128;
   try {
-    auto j = nlohmann::json::parse(read_file(p));
-    return j.at("options").value("max_len", int64_t(128));
+    return run_options(run_dir).value("max_len", int64_t(128));
   } catch (const std::exception&) {
     return 128;
   }
@@ -25,15 +34,13 @@ int64_t run_max_len(const std::string& run_dir) {
 
 TextColumns run_columns(const std::string& run_dir) {
   TextColumns c;
-  std::string p = (fs::path(run_dir) / "run.json").string();
-  if (!file_exists(p)) return c;
+  const nlohmann::json o = run_options(run_dir);
   try {
-    auto o = nlohmann::json::parse(read_file(p)).at("options");
     c.text = o.value("text_col", c.text);
     c.label = o.value("label_col", c.label);
     c.text_pair = o.value("text_pair_col", c.text_pair);
   } catch (const std::exception& e) {
-    throw Error(p, "options", std::string("unreadable: ") + e.what());
+    throw Error((fs::path(run_dir) / "run.json").string(), "options", std::string("unreadable: ") + e.what());
   }
   return c;
 }
@@ -47,19 +54,14 @@ EvalResult evaluate_run(const std::string& run_dir, const std::string& data, con
   EncodedTexts enc = encode_texts(*m.tokenizer, d, max_len, y);
   torch::Device dev(device);
   m.model->to(dev);
-  auto logits = predict_logits(*m.model, enc, batch_size, dev);
-  auto probs = torch::softmax(logits, 1).contiguous();
-  auto pred_t = logits.argmax(1).contiguous();
-  std::vector<int64_t> pred(pred_t.data_ptr<int64_t>(), pred_t.data_ptr<int64_t>() + pred_t.numel());
+  ScoredLogits scored = score_logits(predict_logits(*m.model, enc, batch_size, dev), y);
   EvalResult r;
   r.labels = m.config.labels;
-  r.metrics = classification_metrics(y, pred, static_cast<int64_t>(r.labels.size()));
-  add_log_loss(r.metrics, y, std::vector<float>(probs.data_ptr<float>(), probs.data_ptr<float>() + probs.numel()));
+  r.metrics = std::move(scored.metrics);
   r.truth = y;
-  r.predicted = pred;
+  r.predicted = std::move(scored.predicted);
+  r.confidence = std::move(scored.confidence);
   r.lines = d.lines;
-  auto conf = std::get<0>(probs.max(1)).contiguous();
-  r.confidence.assign(conf.data_ptr<float>(), conf.data_ptr<float>() + conf.numel());
   if (loaded) *loaded = d;
   r.report = metrics_json(r.metrics, r.labels);
   r.report["run"] = run_dir;

@@ -17,11 +17,10 @@ torch::Tensor run_sorted(TextClassifier& model, const EncodedTexts& e, int64_t b
   const bool was_training = model.is_training();
   model.eval();
   torch::NoGradGuard ng;
-  EncodedTexts unlabelled{e.enc, {}, e.pad_id};
   torch::Tensor out;
   for (size_t s = 0; s < n; s += static_cast<size_t>(batch_size)) {
     std::vector<size_t> idx(order.begin() + static_cast<long>(s), order.begin() + static_cast<long>(std::min(n, s + static_cast<size_t>(batch_size))));
-    auto r = fn(make_batch(unlabelled, idx).to(device)).to(torch::kCPU).to(torch::kFloat);
+    auto r = fn(make_batch(e, idx).to(device)).to(torch::kCPU).to(torch::kFloat);
     if (!out.defined()) out = torch::empty({static_cast<int64_t>(n), r.size(1)}, torch::kFloat);
     auto where = torch::tensor(std::vector<int64_t>(idx.begin(), idx.end()), torch::kLong);
     out.index_copy_(0, where, r);
@@ -33,6 +32,20 @@ torch::Tensor run_sorted(TextClassifier& model, const EncodedTexts& e, int64_t b
 
 torch::Tensor predict_logits(TextClassifier& model, const EncodedTexts& e, int64_t batch_size, const torch::Device& device) {
   return run_sorted(model, e, batch_size, device, [&](const TextBatch& b) { return model.logits(b); });
+}
+
+ScoredLogits score_logits(const torch::Tensor& logits, const std::vector<int64_t>& y) {
+  auto l = logits.to(torch::kCPU).to(torch::kFloat);
+  auto probs = torch::softmax(l, 1).contiguous();
+  auto [conf, pred] = probs.max(1);
+  conf = conf.contiguous();
+  pred = pred.contiguous();
+  ScoredLogits s;
+  s.predicted.assign(pred.data_ptr<int64_t>(), pred.data_ptr<int64_t>() + pred.numel());
+  s.confidence.assign(conf.data_ptr<float>(), conf.data_ptr<float>() + conf.numel());
+  s.metrics = classification_metrics(y, s.predicted, l.size(1));
+  add_log_loss(s.metrics, y, std::vector<float>(probs.data_ptr<float>(), probs.data_ptr<float>() + probs.numel()));
+  return s;
 }
 
 torch::Tensor compute_features(TextClassifier& model, const EncodedTexts& e, int64_t batch_size, const torch::Device& device) {

@@ -14,6 +14,7 @@
 #include "kotsu/core/runtime.hpp"
 #include "kotsu/eval/metrics.hpp"
 #include "kotsu/io/file.hpp"
+#include "kotsu/io/json_file.hpp"
 #include "kotsu/io/safetensors.hpp"
 #include "kotsu/models/text_model.hpp"
 #include "kotsu/train/adamw.hpp"
@@ -118,7 +119,6 @@ struct Run {
   TrainOptions o;
   std::vector<std::string> labels;
   TextDataset train_ds, val_ds;
-  std::vector<size_t> train_idx, val_idx;  // into enc_train / enc_val
   EncodedTexts enc_train, enc_val;
   TextModel tm;
   torch::Device device{torch::kCPU};
@@ -139,8 +139,6 @@ Run prepare(const TrainOptions& o, const std::vector<std::string>& fixed_labels)
     auto yv = label_ids(r.val_ds, r.labels);
     r.enc_train = encode_texts(*r.tm.tokenizer, r.train_ds, max_len, y);
     r.enc_val = encode_texts(*r.tm.tokenizer, r.val_ds, max_len, yv);
-    r.train_idx.resize(r.enc_train.enc.size());
-    std::iota(r.train_idx.begin(), r.train_idx.end(), 0);
   } else {
     std::vector<size_t> tr, va;
     stratified_split(y, o.val_fraction, o.seed, tr, va);
@@ -155,8 +153,6 @@ Run prepare(const TrainOptions& o, const std::vector<std::string>& fixed_labels)
       r.enc_val.labels.push_back(y[i]);
     }
     r.enc_train.pad_id = r.enc_val.pad_id = all.pad_id;
-    r.train_idx.resize(tr.size());
-    std::iota(r.train_idx.begin(), r.train_idx.end(), 0);
   }
   r.tm.model->to(r.device);
   return r;
@@ -195,10 +191,11 @@ TrainResult run_training(Run& r, TrainerState s, const TrainHooks& hooks, std::u
     feats_train = feats_train.to(r.device);
     feats_val = feats_val.to(r.device);
   }
-  auto y_train = torch::tensor(r.enc_train.labels, torch::kLong);
-  auto y_val = torch::tensor(r.enc_val.labels, torch::kLong);
+  const auto y_train = torch::tensor(r.enc_train.labels, torch::kLong).to(r.device);
+  std::vector<size_t> lengths(r.enc_train.enc.size());
+  for (size_t i = 0; i < lengths.size(); ++i) lengths[i] = r.enc_train.enc[i].ids.size();
 
-  const int64_t n = static_cast<int64_t>(r.train_idx.size());
+  const int64_t n = static_cast<int64_t>(lengths.size());
   const int64_t micro_per_epoch = (n + o.batch_size - 1) / o.batch_size;
   const int64_t steps_per_epoch = (micro_per_epoch + o.grad_accum - 1) / o.grad_accum;
   const int64_t total_steps = steps_per_epoch * o.epochs;
@@ -209,11 +206,10 @@ TrainResult run_training(Run& r, TrainerState s, const TrainHooks& hooks, std::u
   for (int64_t epoch = s.epoch; epoch < o.epochs; ++epoch) {
     auto t0 = std::chrono::steady_clock::now();
     torch::manual_seed(o.seed * 1000003ULL + static_cast<uint64_t>(epoch));
-    std::vector<size_t> order = r.train_idx;
+    std::vector<size_t> order(lengths.size());
+    std::iota(order.begin(), order.end(), 0);
     std::mt19937_64 rng(o.seed ^ (0x9E3779B97F4A7C15ULL * static_cast<uint64_t>(epoch + 1)));
     std::shuffle(order.begin(), order.end(), rng);
-    std::vector<size_t> lengths(r.enc_train.enc.size());
-    for (size_t i = 0; i < lengths.size(); ++i) lengths[i] = r.enc_train.enc[i].ids.size();
     std::vector<std::vector<size_t>> batches =
         make_batches(order, lengths, static_cast<size_t>(o.batch_size), o.group_by_length, rng);
     model.train();
@@ -229,7 +225,7 @@ TrainResult run_training(Run& r, TrainerState s, const TrainHooks& hooks, std::u
         if (head_only) {
           auto it = torch::tensor(std::vector<int64_t>(idx.begin(), idx.end()), torch::kLong).to(r.device);
           logits = model.head(feats_train.index_select(0, it));
-          y = y_train.to(r.device).index_select(0, it);
+          y = y_train.index_select(0, it);
         } else {
           TextBatch b = make_batch(r.enc_train, idx).to(r.device);
           opt.prepare(b.input_ids);  // rows this batch reads are brought up to date first
@@ -257,15 +253,11 @@ TrainResult run_training(Run& r, TrainerState s, const TrainHooks& hooks, std::u
     if (head_only) {
       model.eval();
       torch::NoGradGuard ng;
-      vlogits = model.head(feats_val).to(torch::kCPU).to(torch::kFloat);
+      vlogits = model.head(feats_val);
     } else {
       vlogits = predict_logits(model, r.enc_val, 64, r.device);
     }
-    auto probs = torch::softmax(vlogits, 1).contiguous();
-    auto pred_t = vlogits.argmax(1).contiguous();
-    std::vector<int64_t> pred(pred_t.data_ptr<int64_t>(), pred_t.data_ptr<int64_t>() + pred_t.numel());
-    auto m = classification_metrics(r.enc_val.labels, pred, static_cast<int64_t>(r.labels.size()));
-    add_log_loss(m, r.enc_val.labels, std::vector<float>(probs.data_ptr<float>(), probs.data_ptr<float>() + probs.numel()));
+    const ClassificationMetrics m = score_logits(vlogits, r.enc_val.labels).metrics;
     const double value = m.get(o.metric);
     // patience counts epochs without a strict improvement of the metric; the saved best checkpoint
     // also moves on a tie (frequent with small validation sets) when the validation loss is lower
@@ -376,13 +368,7 @@ TrainResult resume_classifier(const std::string& run_dir, const TrainHooks& hook
   const std::string run_path = (fs::path(run_dir) / "run.json").string();
   if (!file_exists(run_path) || !file_exists(state_path))
     throw Error(run_dir, "--resume", "no checkpoint to resume (run.json / trainer_state.json missing)");
-  nlohmann::json rj, sj;
-  try {
-    rj = nlohmann::json::parse(read_file(run_path));
-    sj = nlohmann::json::parse(read_file(state_path));
-  } catch (const nlohmann::json::exception& e) {
-    throw Error(run_dir, "run.json", std::string("unreadable: ") + e.what());
-  }
+  const nlohmann::json rj = read_json(run_path), sj = read_json(state_path);
   TrainOptions o;
   o.merge_json(rj.at("options"), run_path);
   o.out = run_dir;
