@@ -2,6 +2,7 @@
 // for kotsu's training path (hash dropout, fused AdamW, sparse embedding rows) and for the same model in
 // plain libtorch (torch::dropout, dense gradients, torch::optim::AdamW + clip_grad_norm_). Batches draw
 // token ids from `--active` distinct ids, as the texts of a small dataset do. Prints one JSON line.
+// With --bf16 the forward pass runs under bf16 autocast (as the peer's torch.autocast does).
 // With --head-epoch: seconds per head-strategy epoch over N examples with the feature cache vs without.
 #include <fmt/format.h>
 #include <torch/torch.h>
@@ -15,6 +16,7 @@
 #include "kotsu/models/bert.hpp"
 #include "kotsu/models/ops.hpp"
 #include "kotsu/train/adamw.hpp"
+#include "kotsu/train/precision.hpp"
 
 using namespace kotsu;
 using clk = std::chrono::steady_clock;
@@ -27,6 +29,7 @@ struct Args {
   int threads = 2;
   std::string variant = "kotsu";
   bool head_epoch = false;
+  bool bf16 = false;
 };
 
 double median(std::vector<double> v) {
@@ -80,7 +83,12 @@ int train_step_bench(const Args& a) {
     TextBatch b{ids, torch::ones({a.batch, a.seq}, torch::kLong), {}, torch::randint(0, 2, {a.batch}, torch::kLong)};
     auto t0 = clk::now();
     if (fused) fused->prepare(b.input_ids);
-    auto loss = torch::nn::functional::cross_entropy(m.logits(b), b.labels);
+    torch::Tensor logits;
+    {
+      Bf16Autocast autocast(a.bf16, torch::kCPU);
+      logits = m.logits(b);
+    }
+    auto loss = torch::nn::functional::cross_entropy(logits.to(torch::kFloat), b.labels);
     loss.backward();
     if (plain) {
       torch::nn::utils::clip_grad_norm_(m.parameters(), 1.0);
@@ -92,7 +100,8 @@ int train_step_bench(const Args& a) {
     double ms = std::chrono::duration<double, std::milli>(clk::now() - t0).count();
     if (s >= a.warmup) times.push_back(ms);
   }
-  fmt::print("{{\"variant\": \"{}\", \"ms\": {:.2f}, \"threads\": {}}}\n", a.variant, median(times), runtime_threads());
+  fmt::print("{{\"variant\": \"{}\", \"ms\": {:.2f}, \"bf16\": {}, \"threads\": {}}}\n", a.variant, median(times), a.bf16,
+             runtime_threads());
   return 0;
 }
 
@@ -177,6 +186,7 @@ int main(int argc, char** argv) {
     else if (k == "--threads") a.threads = std::stoi(next());
     else if (k == "--variant") a.variant = next();
     else if (k == "--head-epoch") a.head_epoch = true;
+    else if (k == "--bf16") a.bf16 = true;
     else {
       fmt::print(stderr, "unknown argument {}\n", k);
       return 2;
