@@ -139,3 +139,32 @@ TEST(Cli, InspectListsTensorsAndGgufKeys) {
   ASSERT_EQ(r.code, 0) << r.out;
   EXPECT_NE(r.out.find("tokenizer.ggml.tokens = [30522 values]"), std::string::npos) << r.out;
 }
+
+TEST(Cli, TokenizePrintsIdsPiecesJsonAndDecodes) {
+  std::string model = test::fixture("unigram/tokenizer.model");
+  auto r = run("tokenize --model " + model + " --ids 'where is my card'");
+  ASSERT_EQ(r.code, 0) << r.out;
+  auto expected = nlohmann::json::parse(read_file(test::fixture("unigram_expected.json")))[0];
+  ASSERT_EQ(expected["text"], "where is my card");
+  std::string ids = "1";  // the template's <s>
+  for (auto& id : expected["ids"]) ids += " " + std::to_string(id.get<int64_t>());
+  EXPECT_EQ(r.out, ids + "\n");
+  r = run("tokenize --model " + model + " --json --no-special 'where is my card'");
+  ASSERT_EQ(r.code, 0) << r.out;
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["ids"], expected["ids"]);
+  EXPECT_EQ(j["tokens"].size(), j["offsets"].size());
+  r = run("tokenize --model " + model + " --decode '" + ids + "'");
+  EXPECT_EQ(r.out, "where is my card\n");
+  r = run("tokenize --model " + model + " --decode --show-special '" + ids + "'");
+  EXPECT_EQ(r.out, "<s> where is my card\n");
+  std::string dir = test::temp_dir("cli-tok");
+  write_atomic(dir + "/lines.txt", "where is my card\nrefund\n");
+  r = run("tokenize --model " + test::fixture("tiny_bert_tj") + " --file " + dir + "/lines.txt");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 2);
+  EXPECT_EQ(r.out.rfind("2:[CLS] ", 0), 0u) << r.out;  // id:piece pairs, [CLS] first
+  r = run("tokenize --model " + dir + "/nothing-here 'x'");
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.out.find("nothing-here"), std::string::npos) << r.out;
+}

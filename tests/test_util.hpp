@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <random>
 #include <string>
 #include <vector>
@@ -30,6 +32,37 @@ inline std::string temp_dir(const std::string& tag) {
   std::filesystem::create_directories(p);
   cleanup.dirs.push_back(p);
   return p.string();
+}
+
+// llama.cpp's tokenizer test vectors: strings separated by "\n__ggml_vocab_test__\n" (.inp), one line of
+// ids per string (.out).
+inline std::vector<std::string> vocab_test_inputs(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::string all((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  const std::string sep = "\n__ggml_vocab_test__\n";
+  std::vector<std::string> out;
+  size_t pos = 0;
+  while (pos < all.size()) {
+    size_t next = all.find(sep, pos);
+    if (next == std::string::npos) break;
+    out.push_back(all.substr(pos, next - pos));
+    pos = next + sep.size();
+  }
+  return out;
+}
+
+inline std::vector<std::vector<int64_t>> vocab_test_outputs(const std::string& path) {
+  std::ifstream f(path);
+  std::vector<std::vector<int64_t>> out;
+  std::string line;
+  while (std::getline(f, line)) {
+    std::istringstream ss(line);
+    std::vector<int64_t> ids;
+    int64_t id;
+    while (ss >> id) ids.push_back(id);
+    out.push_back(ids);
+  }
+  return out;
 }
 
 }  // namespace kotsu::test

@@ -9,39 +9,6 @@
 
 using namespace kotsu;
 
-namespace {
-
-// llama.cpp's test vector layout: strings separated by "\n__ggml_vocab_test__\n", one line of ids each.
-std::vector<std::string> read_inputs(const std::string& path) {
-  std::string all = read_file(path);
-  const std::string sep = "\n__ggml_vocab_test__\n";
-  std::vector<std::string> out;
-  size_t pos = 0;
-  while (pos < all.size()) {
-    size_t next = all.find(sep, pos);
-    if (next == std::string::npos) break;
-    out.push_back(all.substr(pos, next - pos));
-    pos = next + sep.size();
-  }
-  return out;
-}
-
-std::vector<std::vector<int64_t>> read_outputs(const std::string& path) {
-  std::ifstream f(path);
-  std::vector<std::vector<int64_t>> out;
-  std::string line;
-  while (std::getline(f, line)) {
-    std::istringstream ss(line);
-    std::vector<int64_t> ids;
-    int64_t id;
-    while (ss >> id) ids.push_back(id);
-    out.push_back(ids);
-  }
-  return out;
-}
-
-}  // namespace
-
 TEST(WordPiece, BertBgeVectorsFromGguf) {
   std::string base = test::shared_dir() + "/tokenizers/llama.cpp-vocab/ggml-vocab-bert-bge.gguf";
   KOTSU_REQUIRE_PATH(base);
@@ -49,8 +16,8 @@ TEST(WordPiece, BertBgeVectorsFromGguf) {
   EXPECT_EQ(tok.vocab_size(), 30522u);
   EXPECT_EQ(tok.cls_id(), 101);
   EXPECT_EQ(tok.sep_id(), 102);
-  auto inputs = read_inputs(base + ".inp");
-  auto expected = read_outputs(base + ".out");
+  auto inputs = test::vocab_test_inputs(base + ".inp");
+  auto expected = test::vocab_test_outputs(base + ".out");
   ASSERT_EQ(inputs.size(), expected.size());
   ASSERT_GT(inputs.size(), 40u);
   for (size_t i = 0; i < inputs.size(); ++i) EXPECT_EQ(tok.encode(inputs[i]), expected[i]) << "input #" << i << ": '" << inputs[i] << "'";

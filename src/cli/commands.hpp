@@ -11,5 +11,6 @@ Action add_train(CLI::App& app);
 Action add_eval(CLI::App& app);
 Action add_predict(CLI::App& app);
 Action add_inspect(CLI::App& app);
+Action add_tokenize(CLI::App& app);
 
 }  // namespace kotsu::cli

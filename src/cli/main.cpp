@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
   reg(kotsu::cli::add_eval);
   reg(kotsu::cli::add_predict);
   reg(kotsu::cli::add_inspect);
+  reg(kotsu::cli::add_tokenize);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -35,6 +35,15 @@ std::vector<char32_t> utf8_decode(std::string_view s) {
   return out;
 }
 
+size_t utf8_char_len(std::string_view s, size_t i) {
+  unsigned char c = static_cast<unsigned char>(s[i]);
+  size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 1;
+  if (i + n > s.size()) return 1;
+  for (size_t k = 1; k < n; ++k)
+    if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return 1;
+  return n;
+}
+
 void utf8_append(std::string& out, char32_t cp) {
   utf8proc_uint8_t buf[4];
   auto n = utf8proc_encode_char(static_cast<utf8proc_int32_t>(cp), buf);

@@ -13,6 +13,8 @@ size_t utf8_invalid_at(std::string_view s);
 // Decodes valid UTF-8 (call utf8_invalid_at first for untrusted input); invalid bytes become U+FFFD.
 std::vector<char32_t> utf8_decode(std::string_view s);
 void utf8_append(std::string& out, char32_t cp);
+// Byte length of the character starting at s[i] (1 for an invalid or truncated sequence: one byte).
+size_t utf8_char_len(std::string_view s, size_t i);
 std::string utf8_encode(const std::vector<char32_t>& cps);
 
 }  // namespace kotsu

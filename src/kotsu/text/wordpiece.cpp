@@ -9,67 +9,12 @@
 #include "kotsu/io/file.hpp"
 #include "kotsu/io/gguf.hpp"
 #include "kotsu/io/json_file.hpp"
+#include "kotsu/text/unicode.hpp"
 #include "kotsu/text/utf8.hpp"
 
 namespace kotsu {
 
 namespace {
-
-bool is_whitespace(char32_t c) {
-  if (c == ' ' || c == '\t' || c == '\n' || c == '\r') return true;
-  return utf8proc_category(static_cast<utf8proc_int32_t>(c)) == UTF8PROC_CATEGORY_ZS;
-}
-
-bool is_control(char32_t c) {
-  if (c == '\t' || c == '\n' || c == '\r') return false;
-  switch (utf8proc_category(static_cast<utf8proc_int32_t>(c))) {
-    case UTF8PROC_CATEGORY_CC: case UTF8PROC_CATEGORY_CF: case UTF8PROC_CATEGORY_CN:
-    case UTF8PROC_CATEGORY_CO: case UTF8PROC_CATEGORY_CS:
-      return true;
-    default:
-      return false;
-  }
-}
-
-bool is_punctuation(char32_t c) {
-  if ((c >= 33 && c <= 47) || (c >= 58 && c <= 64) || (c >= 91 && c <= 96) || (c >= 123 && c <= 126)) return true;
-  switch (utf8proc_category(static_cast<utf8proc_int32_t>(c))) {
-    case UTF8PROC_CATEGORY_PC: case UTF8PROC_CATEGORY_PD: case UTF8PROC_CATEGORY_PS: case UTF8PROC_CATEGORY_PE:
-    case UTF8PROC_CATEGORY_PI: case UTF8PROC_CATEGORY_PF: case UTF8PROC_CATEGORY_PO:
-      return true;
-    default:
-      return false;
-  }
-}
-
-bool is_cjk(char32_t c) {
-  return (c >= 0x4E00 && c <= 0x9FFF) || (c >= 0x3400 && c <= 0x4DBF) || (c >= 0x20000 && c <= 0x2A6DF) ||
-         (c >= 0x2A700 && c <= 0x2B73F) || (c >= 0x2B740 && c <= 0x2B81F) || (c >= 0x2B820 && c <= 0x2CEAF) ||
-         (c >= 0xF900 && c <= 0xFAFF) || (c >= 0x2F800 && c <= 0x2FA1F);
-}
-
-// Full lower-case mapping of one code point (Python's str.lower), appended to `out`.
-void lower_into(char32_t c, std::vector<char32_t>& out) {
-  if (c == 0x0130) {  // İ lower-cases to i + combining dot above in the full mapping
-    out.push_back('i');
-    out.push_back(0x0307);
-    return;
-  }
-  out.push_back(static_cast<char32_t>(utf8proc_tolower(static_cast<utf8proc_int32_t>(c))));
-}
-
-// NFD then drop nonspacing marks (Mn), per code point.
-void strip_accents_into(char32_t c, std::vector<char32_t>& out) {
-  utf8proc_int32_t buf[32];
-  int last = 0;
-  auto n = utf8proc_decompose_char(static_cast<utf8proc_int32_t>(c), buf, 32, UTF8PROC_DECOMPOSE, &last);
-  if (n <= 0 || n > 32) {
-    out.push_back(c);
-    return;
-  }
-  for (int i = 0; i < n; ++i)
-    if (utf8proc_category(buf[i]) != UTF8PROC_CATEGORY_MN) out.push_back(static_cast<char32_t>(buf[i]));
-}
 
 void require_token(int64_t id, const std::string& token, const std::string& source) {
   if (id < 0) throw Error(source, "vocab", "has no " + token + " token");
@@ -80,8 +25,7 @@ void require_token(int64_t id, const std::string& token, const std::string& sour
 WordPieceTokenizer::WordPieceTokenizer(std::vector<std::string> vocab, WordPieceOptions opts, std::string source)
     : vocab_(std::move(vocab)), opts_(std::move(opts)), source_(std::move(source)) {
   if (vocab_.empty()) throw Error(source_, "vocab", "is empty");
-  ids_.reserve(vocab_.size() * 2);
-  for (size_t i = 0; i < vocab_.size(); ++i) ids_.emplace(vocab_[i], static_cast<int64_t>(i));  // first wins
+  ids_ = VocabIndex(vocab_);  // the first of duplicates wins
   unk_ = id_of("[UNK]");
   cls_ = id_of("[CLS]");
   sep_ = id_of("[SEP]");
@@ -90,8 +34,7 @@ WordPieceTokenizer::WordPieceTokenizer(std::vector<std::string> vocab, WordPiece
 }
 
 int64_t WordPieceTokenizer::id_of(const std::string& token) const {
-  auto it = ids_.find(token);
-  return it == ids_.end() ? -1 : it->second;
+  return ids_.find(token);
 }
 
 std::vector<std::string> WordPieceTokenizer::pre_tokenize(std::string_view text) const {
@@ -147,42 +90,48 @@ std::vector<std::string> WordPieceTokenizer::pre_tokenize(std::string_view text)
   return words;
 }
 
-void WordPieceTokenizer::wordpiece(const std::string& word, std::vector<int64_t>& out) const {
-  // character boundaries of the word (it is valid UTF-8: we built it)
-  std::vector<size_t> bounds;
+void wordpiece_split(std::string_view word, const VocabIndex& ids, const std::string& prefix,
+                     size_t max_chars, int64_t unk, std::vector<int64_t>& out, std::vector<std::pair<uint32_t, uint32_t>>* spans,
+                     size_t max_token_bytes) {
+  std::vector<size_t> bounds;  // character starts
   for (size_t i = 0; i < word.size(); ++i)
     if ((static_cast<unsigned char>(word[i]) & 0xC0) != 0x80) bounds.push_back(i);
   bounds.push_back(word.size());
   const size_t n_chars = bounds.size() - 1;
-  if (n_chars > opts_.max_chars_per_word) {
-    out.push_back(unk_);
-    return;
-  }
-  const size_t mark = out.size();
+  auto whole_unk = [&](size_t mark_ids, size_t mark_spans) {
+    out.resize(mark_ids);
+    out.push_back(unk);
+    if (spans) {
+      spans->resize(mark_spans);
+      spans->emplace_back(0, static_cast<uint32_t>(word.size()));
+    }
+  };
+  const size_t mark = out.size(), smark = spans ? spans->size() : 0;
+  if (n_chars > max_chars) return whole_unk(mark, smark);
   size_t start = 0;
   std::string piece;
   while (start < n_chars) {
     size_t end = n_chars;
+    if (max_token_bytes > 0)  // no token is longer: skip the lookups that cannot match
+      while (end > start + 1 && bounds[end] - bounds[start] + (start > 0 ? prefix.size() : 0) > max_token_bytes) --end;
     int64_t found = -1;
     while (start < end) {
       piece.clear();
-      if (start > 0) piece = opts_.prefix;
-      piece.append(word, bounds[start], bounds[end] - bounds[start]);
-      auto it = ids_.find(piece);
-      if (it != ids_.end()) {
-        found = it->second;
-        break;
-      }
+      if (start > 0) piece = prefix;
+      piece.append(word.substr(bounds[start], bounds[end] - bounds[start]));
+      found = ids.find(piece);
+      if (found >= 0) break;
       --end;
     }
-    if (found < 0) {
-      out.resize(mark);
-      out.push_back(unk_);
-      return;
-    }
+    if (found < 0) return whole_unk(mark, smark);
     out.push_back(found);
+    if (spans) spans->emplace_back(static_cast<uint32_t>(bounds[start]), static_cast<uint32_t>(bounds[end]));
     start = end;
   }
+}
+
+void WordPieceTokenizer::wordpiece(const std::string& word, std::vector<int64_t>& out) const {
+  wordpiece_split(word, ids_, opts_.prefix, opts_.max_chars_per_word, unk_, out, nullptr);
 }
 
 std::vector<int64_t> WordPieceTokenizer::encode(std::string_view text) const {

@@ -11,9 +11,19 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
+#include "kotsu/text/vocab_index.hpp"
+
 namespace kotsu {
+
+// Greedy longest-match-first WordPiece of one word: non-initial pieces carry `prefix`; a word over
+// max_chars characters, or one with no match, becomes the single token `unk`. Spans are byte ranges in word.
+// max_token_bytes (0: unknown) is the longest token in the vocabulary, to skip lookups that cannot match.
+void wordpiece_split(std::string_view word, const VocabIndex& ids, const std::string& prefix,
+                     size_t max_chars, int64_t unk, std::vector<int64_t>& out, std::vector<std::pair<uint32_t, uint32_t>>* spans,
+                     size_t max_token_bytes = 0);
 
 struct WordPieceOptions {
   bool lowercase = true;
@@ -63,7 +73,7 @@ class WordPieceTokenizer {
   void wordpiece(const std::string& word, std::vector<int64_t>& out) const;
 
   std::vector<std::string> vocab_;
-  std::unordered_map<std::string, int64_t> ids_;
+  VocabIndex ids_;
   WordPieceOptions opts_;
   std::string source_;
   int64_t cls_ = -1, sep_ = -1, pad_ = -1, unk_ = -1;
