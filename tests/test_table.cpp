@@ -100,7 +100,7 @@ TEST(TextDataset, StratifiedSplitKeepsClassShares) {
 TEST(TextDataset, BatchesPadToLongestRow) {
   std::string dir = test::temp_dir("batch");
   write_atomic(dir + "/vocab.txt", "[PAD]\n[UNK]\n[CLS]\n[SEP]\nhello\nworld\n");
-  auto tok = WordPieceTokenizer::from_vocab_txt(dir + "/vocab.txt");
+  auto tok = Tokenizer::load(dir + "/vocab.txt");
   TextDataset d;
   d.texts = {"hello", "hello world hello"};
   d.lines = {1, 2};
@@ -151,7 +151,7 @@ TEST(TextDataset, SentencePairsGetTwoSegments) {
   cols.text_pair = "a";
   cols.label = "y";
   auto d = load_text_dataset(dir + "/pairs.jsonl", cols);
-  auto tok = WordPieceTokenizer::from_vocab_txt(dir + "/vocab.txt");
+  auto tok = Tokenizer::load(dir + "/vocab.txt");
   auto enc = encode_texts(tok, d, 16, {0});
   EXPECT_EQ(enc.enc[0].ids, (std::vector<int64_t>{2, 4, 3, 5, 5, 3}));
   EXPECT_EQ(enc.enc[0].type_ids, (std::vector<int64_t>{0, 0, 0, 1, 1, 1}));

@@ -1,4 +1,4 @@
-#include "kotsu/text/wordpiece.hpp"
+#include "kotsu/text/tokenizer.hpp"
 
 #include <fstream>
 #include <sstream>
@@ -9,74 +9,71 @@
 
 using namespace kotsu;
 
-TEST(WordPiece, BertBgeVectorsFromGguf) {
-  std::string base = test::shared_dir() + "/tokenizers/llama.cpp-vocab/ggml-vocab-bert-bge.gguf";
-  KOTSU_REQUIRE_PATH(base);
-  auto tok = WordPieceTokenizer::from_gguf(base);
-  EXPECT_EQ(tok.vocab_size(), 30522u);
-  EXPECT_EQ(tok.cls_id(), 101);
-  EXPECT_EQ(tok.sep_id(), 102);
-  auto inputs = test::vocab_test_inputs(base + ".inp");
-  auto expected = test::vocab_test_outputs(base + ".out");
-  ASSERT_EQ(inputs.size(), expected.size());
-  ASSERT_GT(inputs.size(), 40u);
-  for (size_t i = 0; i < inputs.size(); ++i) EXPECT_EQ(tok.encode(inputs[i]), expected[i]) << "input #" << i << ": '" << inputs[i] << "'";
-}
+// WordPiece through the Tokenizer pipeline: vocab.txt (+ tokenizer_config.json) and tokenizer.json.
 
 TEST(WordPiece, VocabTxtGreedyLongestMatchAndUnk) {
   std::string dir = test::temp_dir("wp");
   write_atomic(dir + "/vocab.txt", "[PAD]\n[UNK]\n[CLS]\n[SEP]\nun\n##aff\n##able\nhello\n,\n!\n##a\nwant\n");
-  auto tok = WordPieceTokenizer::from_vocab_txt(dir + "/vocab.txt");
-  EXPECT_EQ(tok.encode("UnAffable, hello!"), (std::vector<int64_t>{4, 5, 6, 8, 7, 9}));
-  EXPECT_EQ(tok.encode("unwanted"), (std::vector<int64_t>{1}));  // no "##want": whole word is [UNK]
-  auto e = tok.encode_for_model("hello hello hello", 4);
-  EXPECT_EQ(e.ids, (std::vector<int64_t>{2, 7, 7, 3}));
-  auto p = tok.encode_pair_for_model("hello hello hello", "hello", 6);
+  auto tok = Tokenizer::load(dir + "/vocab.txt");
+  EXPECT_EQ(tok.encode_ids("UnAffable, hello!"), (std::vector<int64_t>{4, 5, 6, 8, 7, 9}));
+  EXPECT_EQ(tok.encode_ids("unwanted"), (std::vector<int64_t>{1}));  // no "##want": whole word is [UNK]
+  EncodeOptions o;
+  o.max_length = 4;
+  EXPECT_EQ(tok.encode("hello hello hello", o).ids, (std::vector<int64_t>{2, 7, 7, 3}));
+  o.max_length = 6;
+  auto p = tok.encode_pair("hello hello hello", "hello", o);
   EXPECT_EQ(p.ids, (std::vector<int64_t>{2, 7, 7, 3, 7, 3}));
   EXPECT_EQ(p.type_ids, (std::vector<int64_t>{0, 0, 0, 0, 1, 1}));
+  EXPECT_EQ(tok.decode(tok.encode("UnAffable, hello!").ids), "unaffable, hello!");
 }
 
 TEST(WordPiece, NormalisationRules) {
   std::string dir = test::temp_dir("wp2");
-  write_atomic(dir + "/vocab.txt", "[UNK]\nfuhrer\n\xe4\xb8\xad\n\xe6\x96\x87\ncafe\n");
-  auto tok = WordPieceTokenizer::from_vocab_txt(dir + "/vocab.txt");
+  write_atomic(dir + "/vocab.txt", "[UNK]\nfuhrer\n\xe4\xb8\xad\n\xe6\x96\x87\ncafe\nCaf\xc3\xa9\n!\n");
+  auto tok = Tokenizer::load(dir + "/vocab.txt");
   // accents stripped, control characters dropped, CJK split into single characters
-  auto words = tok.pre_tokenize("F\xc3\xbchrer\x01 Caf\xc3\xa9\xe4\xb8\xad\xe6\x96\x87");
-  EXPECT_EQ(words, (std::vector<std::string>{"fuhrer", "cafe", "\xe4\xb8\xad", "\xe6\x96\x87"}));
-  WordPieceOptions cased;
-  cased.lowercase = false;
-  auto tok2 = WordPieceTokenizer::from_vocab_txt(dir + "/vocab.txt", cased);
-  EXPECT_EQ(tok2.pre_tokenize("Caf\xc3\xa9!"), (std::vector<std::string>{"Caf\xc3\xa9", "!"}));
+  EXPECT_EQ(tok.encode_ids("F\xc3\xbchrer\x01 Caf\xc3\xa9\xe4\xb8\xad\xe6\x96\x87"), (std::vector<int64_t>{1, 4, 2, 3}));
+  write_atomic(dir + "/tokenizer_config.json", R"({"do_lower_case": false})");
+  auto cased = Tokenizer::load(dir + "/vocab.txt");
+  EXPECT_EQ(cased.encode_ids("Caf\xc3\xa9!"), (std::vector<int64_t>{5, 6}));
 }
 
 TEST(WordPiece, SaveLoadRoundTrip) {
   std::string dir = test::temp_dir("wp3");
   write_atomic(dir + "/vocab.txt", "[PAD]\n[UNK]\n[CLS]\n[SEP]\nhello\n");
-  WordPieceOptions o;
-  o.lowercase = false;
-  auto tok = WordPieceTokenizer::from_vocab_txt(dir + "/vocab.txt", o);
+  write_atomic(dir + "/tokenizer_config.json", R"({"do_lower_case": false, "model_max_length": 128})");
+  auto tok = Tokenizer::load(dir);
   std::string out = test::temp_dir("wp4");
   tok.save(out);
-  auto back = WordPieceTokenizer::from_model_dir(out);
-  EXPECT_FALSE(back.options().lowercase);
-  EXPECT_EQ(back.encode("hello Hello"), (std::vector<int64_t>{4, 1}));
+  auto back = Tokenizer::load(out);
+  EXPECT_EQ(back.encode_ids("hello Hello"), (std::vector<int64_t>{4, 1}));  // still cased
+  EXPECT_EQ(back.model_max_length(), 128u);
 }
 
 TEST(WordPiece, MissingFilesAreNamed) {
   try {
-    WordPieceTokenizer::from_model_dir("/nonexistent/model");
+    Tokenizer::load("/nonexistent/model");
     FAIL();
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("/nonexistent/model"), std::string::npos);
   }
+  std::string dir = test::temp_dir("wp5");
+  write_atomic(dir + "/vocab.txt", "a\nb\n");
+  try {
+    Tokenizer::load(dir + "/vocab.txt");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("[UNK]"), std::string::npos) << e.what();
+  }
 }
 
 TEST(WordPiece, TokenizerJsonMatchesVocabTxt) {
-  auto a = WordPieceTokenizer::from_model_dir(test::fixture("tiny_bert"));     // vocab.txt
-  auto b = WordPieceTokenizer::from_model_dir(test::fixture("tiny_bert_tj"));  // tokenizer.json only
+  auto a = Tokenizer::load(test::fixture("tiny_bert"));     // vocab.txt
+  auto b = Tokenizer::load(test::fixture("tiny_bert_tj"));  // tokenizer.json only
   ASSERT_EQ(a.vocab_size(), b.vocab_size());
-  for (const char* s : {"My card was STOLEN, yesterday!", "transfer 100 to my friend", "Café déjà vu", "where's the bank?"})
-    EXPECT_EQ(a.encode(s), b.encode(s)) << s;
-  EXPECT_EQ(b.cls_id(), 2);
-  EXPECT_TRUE(b.options().lowercase);
+  for (const char* s : {"My card was STOLEN, yesterday!", "transfer 100 to my friend", "Café déjà vu", "where's the bank?"}) {
+    EXPECT_EQ(a.encode(s).ids, b.encode(s).ids) << s;
+    EXPECT_EQ(a.encode_pair(s, "and more").type_ids, b.encode_pair(s, "and more").type_ids) << s;
+  }
+  EXPECT_EQ(b.encode("x").ids.front(), 2);  // [CLS]
 }

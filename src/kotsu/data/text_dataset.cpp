@@ -97,14 +97,17 @@ void stratified_split(const std::vector<int64_t>& y, double fraction, uint64_t s
   std::sort(second.begin(), second.end());
 }
 
-EncodedTexts encode_texts(const WordPieceTokenizer& tok, const TextDataset& d, size_t max_len,
+EncodedTexts encode_texts(const Tokenizer& tok, const TextDataset& d, size_t max_len,
                           const std::vector<int64_t>& labels) {
   EncodedTexts e;
-  e.pad_id = tok.pad_id() >= 0 ? tok.pad_id() : 0;
+  e.pad_id = tok.pad_id();
   e.enc.reserve(d.size());
-  for (size_t i = 0; i < d.size(); ++i)
-    e.enc.push_back(d.pairs.empty() ? tok.encode_for_model(d.texts[i], max_len)
-                                    : tok.encode_pair_for_model(d.texts[i], d.pairs[i], max_len));
+  EncodeOptions o;
+  o.max_length = max_len;
+  for (size_t i = 0; i < d.size(); ++i) {
+    TokenizedText t = d.pairs.empty() ? tok.encode(d.texts[i], o) : tok.encode_pair(d.texts[i], d.pairs[i], o);
+    e.enc.push_back(Encoding{std::move(t.ids), std::move(t.type_ids)});
+  }
   e.labels = labels;
   return e;
 }

@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "kotsu/core/batch.hpp"
-#include "kotsu/text/wordpiece.hpp"
+#include "kotsu/text/tokenizer.hpp"
 
 namespace kotsu {
 
@@ -35,13 +35,20 @@ std::vector<int64_t> label_ids(const TextDataset& d, const std::vector<std::stri
 void stratified_split(const std::vector<int64_t>& y, double fraction, uint64_t seed, std::vector<size_t>& first,
                       std::vector<size_t>& second);
 
+struct Encoding {
+  std::vector<int64_t> ids;
+  std::vector<int64_t> type_ids;
+};
+
 struct EncodedTexts {
   std::vector<Encoding> enc;
   std::vector<int64_t> labels;  // empty when unlabelled
   int64_t pad_id = 0;
 };
 
-EncodedTexts encode_texts(const WordPieceTokenizer& tok, const TextDataset& d, size_t max_len,
+// Token ids with the tokenizer's special tokens ([CLS] ... [SEP], <s> ... </s>), pairs truncated longest
+// first, at most max_len tokens each.
+EncodedTexts encode_texts(const Tokenizer& tok, const TextDataset& d, size_t max_len,
                           const std::vector<int64_t>& labels = {});
 // Cuts a shuffled order into batches of `batch_size`. With group_by_length, each window of 32 batches is
 // first sorted by length (rows of similar length share a batch, so little padding is computed), then the

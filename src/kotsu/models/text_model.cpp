@@ -25,7 +25,7 @@ TextModel load_text_model(const std::string& dir, const std::vector<std::string>
   if (m.config.labels.empty())
     throw Error(cfg_path, "id2label", "the model has no labels: train it first (kotsu train) or pass the data's labels");
   if (m.config.labels.size() < 2) throw Error(cfg_path, "id2label", "a classifier needs at least two labels");
-  m.tokenizer = std::make_shared<WordPieceTokenizer>(WordPieceTokenizer::from_model_dir(dir));
+  m.tokenizer = std::make_shared<Tokenizer>(Tokenizer::load(dir));
   if (static_cast<int64_t>(m.tokenizer->vocab_size()) > m.config.vocab_size)
     throw Error(dir, "vocab", "tokenizer has " + std::to_string(m.tokenizer->vocab_size()) +
                                   " tokens but config.json vocab_size is " + std::to_string(m.config.vocab_size));

@@ -8,14 +8,14 @@
 
 #include "kotsu/io/hf_config.hpp"
 #include "kotsu/models/text_classifier.hpp"
-#include "kotsu/text/wordpiece.hpp"
+#include "kotsu/text/tokenizer.hpp"
 
 namespace kotsu {
 
 struct TextModel {
   EncoderConfig config;
   std::shared_ptr<TextClassifier> model;
-  std::shared_ptr<WordPieceTokenizer> tokenizer;
+  std::shared_ptr<Tokenizer> tokenizer;
   LoadReport load_report;
   std::vector<std::string> labels() const { return config.labels; }
 };

@@ -70,6 +70,10 @@ class Tokenizer {
   int64_t unk_id() const;
   size_t model_max_length() const;  // 0 when unknown
   std::string describe() const;     // e.g. "BPE (byte-level), 50257 tokens, from gpt2.gguf"
+  // Copies the tokenizer files it was loaded from (tokenizer.json, tokenizer_config.json, vocab files,
+  // tokenizer.model, special_tokens_map.json) into `dir`, atomically, so `dir` loads the same tokenizer.
+  // A tokenizer read from a GGUF file has no such files: refused with kotsu::Error.
+  void save(const std::string& dir) const;
 
  private:
   explicit Tokenizer(std::shared_ptr<const Pipeline> p) : p_(std::move(p)) {}

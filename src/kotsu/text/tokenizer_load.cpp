@@ -43,6 +43,36 @@ std::string base64_decode(const std::string& in, const std::string& file, const 
   return out;
 }
 
+Normalizer make_normalizer(Normalizer::Kind k, std::string a = "", std::string b = "") {
+  Normalizer n{};
+  n.kind = k;
+  n.a = std::move(a);
+  n.b = std::move(b);
+  return n;
+}
+
+Decoder make_decoder(Decoder::Kind k, std::string a = "", std::string b = "") {
+  Decoder d{};
+  d.kind = k;
+  d.a = std::move(a);
+  d.b = std::move(b);
+  return d;
+}
+
+PreTokenizer make_pre_tokenizer(PreTokenizer::Kind k) {
+  PreTokenizer t{};
+  t.kind = k;
+  return t;
+}
+
+AddedToken make_added(std::string content, int64_t id) {  // a special token matched in text
+  AddedToken a{};
+  a.content = std::move(content);
+  a.id = id;
+  a.special = true;
+  return a;
+}
+
 // Typed access to tokenizer.json fields; every failure names the file and the field path.
 struct J {
   const json& j;
@@ -460,8 +490,15 @@ void read_config(const std::string& path, P& p, const Tokenizer& view) {
 std::shared_ptr<P> new_pipeline(const std::string& source) {
   auto p = std::make_shared<P>();
   p->source = source;
+  p->source_dir = fs::path(source).parent_path().string();
+  if (p->source_dir.empty()) p->source_dir = ".";
   return p;
 }
+
+const char* const kTokenizerFiles[] = {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
+                                       "added_tokens.json", "vocab.txt", "vocab.json", "merges.txt",
+                                       "encoder.json", "vocab.bpe", "tokenizer.model", "spiece.model",
+                                       "sentencepiece.bpe.model"};
 
 }  // namespace
 
@@ -548,6 +585,7 @@ Tokenizer Tokenizer::from_tokenizer_json(const std::string& path, const std::str
 Tokenizer Tokenizer::from_gguf(const std::string& path) {
   GgufFile g = read_gguf(path);
   auto p = new_pipeline(path);
+  p->source_dir.clear();
   auto strings = [&](const char* key) {
     const auto& a = g.at(path, key);
     if (!a.is_array()) throw Error(path, key, "is not an array");
@@ -626,7 +664,7 @@ Tokenizer Tokenizer::from_gguf(const std::string& path) {
     o.ignore_merges = ignore_merges;
     p->bpe = std::make_unique<BpeModel>(tokens, merges, o, path);
     p->model = P::Bpe;
-    p->decoders.push_back(Decoder{Decoder::ByteLevel});
+    p->decoders.push_back(make_decoder(Decoder::ByteLevel));
     p->kind = "BPE (byte-level)";
     add_bos = boolean("tokenizer.ggml.add_bos_token", false);
     add_eos = boolean("tokenizer.ggml.add_eos_token", false);
@@ -643,12 +681,12 @@ Tokenizer Tokenizer::from_gguf(const std::string& path) {
     if (p->unk >= 0) o.unk_token = tokens[static_cast<size_t>(p->unk)];
     p->bpe = std::make_unique<BpeModel>(BpeModel::from_scores(tokens, scores, o, path));
     p->model = P::Bpe;
-    if (boolean("tokenizer.ggml.add_space_prefix", true)) p->normalizers.push_back(Normalizer{Normalizer::Prepend, kSpace});
-    p->normalizers.push_back(Normalizer{Normalizer::Replace, " ", kSpace});
-    p->decoders.push_back(Decoder{Decoder::Replace, kSpace, " "});
-    p->decoders.push_back(Decoder{Decoder::ByteFallback});
-    p->decoders.push_back(Decoder{Decoder::Fuse});
-    Decoder strip{Decoder::Strip, " "};
+    if (boolean("tokenizer.ggml.add_space_prefix", true)) p->normalizers.push_back(make_normalizer(Normalizer::Prepend, kSpace));
+    p->normalizers.push_back(make_normalizer(Normalizer::Replace, " ", kSpace));
+    p->decoders.push_back(make_decoder(Decoder::Replace, kSpace, " "));
+    p->decoders.push_back(make_decoder(Decoder::ByteFallback));
+    p->decoders.push_back(make_decoder(Decoder::Fuse));
+    Decoder strip = make_decoder(Decoder::Strip, " ");
     strip.start = 1;
     p->decoders.push_back(strip);
     p->kind = "BPE (SentencePiece-style, byte fallback)";
@@ -665,9 +703,9 @@ Tokenizer Tokenizer::from_gguf(const std::string& path) {
     p->wp_ids = VocabIndex(tokens);
     p->wp_unk = p->wp_ids.find("[UNK]");
     if (p->wp_unk < 0) throw Error(path, "tokenizer.ggml.tokens", "has no [UNK] token");
-    p->normalizers.push_back(Normalizer{Normalizer::Bert});
-    p->pre_tokenizers.push_back(PreTokenizer{PreTokenizer::Bert});
-    p->decoders.push_back(Decoder{Decoder::WordPiece, "##"});
+    p->normalizers.push_back(make_normalizer(Normalizer::Bert));
+    p->pre_tokenizers.push_back(make_pre_tokenizer(PreTokenizer::Bert));
+    p->decoders.push_back(make_decoder(Decoder::WordPiece, "##"));
     p->kind = "WordPiece";
     p->added.clear();  // BERT's [CLS] etc. are not matched inside text by BertTokenizer's GGUF vocabularies
     int64_t cls = p->wp_ids.find("[CLS]"), sep = p->wp_ids.find("[SEP]");
@@ -703,7 +741,7 @@ Tokenizer Tokenizer::from_sentencepiece(const std::string& path) {
       p->added.push_back(std::move(a));
     }
   }
-  Normalizer norm{Normalizer::SentencePiece};
+  Normalizer norm = make_normalizer(Normalizer::SentencePiece);
   if (!spec.charsmap.empty()) norm.charsmap = std::make_shared<CharsMap>(spec.charsmap, path, "normalizer_spec.precompiled_charsmap");
   norm.remove_extra_whitespaces = spec.remove_extra_whitespaces;
   norm.add_dummy_prefix = spec.add_dummy_prefix;
@@ -730,11 +768,11 @@ Tokenizer Tokenizer::from_sentencepiece(const std::string& path) {
     p->model = P::Bpe;
     p->kind = "SentencePiece BPE";
   }
-  if (spec.escape_whitespaces) p->decoders.push_back(Decoder{Decoder::Replace, kSpace, " "});
-  p->decoders.push_back(Decoder{Decoder::ByteFallback});
-  p->decoders.push_back(Decoder{Decoder::Fuse});
+  if (spec.escape_whitespaces) p->decoders.push_back(make_decoder(Decoder::Replace, kSpace, " "));
+  p->decoders.push_back(make_decoder(Decoder::ByteFallback));
+  p->decoders.push_back(make_decoder(Decoder::Fuse));
   if (spec.add_dummy_prefix) {
-    Decoder strip{Decoder::Strip, " "};
+    Decoder strip = make_decoder(Decoder::Strip, " ");
     strip.start = 1;
     p->decoders.push_back(strip);
   }
@@ -785,11 +823,11 @@ Tokenizer Tokenizer::from_vocab_merges(const std::string& vocab_json, const std:
   o.byte_level = true;
   p->bpe = std::make_unique<BpeModel>(std::move(vocab), merges, o, merges_txt);
   p->model = P::Bpe;
-  p->decoders.push_back(Decoder{Decoder::ByteLevel});
+  p->decoders.push_back(make_decoder(Decoder::ByteLevel));
   p->trim_offsets = false;  // as GPT-2's converted tokenizer.json: offsets keep the leading space
   p->kind = "BPE (byte-level)";
   int64_t eot = p->bpe->id_of("<|endoftext|>");
-  if (eot >= 0) p->added.push_back(AddedToken{"<|endoftext|>", eot, true});
+  if (eot >= 0) p->added.push_back(make_added("<|endoftext|>", eot));
   finish_pipeline(*p);
   Tokenizer tok(p);
   read_config((fs::path(vocab_json).parent_path() / "tokenizer_config.json").string(), *p, tok);
@@ -807,26 +845,38 @@ Tokenizer Tokenizer::from_vocab_txt(const std::string& path, const std::string& 
       if (c.contains("strip_accents") && c["strip_accents"].is_boolean()) opts.strip_accents = c["strip_accents"].get<bool>();
     }
   }
-  WordPieceTokenizer w = WordPieceTokenizer::from_vocab_txt(path, opts);
   auto p = new_pipeline(path);
   p->model = P::WordPiece;
-  for (size_t i = 0; i < w.vocab_size(); ++i) p->wp_vocab.push_back(w.token(static_cast<int64_t>(i)));
+  p->wp_vocab = read_vocab_txt(path);
   p->wp_ids = VocabIndex(p->wp_vocab);
-  p->wp_unk = w.unk_id();
-  Normalizer n{Normalizer::Bert};
+  p->wp_unk = p->wp_ids.find("[UNK]");
+  if (p->wp_unk < 0) throw Error(path, "vocab", "has no [UNK] token");
+  Normalizer n = make_normalizer(Normalizer::Bert);
   n.bert = opts;
   p->normalizers.push_back(n);
-  p->pre_tokenizers.push_back(PreTokenizer{PreTokenizer::Bert});
-  p->decoders.push_back(Decoder{Decoder::WordPiece, "##"});
+  p->pre_tokenizers.push_back(make_pre_tokenizer(PreTokenizer::Bert));
+  p->decoders.push_back(make_decoder(Decoder::WordPiece, "##"));
   for (const char* s : {"[CLS]", "[SEP]", "[PAD]", "[UNK]", "[MASK]"})
-    if (w.id_of(s) >= 0) p->added.push_back(AddedToken{s, w.id_of(s), true});
-  if (w.cls_id() >= 0 && w.sep_id() >= 0)
-    set_template(*p, "[CLS] $A [SEP]", "[CLS] $A [SEP] $B:1 [SEP]:1", {{"[CLS]", w.cls_id()}, {"[SEP]", w.sep_id()}});
+    if (p->wp_ids.find(s) >= 0) p->added.push_back(make_added(s, p->wp_ids.find(s)));
+  int64_t cls = p->wp_ids.find("[CLS]"), sep = p->wp_ids.find("[SEP]");
+  if (cls >= 0 && sep >= 0) set_template(*p, "[CLS] $A [SEP]", "[CLS] $A [SEP] $B:1 [SEP]:1", {{"[CLS]", cls}, {"[SEP]", sep}});
   p->kind = "WordPiece";
   finish_pipeline(*p);
   Tokenizer t(p);
   read_config(cfg, *p, t);
   return t;
+}
+
+void Tokenizer::save(const std::string& dir) const {
+  if (p_->source_dir.empty())
+    throw Error(p_->source, "tokenizer", "a tokenizer read from a GGUF file has no Hugging Face files to save");
+  std::error_code ec;
+  if (fs::equivalent(p_->source_dir, dir, ec)) return;  // already there
+  make_dirs(dir);
+  for (const char* f : kTokenizerFiles) {
+    fs::path from = fs::path(p_->source_dir) / f;
+    if (file_exists(from.string())) write_atomic((fs::path(dir) / f).string(), read_file(from.string(), kMaxTokenizerFile));
+  }
 }
 
 Tokenizer Tokenizer::load(const std::string& path) {

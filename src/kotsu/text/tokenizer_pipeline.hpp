@@ -63,6 +63,7 @@ struct TemplateItem {
 
 struct Tokenizer::Pipeline {
   std::string source;
+  std::string source_dir;  // the directory of the Hugging Face files it came from; empty for GGUF
   std::vector<Normalizer> normalizers;
   std::vector<PreTokenizer> pre_tokenizers;
   std::vector<Decoder> decoders;
