@@ -12,6 +12,7 @@
 #include "kotsu/core/error.hpp"
 #include "kotsu/io/file.hpp"
 #include "kotsu/io/json_file.hpp"
+#include "kotsu/text/regex.hpp"
 #include "test_util.hpp"
 
 using namespace kotsu;
@@ -331,4 +332,32 @@ TEST(Tokenizer, MalformedInputsAreRefused) {
   u64(uint64_t(1) << 60);
   write_atomic(dir + "/huge.gguf", g);
   expect_error(dir + "/huge.gguf", "longer than the file");
+}
+
+TEST(Tokenizer, Llama3PatternSplitsAndIgnoreMerges) {
+  Regex re(kLlama3Pattern, "test", "pattern");
+  auto pieces = [&](const std::string& s) {
+    std::vector<std::string> out;
+    for (auto [b, e] : split_spans(s.size(), re.find_all(s), SplitBehavior::Isolated)) out.push_back(s.substr(b, e - b));
+    return out;
+  };
+  EXPECT_EQ(pieces("Hello world"), (std::vector<std::string>{"Hello", " world"}));
+  EXPECT_EQ(pieces("1234567"), (std::vector<std::string>{"123", "456", "7"}));  // digits in threes
+  EXPECT_EQ(pieces("HELLO'S"), (std::vector<std::string>{"HELLO", "'S"}));     // contractions ignore case
+  EXPECT_EQ(pieces("a  b"), (std::vector<std::string>{"a", " ", " b"}));
+  EXPECT_EQ(pieces("ok!!!\n\nnext"), (std::vector<std::string>{"ok", "!!!\n\n", "next"}));
+  Regex gpt2(kGpt2Pattern, "test", "pattern");
+  auto g = gpt2.find_all("1234567");
+  ASSERT_EQ(g.size(), 1u);  // GPT-2 keeps a number whole
+
+  std::string dir = test::temp_dir("tok-ignore");
+  nlohmann::json tj = {
+      {"pre_tokenizer", {{"type", "WhitespaceSplit"}}},
+      {"model", {{"type", "BPE"}, {"vocab", {{"a", 0}, {"b", 1}, {"c", 2}, {"bc", 3}, {"abc", 4}}}, {"merges", {"b c"}},
+                 {"ignore_merges", false}}}};
+  write_atomic(dir + "/merge.json", tj.dump());
+  EXPECT_EQ(Tokenizer::load(dir + "/merge.json").encode_ids("abc"), (std::vector<int64_t>{0, 3}));
+  tj["model"]["ignore_merges"] = true;  // Llama-3: a word that is a token is taken whole
+  write_atomic(dir + "/ignore.json", tj.dump());
+  EXPECT_EQ(Tokenizer::load(dir + "/ignore.json").encode_ids("abc"), (std::vector<int64_t>{4}));
 }
