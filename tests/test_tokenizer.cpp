@@ -361,3 +361,28 @@ TEST(Tokenizer, Llama3PatternSplitsAndIgnoreMerges) {
   write_atomic(dir + "/ignore.json", tj.dump());
   EXPECT_EQ(Tokenizer::load(dir + "/ignore.json").encode_ids("abc"), (std::vector<int64_t>{4}));
 }
+
+TEST(Tokenizer, FastPathsEqualTheGeneralPipeline) {
+  std::vector<std::string> texts = {"Hello world", " Hello  World!\n\tx", "I'm GOING to the café's 123456 !!!", "", " ",
+                                    "A-B.C/D:E;F<G>H?I@J[K]L^M_N`O{P}Q~R", "tabs\tand\r\nnewlines", "<|endoftext|>x"};
+  for (auto& s : sst2_sentences(300)) texts.push_back(s);
+  std::mt19937 rng(9);
+  for (int i = 0; i < 300; ++i) {
+    std::string s;
+    for (int k = 0; k < 30; ++k) s.push_back(static_cast<char>(rng() % 2 ? 32 + rng() % 95 : rng() % 256));
+    texts.push_back(s);
+  }
+  std::vector<std::string> models = {test::fixture("tiny_bert"), test::fixture("tiny_bert_tj")};
+  for (const char* v : {"gpt-2", "bert-bge"})
+    if (file_exists(vocab_path(v))) models.push_back(vocab_path(v));
+  if (file_exists(test::fixture("gpt2_tj/tokenizer.json"))) models.push_back(test::fixture("gpt2_tj/tokenizer.json"));
+  for (const auto& m : models) {
+    auto fast = Tokenizer::load(m);
+    auto slow = fast.general_path_only();
+    for (const auto& t : texts) {
+      auto a = fast.encode(t), b = slow.encode(t);
+      ASSERT_EQ(a.ids, b.ids) << m << ": '" << t << "'";
+      ASSERT_EQ(a.offsets, b.offsets) << m << ": '" << t << "'";
+    }
+  }
+}

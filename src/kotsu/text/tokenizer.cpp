@@ -535,6 +535,66 @@ void model_encode(const P& pl, const Piece& p, Seq& out, std::string_view origin
   (void)first;
 }
 
+// The common pipelines on text that needs no alignment bookkeeping, without building pieces:
+// byte-level BPE (no normalizer, one regex ByteLevel pre-tokenizer) and BERT on ASCII text. Same
+// results as the general path (the tokenizer tests run both); returns false when it does not apply.
+bool fast_path(const P& pl, std::string_view t, uint32_t base, Seq& out, std::string_view original, bool offsets) {
+  auto emit_offsets = [&](const std::vector<Span>& sp, size_t from, size_t at) {
+    for (size_t k = from; k < sp.size(); ++k) {
+      std::pair<size_t, size_t> o{base + at + sp[k].first, base + at + sp[k].second};
+      if (pl.trim_offsets) trim_offset(original, o);
+      out.offsets.push_back(o);
+    }
+  };
+  std::vector<Span> sp;
+  if (pl.fast_byte_level) {
+    auto run = [&](size_t b, size_t e) {
+      size_t mark = sp.size();
+      pl.bpe->encode(t.substr(b, e - b), out.ids, offsets ? &sp : nullptr);
+      if (offsets) emit_offsets(sp, mark, b);
+    };
+    size_t at = 0;
+    for (auto [b, e] : pl.pre_tokenizers[0].re->find_all(t)) {
+      if (b > at) run(at, b);
+      run(b, e);
+      at = e;
+    }
+    if (at < t.size()) run(at, t.size());
+    return true;
+  }
+  if (pl.fast_bert) {
+    const WordPieceOptions& o = pl.normalizers[0].bert;
+    for (char c : t) {
+      auto u = static_cast<unsigned char>(c);
+      if (u >= 0x7F || (u < 0x20 && c != '\t' && c != '\n' && c != '\r')) return false;  // not plain ASCII
+    }
+    std::string low(t);
+    if (o.lowercase)
+      for (char& c : low)
+        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
+    auto punct = [](char c) { return (c >= 33 && c <= 47) || (c >= 58 && c <= 64) || (c >= 91 && c <= 96) || (c >= 123 && c <= 126); };
+    auto run = [&](size_t b, size_t e) {
+      size_t mark = sp.size();
+      wordpiece_split(std::string_view(low).substr(b, e - b), pl.wp_ids, pl.wp_prefix, pl.wp_max_chars, pl.wp_unk, out.ids,
+                      offsets ? &sp : nullptr, pl.wp_max_token_bytes);
+      if (offsets) emit_offsets(sp, mark, b);
+    };
+    size_t word = 0;
+    for (size_t i = 0; i < low.size(); ++i) {
+      char c = low[i];
+      bool space = c == ' ' || c == '\t' || c == '\n' || c == '\r';
+      if (space || punct(c)) {
+        if (i > word) run(word, i);
+        if (!space) run(i, i + 1);
+        word = i + 1;
+      }
+    }
+    if (low.size() > word) run(word, low.size());
+    return true;
+  }
+  return false;
+}
+
 Seq encode_seq(const P& pl, std::string_view text, bool offsets = true) {
   Seq out;
   Piece whole;
@@ -550,6 +610,7 @@ Seq encode_seq(const P& pl, std::string_view text, bool offsets = true) {
       out.offsets.emplace_back(r.first, r.second);
       continue;
     }
+    if (!part.text.al && fast_path(pl, part.text.text, part.text.off, out, text, offsets)) continue;
     normalize(pl, part.text);
     std::vector<Part> norm;
     if (pl.added.empty()) norm.push_back({std::move(part.text), -1});
@@ -854,6 +915,12 @@ std::string Tokenizer::decode(const std::vector<int64_t>& ids, bool skip_special
   std::string out;
   for (auto& t : run_decoders(pl, std::move(toks))) out += t;
   return out;
+}
+
+Tokenizer Tokenizer::general_path_only() const {
+  auto p = std::make_shared<Pipeline>(*p_);
+  p->fast_byte_level = p->fast_bert = false;
+  return Tokenizer(p);
 }
 
 size_t Tokenizer::vocab_size() const {

@@ -74,6 +74,9 @@ class Tokenizer {
   // tokenizer.model, special_tokens_map.json) into `dir`, atomically, so `dir` loads the same tokenizer.
   // A tokenizer read from a GGUF file has no such files: refused with kotsu::Error.
   void save(const std::string& dir) const;
+  // The same tokenizer without its fast paths (plain byte-level BPE, BERT on ASCII): tests check that
+  // both give identical results.
+  Tokenizer general_path_only() const;
 
  private:
   explicit Tokenizer(std::shared_ptr<const Pipeline> p) : p_(std::move(p)) {}

@@ -427,7 +427,7 @@ void read_model(const J& m, P& p, size_t n_added) {
     o.ignore_merges = m.at("ignore_merges").boolean(false);
     for (const auto& t : p.pre_tokenizers) o.byte_level = o.byte_level || t.kind == PreTokenizer::ByteLevel;
     p.model = P::Bpe;
-    p.bpe = std::make_unique<BpeModel>(vocab_from_map(m.at("vocab"), n_added), read_merges(m.at("merges")), o, p.source);
+    p.bpe = std::make_shared<BpeModel>(vocab_from_map(m.at("vocab"), n_added), read_merges(m.at("merges")), o, p.source);
     p.kind = o.byte_level ? "BPE (byte-level)" : o.byte_fallback ? "BPE (SentencePiece-style, byte fallback)" : "BPE";
   } else if (type == "WordPiece") {
     p.model = P::WordPiece;
@@ -451,7 +451,7 @@ void read_model(const J& m, P& p, size_t n_added) {
     }
     int64_t unk = m.at("unk_id").integer(0);
     p.model = P::Unigram;
-    p.unigram = std::make_unique<UnigramModel>(std::move(pieces), unk, m.at("byte_fallback").boolean(false), p.source);
+    p.unigram = std::make_shared<UnigramModel>(std::move(pieces), unk, m.at("byte_fallback").boolean(false), p.source);
     p.kind = "Unigram";
   } else {
     m.at("type").fail("unknown model type '" + type + "' (BPE, Unigram and WordPiece are supported)");
@@ -542,6 +542,14 @@ void finish_pipeline(P& p) {
     }
     p.chunk_at_space_marker = ok;
   }
+  bool normalized_added = false;
+  for (bool b : p.added_first_byte[1]) normalized_added = normalized_added || b;
+  p.fast_byte_level = p.model == P::Bpe && p.bpe->options().byte_level && p.normalizers.empty() && !normalized_added &&
+                      p.pre_tokenizers.size() == 1 && p.pre_tokenizers[0].kind == PreTokenizer::ByteLevel &&
+                      !p.pre_tokenizers[0].add_prefix_space && p.pre_tokenizers[0].re;
+  p.fast_bert = p.model == P::WordPiece && !normalized_added && p.normalizers.size() == 1 &&
+                p.normalizers[0].kind == Normalizer::Bert && p.normalizers[0].bert.clean_text &&
+                p.pre_tokenizers.size() == 1 && p.pre_tokenizers[0].kind == PreTokenizer::Bert;
   if (p.bos < 0) p.bos = find({"<s>", "<|begin_of_text|>", "<bos>", "[CLS]"});
   if (p.eos < 0) p.eos = find({"</s>", "<|endoftext|>", "<|end_of_text|>", "<eos>", "[SEP]"});
   if (p.pad < 0) p.pad = find({"<pad>", "[PAD]", "<|pad|>"});
@@ -662,7 +670,7 @@ Tokenizer Tokenizer::from_gguf(const std::string& path) {
     BpeOptions o;
     o.byte_level = true;
     o.ignore_merges = ignore_merges;
-    p->bpe = std::make_unique<BpeModel>(tokens, merges, o, path);
+    p->bpe = std::make_shared<BpeModel>(tokens, merges, o, path);
     p->model = P::Bpe;
     p->decoders.push_back(make_decoder(Decoder::ByteLevel));
     p->kind = "BPE (byte-level)";
@@ -679,7 +687,7 @@ Tokenizer Tokenizer::from_gguf(const std::string& path) {
     BpeOptions o;
     o.byte_fallback = true;
     if (p->unk >= 0) o.unk_token = tokens[static_cast<size_t>(p->unk)];
-    p->bpe = std::make_unique<BpeModel>(BpeModel::from_scores(tokens, scores, o, path));
+    p->bpe = std::make_shared<BpeModel>(BpeModel::from_scores(tokens, scores, o, path));
     p->model = P::Bpe;
     if (boolean("tokenizer.ggml.add_space_prefix", true)) p->normalizers.push_back(make_normalizer(Normalizer::Prepend, kSpace));
     p->normalizers.push_back(make_normalizer(Normalizer::Replace, " ", kSpace));
@@ -751,7 +759,7 @@ Tokenizer Tokenizer::from_sentencepiece(const std::string& path) {
     std::vector<std::pair<std::string, double>> pieces;
     pieces.reserve(n);
     for (const auto& pc : spec.pieces) pieces.emplace_back(pc.text, pc.score);
-    p->unigram = std::make_unique<UnigramModel>(std::move(pieces), spec.unk_id, spec.byte_fallback, path, usable);
+    p->unigram = std::make_shared<UnigramModel>(std::move(pieces), spec.unk_id, spec.byte_fallback, path, usable);
     p->model = P::Unigram;
     p->kind = "SentencePiece Unigram";
   } else {
@@ -764,7 +772,7 @@ Tokenizer Tokenizer::from_sentencepiece(const std::string& path) {
     BpeOptions o;
     o.byte_fallback = spec.byte_fallback;
     if (spec.unk_id >= 0) o.unk_token = spec.pieces[static_cast<size_t>(spec.unk_id)].text;
-    p->bpe = std::make_unique<BpeModel>(BpeModel::from_scores(std::move(vocab), scores, o, path, usable));
+    p->bpe = std::make_shared<BpeModel>(BpeModel::from_scores(std::move(vocab), scores, o, path, usable));
     p->model = P::Bpe;
     p->kind = "SentencePiece BPE";
   }
@@ -821,7 +829,7 @@ Tokenizer Tokenizer::from_vocab_merges(const std::string& vocab_json, const std:
   p->pre_tokenizers.push_back(t);
   BpeOptions o;
   o.byte_level = true;
-  p->bpe = std::make_unique<BpeModel>(std::move(vocab), merges, o, merges_txt);
+  p->bpe = std::make_shared<BpeModel>(std::move(vocab), merges, o, merges_txt);
   p->model = P::Bpe;
   p->decoders.push_back(make_decoder(Decoder::ByteLevel));
   p->trim_offsets = false;  // as GPT-2's converted tokenizer.json: offsets keep the leading space

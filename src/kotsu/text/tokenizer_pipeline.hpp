@@ -69,8 +69,8 @@ struct Tokenizer::Pipeline {
   std::vector<Decoder> decoders;
 
   enum ModelKind { Bpe, Unigram, WordPiece } model = Bpe;
-  std::unique_ptr<BpeModel> bpe;
-  std::unique_ptr<UnigramModel> unigram;
+  std::shared_ptr<BpeModel> bpe;
+  std::shared_ptr<UnigramModel> unigram;
   std::vector<std::string> wp_vocab;
   VocabIndex wp_ids;
   std::string wp_prefix = "##";
@@ -87,6 +87,8 @@ struct Tokenizer::Pipeline {
   // SentencePiece-style vocabularies whose pieces hold U+2581 only as a leading run: the model may run on
   // each stretch that starts at a U+2581 after other text (no piece can cross it), which keeps words cacheable
   bool chunk_at_space_marker = false;
+  // fast paths (set by finish_pipeline): plain byte-level BPE; BERT's normalizer + pre-tokenizer + WordPiece
+  bool fast_byte_level = false, fast_bert = false;
 
   int64_t bos = -1, eos = -1, pad = -1, unk = -1;
   size_t model_max_length = 0;
