@@ -562,34 +562,55 @@ bool fast_path(const P& pl, std::string_view t, uint32_t base, Seq& out, std::st
     if (at < t.size()) run(at, t.size());
     return true;
   }
-  if (pl.fast_bert) {
+  if (pl.fast_bert) {  // chunk at ASCII whitespace (BERT's normalizer is per character); plain-ASCII chunks go fast
     const WordPieceOptions& o = pl.normalizers[0].bert;
-    for (char c : t) {
-      auto u = static_cast<unsigned char>(c);
-      if (u >= 0x7F || (u < 0x20 && c != '\t' && c != '\n' && c != '\r')) return false;  // not plain ASCII
-    }
-    std::string low(t);
-    if (o.lowercase)
-      for (char& c : low)
-        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
     auto punct = [](char c) { return (c >= 33 && c <= 47) || (c >= 58 && c <= 64) || (c >= 91 && c <= 96) || (c >= 123 && c <= 126); };
+    std::string low;
     auto run = [&](size_t b, size_t e) {
       size_t mark = sp.size();
       wordpiece_split(std::string_view(low).substr(b, e - b), pl.wp_ids, pl.wp_prefix, pl.wp_max_chars, pl.wp_unk, out.ids,
                       offsets ? &sp : nullptr, pl.wp_max_token_bytes);
       if (offsets) emit_offsets(sp, mark, b);
     };
-    size_t word = 0;
-    for (size_t i = 0; i < low.size(); ++i) {
-      char c = low[i];
-      bool space = c == ' ' || c == '\t' || c == '\n' || c == '\r';
-      if (space || punct(c)) {
-        if (i > word) run(word, i);
-        if (!space) run(i, i + 1);
-        word = i + 1;
+    low.assign(t);
+    auto space = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; };
+    std::vector<Piece> pieces;
+    for (size_t i = 0; i < t.size();) {
+      while (i < t.size() && space(t[i])) ++i;
+      size_t e = i;
+      bool plain = true;
+      while (e < t.size() && !space(t[e])) {
+        auto u = static_cast<unsigned char>(t[e]);
+        plain = plain && u >= 0x20 && u < 0x7F;
+        ++e;
       }
+      if (e == i) break;
+      if (!plain) {  // the general pipeline on this chunk
+        Piece chunk;
+        chunk.text.assign(t.substr(i, e - i));
+        chunk.off = base + static_cast<uint32_t>(i);
+        normalize(pl, chunk);
+        pieces.clear();
+        pieces.push_back(std::move(chunk));
+        pre_tokenize(pl, pieces);
+        for (const auto& p : pieces)
+          if (!p.text.empty()) model_encode(pl, p, out, original, offsets);
+        i = e;
+        continue;
+      }
+      if (o.lowercase)
+        for (size_t k = i; k < e; ++k)
+          if (low[k] >= 'A' && low[k] <= 'Z') low[k] = static_cast<char>(low[k] + 32);
+      size_t word = i;
+      for (size_t k = i; k < e; ++k)
+        if (punct(low[k])) {
+          if (k > word) run(word, k);
+          run(k, k + 1);
+          word = k + 1;
+        }
+      if (e > word) run(word, e);
+      i = e;
     }
-    if (low.size() > word) run(word, low.size());
     return true;
   }
   return false;
