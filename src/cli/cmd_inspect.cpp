@@ -1,4 +1,5 @@
-// kotsu inspect FILE: prints the tensors of a safetensors file or the metadata of a GGUF file, validating it.
+// kotsu inspect FILE: prints the tensors of a safetensors file or a TFJS model.json, or the metadata of a GGUF
+// file, validating it.
 #include <fmt/format.h>
 
 #include <nlohmann/json.hpp>
@@ -6,12 +7,13 @@
 #include "commands.hpp"
 #include "kotsu/io/gguf.hpp"
 #include "kotsu/io/safetensors.hpp"
+#include "kotsu/io/tfjs.hpp"
 
 namespace kotsu::cli {
 
 Action add_inspect(CLI::App& app) {
   auto path = std::make_shared<std::string>();
-  auto* c = app.add_subcommand("inspect", "validate and list a .safetensors or .gguf file");
+  auto* c = app.add_subcommand("inspect", "validate and list a .safetensors, .gguf or TFJS model.json file");
   c->add_option("file", *path, "file to inspect")->required();
   return [path]() {
     const std::string& p = *path;
@@ -22,6 +24,17 @@ Action add_inspect(CLI::App& app) {
         std::string s = v.is_array() ? fmt::format("[{} values]", v.size()) : v.dump();
         fmt::print("  {} = {}\n", k, s.substr(0, 100));
       }
+      return 0;
+    }
+    if (p.size() > 5 && p.substr(p.size() - 5) == ".json") {
+      TfjsModel m = read_tfjs(p);
+      int64_t total = 0;
+      for (const auto& w : m.weights) {
+        if (w.value.defined()) total += w.value.numel();
+        fmt::print("{:100} {:7}{} [{}]\n", w.name, w.dtype, w.quantization.empty() ? "" : " (" + w.quantization + ")",
+                   fmt::join(w.shape, ", "));
+      }
+      fmt::print("TFJS {}: {} weights, {} values\n", m.format.empty() ? "model" : m.format, m.weights.size(), total);
       return 0;
     }
     SafetensorsReader r(p);
