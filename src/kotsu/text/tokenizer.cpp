@@ -493,6 +493,7 @@ void model_run(const P& pl, std::string_view w, std::vector<int64_t>& ids, std::
   switch (pl.model) {
     case P::Bpe: pl.bpe->encode(w, ids, spans); break;
     case P::Unigram: pl.unigram->encode(w, ids, spans); break;
+    case P::UseLite: pl.use_lite->encode(w, ids, spans); break;
     case P::WordPiece:
       wordpiece_split(w, pl.wp_ids, pl.wp_prefix, pl.wp_max_chars, pl.wp_unk, ids, spans, pl.wp_max_token_bytes);
       break;
@@ -858,6 +859,7 @@ size_t P::model_vocab_size() const {
   switch (model) {
     case Bpe: return bpe->vocab_size();
     case Unigram: return unigram->vocab_size();
+    case UseLite: return use_lite->vocab_size();
     case WordPiece: return wp_vocab.size();
   }
   return 0;
@@ -868,6 +870,7 @@ std::string P::model_token(int64_t id) const {
   switch (model) {
     case Bpe: return bpe->token(id);
     case Unigram: return unigram->token(id);
+    case UseLite: return use_lite->token(id);
     case WordPiece: return wp_vocab[static_cast<size_t>(id)];
   }
   return "";
@@ -877,6 +880,7 @@ int64_t P::model_id(std::string_view t) const {
   switch (model) {
     case Bpe: return bpe->id_of(t);
     case Unigram: return unigram->id_of(t);
+    case UseLite: return use_lite->id_of(t);
     case WordPiece: {
       return wp_ids.find(t);
     }

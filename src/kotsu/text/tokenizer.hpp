@@ -3,7 +3,7 @@
 // WordPiece, or a SentencePiece .model through libsentencepiece), post-processor (special-token templates
 // such as "[CLS] $A [SEP] $B [SEP]") and decoder. Sources: a model directory, tokenizer.json
 // (+ tokenizer_config.json), a GGUF file's tokenizer.ggml.* keys, a SentencePiece .model, vocab.json +
-// merges.txt (or GPT-2's encoder.json + vocab.bpe), or a BERT vocab.txt.
+// merges.txt (or GPT-2's encoder.json + vocab.bpe), a BERT vocab.txt, or USE-Lite's vocab.json.
 // requires: nothing of its input text; invalid UTF-8 is carried byte by byte (byte-level BPE reproduces it).
 // ensures:  offsets are byte ranges of the text each token came from; loaders refuse malformed files
 //           with kotsu::Error naming the file and field.
@@ -50,6 +50,8 @@ class Tokenizer {
   static Tokenizer from_sentencepiece(const std::string& path);
   static Tokenizer from_vocab_merges(const std::string& vocab_json, const std::string& merges_txt);
   static Tokenizer from_vocab_txt(const std::string& path, const std::string& config_path = "");
+  // Universal Sentence Encoder Lite's vocab.json ([piece, score] pairs) as its TF.js package tokenizes.
+  static Tokenizer from_use_lite_vocab(const std::string& path);
 
   // Token ids of `text` without special tokens (the fast path for bulk work).
   std::vector<int64_t> encode_ids(std::string_view text) const;

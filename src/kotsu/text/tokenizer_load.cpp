@@ -887,12 +887,43 @@ void Tokenizer::save(const std::string& dir) const {
   }
 }
 
+Tokenizer Tokenizer::from_use_lite_vocab(const std::string& path) {
+  json v = read_json(path, kMaxTokenizerFile);
+  J root{v, path, ""};
+  const auto& arr = root.array();
+  std::vector<std::pair<std::string, double>> pieces;
+  pieces.reserve(arr.size());
+  for (size_t i = 0; i < arr.size(); ++i) {
+    J e = root.at(i);
+    if (!e.j.is_array() || e.j.size() != 2 || !e.j[0].is_string()) e.fail("is not [piece, score]");
+    // a few pieces have a null score, which the package's JavaScript adds as 0
+    pieces.emplace_back(e.j[0].get<std::string>(), e.j[1].is_null() ? 0.0 : e.at(1).number());
+  }
+  auto p = new_pipeline(path);
+  p->model = P::UseLite;
+  p->use_lite = std::make_shared<UseLiteVocab>(std::move(pieces), 6, path);  // the package reserves 6 ids
+  p->kind = "USE-Lite unigram";
+  p->normalizers.push_back(make_normalizer(Normalizer::NFKC));
+  p->normalizers.push_back(make_normalizer(Normalizer::Prepend, kSpace));
+  p->normalizers.push_back(make_normalizer(Normalizer::Replace, " ", kSpace));
+  p->decoders.push_back(make_decoder(Decoder::Replace, kSpace, " "));
+  p->decoders.push_back(make_decoder(Decoder::Fuse));
+  Decoder strip = make_decoder(Decoder::Strip, " ");
+  strip.start = 1;
+  p->decoders.push_back(strip);
+  p->unk = 0;
+  finish_pipeline(*p);
+  return Tokenizer(p);
+}
+
 Tokenizer Tokenizer::load(const std::string& path) {
   fs::path fp(path);
   if (fs::is_directory(fp)) {
     for (const char* f : {"tokenizer.json"})
       if (file_exists((fp / f).string())) return from_tokenizer_json((fp / f).string());
     if (file_exists((fp / "tokenizer.model").string())) return from_sentencepiece((fp / "tokenizer.model").string());
+    if (file_exists((fp / "vocab.json").string()) && !file_exists((fp / "merges.txt").string()))
+      return load((fp / "vocab.json").string());
     if (file_exists((fp / "vocab.json").string()) && file_exists((fp / "merges.txt").string()))
       return from_vocab_merges((fp / "vocab.json").string(), (fp / "merges.txt").string());
     if (file_exists((fp / "encoder.json").string()) && file_exists((fp / "vocab.bpe").string()))
@@ -906,6 +937,12 @@ Tokenizer Tokenizer::load(const std::string& path) {
   if (ext == ".model") return from_sentencepiece(path);
   if (name == "vocab.txt" || ext == ".txt") return from_vocab_txt(path);
   if (name == "vocab.json" || name == "encoder.json") {
+    // USE-Lite's vocab.json is a list of [piece, score]; GPT-2's is a {token: id} object
+    std::ifstream f(path, std::ios::binary);
+    char c = 0;
+    while (f.get(c) && std::isspace(static_cast<unsigned char>(c))) {
+    }
+    if (c == '[') return from_use_lite_vocab(path);
     fs::path dir = fp.parent_path();
     for (const char* m : {"merges.txt", "vocab.bpe"})
       if (file_exists((dir / m).string())) return from_vocab_merges(path, (dir / m).string());

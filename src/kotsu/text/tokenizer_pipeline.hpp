@@ -12,6 +12,7 @@
 #include "kotsu/text/sentencepiece_model.hpp"
 #include "kotsu/text/tokenizer.hpp"
 #include "kotsu/text/unigram.hpp"
+#include "kotsu/text/use_lite_vocab.hpp"
 #include "kotsu/text/wordpiece.hpp"
 
 namespace kotsu {
@@ -68,9 +69,10 @@ struct Tokenizer::Pipeline {
   std::vector<PreTokenizer> pre_tokenizers;
   std::vector<Decoder> decoders;
 
-  enum ModelKind { Bpe, Unigram, WordPiece } model = Bpe;
+  enum ModelKind { Bpe, Unigram, WordPiece, UseLite } model = Bpe;
   std::shared_ptr<BpeModel> bpe;
   std::shared_ptr<UnigramModel> unigram;
+  std::shared_ptr<UseLiteVocab> use_lite;
   std::vector<std::string> wp_vocab;
   VocabIndex wp_ids;
   std::string wp_prefix = "##";
