@@ -409,6 +409,19 @@ std::vector<std::pair<std::string, std::string>> read_merges(const J& m) {
   return out;
 }
 
+// [[piece, score], ...] (Unigram vocabularies); with null_is_zero a null score reads as 0.
+std::vector<std::pair<std::string, double>> read_piece_scores(const J& v, bool null_is_zero) {
+  const auto& arr = v.array();
+  std::vector<std::pair<std::string, double>> pieces;
+  pieces.reserve(arr.size());
+  for (size_t i = 0; i < arr.size(); ++i) {
+    J e = v.at(i);
+    if (!e.j.is_array() || e.j.size() != 2 || !e.j[0].is_string()) e.fail("is not [piece, score]");
+    pieces.emplace_back(e.j[0].get<std::string>(), null_is_zero && e.j[1].is_null() ? 0.0 : e.at(1).number());
+  }
+  return pieces;
+}
+
 void read_model(const J& m, P& p, size_t n_added) {
   if (m.null()) m.fail("is missing");
   std::string type = m.at("type").str();
@@ -440,15 +453,7 @@ void read_model(const J& m, P& p, size_t n_added) {
     if (p.wp_unk < 0) m.at("unk_token").fail("'" + unk + "' is not in the vocabulary");
     p.kind = "WordPiece";
   } else if (type == "Unigram") {
-    J v = m.at("vocab");
-    const auto& arr = v.array();
-    std::vector<std::pair<std::string, double>> pieces;
-    pieces.reserve(arr.size());
-    for (size_t i = 0; i < arr.size(); ++i) {
-      J e = v.at(i);
-      if (!e.j.is_array() || e.j.size() != 2 || !e.j[0].is_string()) e.fail("is not [piece, score]");
-      pieces.emplace_back(e.j[0].get<std::string>(), e.at(1).number());
-    }
+    auto pieces = read_piece_scores(m.at("vocab"), false);
     int64_t unk = m.at("unk_id").integer(0);
     p.model = P::Unigram;
     p.unigram = std::make_shared<UnigramModel>(std::move(pieces), unk, m.at("byte_fallback").boolean(false), p.source);
@@ -889,16 +894,8 @@ void Tokenizer::save(const std::string& dir) const {
 
 Tokenizer Tokenizer::from_use_lite_vocab(const std::string& path) {
   json v = read_json(path, kMaxTokenizerFile);
-  J root{v, path, ""};
-  const auto& arr = root.array();
-  std::vector<std::pair<std::string, double>> pieces;
-  pieces.reserve(arr.size());
-  for (size_t i = 0; i < arr.size(); ++i) {
-    J e = root.at(i);
-    if (!e.j.is_array() || e.j.size() != 2 || !e.j[0].is_string()) e.fail("is not [piece, score]");
-    // a few pieces have a null score, which the package's JavaScript adds as 0
-    pieces.emplace_back(e.j[0].get<std::string>(), e.j[1].is_null() ? 0.0 : e.at(1).number());
-  }
+  // a few USE-Lite pieces have a null score, which the package's JavaScript adds as 0
+  auto pieces = read_piece_scores(J{v, path, ""}, true);
   auto p = new_pipeline(path);
   p->model = P::UseLite;
   p->use_lite = std::make_shared<UseLiteVocab>(std::move(pieces), 6, path);  // the package reserves 6 ids
