@@ -376,6 +376,11 @@ TEST(Tokenizer, FastPathsEqualTheGeneralPipeline) {
   for (const char* v : {"gpt-2", "bert-bge"})
     if (file_exists(vocab_path(v))) models.push_back(vocab_path(v));
   if (file_exists(test::fixture("gpt2_tj/tokenizer.json"))) models.push_back(test::fixture("gpt2_tj/tokenizer.json"));
+  for (const char* v : {"llama-spm", "phi-3"})
+    if (file_exists(vocab_path(v))) models.push_back(vocab_path(v));
+  std::string llama_model = test::shared_dir() + "/tokenizers/llama-sentencepiece/tokenizer.model";
+  if (file_exists(llama_model)) models.push_back(llama_model);
+  models.push_back(test::fixture("unigram/tokenizer.model"));
   for (const auto& m : models) {
     auto fast = Tokenizer::load(m);
     auto slow = fast.general_path_only();
@@ -383,6 +388,7 @@ TEST(Tokenizer, FastPathsEqualTheGeneralPipeline) {
       auto a = fast.encode(t), b = slow.encode(t);
       ASSERT_EQ(a.ids, b.ids) << m << ": '" << t << "'";
       ASSERT_EQ(a.offsets, b.offsets) << m << ": '" << t << "'";
+      ASSERT_EQ(fast.encode_ids(t), slow.encode_ids(t)) << m << ": '" << t << "'";  // the ids-only paths too
     }
   }
 }

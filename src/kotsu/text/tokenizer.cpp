@@ -500,23 +500,28 @@ void model_run(const P& pl, std::string_view w, std::vector<int64_t>& ids, std::
   }
 }
 
+// Calls f(begin, end) for each stretch of t that starts at a U+2581 following other text (and the first).
+template <class F>
+void for_each_marker_chunk(std::string_view t, F f) {
+  size_t start = 0;
+  for (size_t at = t.find(kSpaceMarker, 1); at != std::string_view::npos; at = t.find(kSpaceMarker, at + kSpaceMarker.size())) {
+    if (at >= kSpaceMarker.size() && t.compare(at - kSpaceMarker.size(), kSpaceMarker.size(), kSpaceMarker) == 0) continue;
+    f(start, at);
+    start = at;
+  }
+  f(start, t.size());
+}
+
 void model_encode(const P& pl, const Piece& p, Seq& out, std::string_view original, bool offsets) {
   std::vector<Span> spans;
   std::vector<int64_t>& ids = out.ids;
-  const size_t first = ids.size();
-  if (pl.chunk_at_space_marker) {  // stretches starting at each U+2581 that follows other text
+  if (pl.chunk_at_space_marker) {  // no piece crosses these chunks: each is encoded (and cached) alone
     std::string_view t = p.text;
-    size_t start = 0;
-    for (size_t at = t.find(kSpaceMarker, 1); at != std::string_view::npos; at = t.find(kSpaceMarker, at + kSpaceMarker.size())) {
-      if (at >= kSpaceMarker.size() && t.compare(at - kSpaceMarker.size(), kSpaceMarker.size(), kSpaceMarker) == 0) continue;
+    for_each_marker_chunk(t, [&](size_t b, size_t e) {
       size_t mark = spans.size();
-      model_run(pl, t.substr(start, at - start), ids, offsets ? &spans : nullptr);
-      for (size_t k = mark; k < spans.size(); ++k) spans[k] = {spans[k].first + start, spans[k].second + start};
-      start = at;
-    }
-    size_t mark = spans.size();
-    model_run(pl, t.substr(start), ids, offsets ? &spans : nullptr);
-    for (size_t k = mark; k < spans.size(); ++k) spans[k] = {spans[k].first + start, spans[k].second + start};
+      model_run(pl, t.substr(b, e - b), ids, offsets ? &spans : nullptr);
+      for (size_t k = mark; k < spans.size(); ++k) spans[k] = {spans[k].first + b, spans[k].second + b};
+    });
   } else {
     model_run(pl, p.text, ids, offsets ? &spans : nullptr);
   }
@@ -533,7 +538,6 @@ void model_encode(const P& pl, const Piece& p, Seq& out, std::string_view origin
     if (pl.trim_offsets) trim_offset(original, o);
     out.offsets.push_back(o);
   }
-  (void)first;
 }
 
 // The common pipelines on text that needs no alignment bookkeeping, without building pieces:
@@ -548,6 +552,18 @@ bool fast_path(const P& pl, std::string_view t, uint32_t base, Seq& out, std::st
     }
   };
   std::vector<Span> sp;
+  if (pl.fast_spm && !offsets) {  // ids only: "▁" + text with spaces as "▁", then the chunks
+    if (t.empty()) return true;
+    std::string norm = kSpaceMarker;
+    norm.reserve(t.size() + 16);
+    for (char c : t) {
+      if (c == ' ') norm += kSpaceMarker;
+      else norm.push_back(c);
+    }
+    std::string_view nv = norm;
+    for_each_marker_chunk(nv, [&](size_t b, size_t e) { model_run(pl, nv.substr(b, e - b), out.ids, nullptr); });
+    return true;
+  }
   if (pl.fast_byte_level) {
     auto run = [&](size_t b, size_t e) {
       size_t mark = sp.size();
@@ -944,7 +960,7 @@ std::string Tokenizer::decode(const std::vector<int64_t>& ids, bool skip_special
 
 Tokenizer Tokenizer::general_path_only() const {
   auto p = std::make_shared<Pipeline>(*p_);
-  p->fast_byte_level = p->fast_bert = false;
+  p->fast_byte_level = p->fast_bert = p->fast_spm = false;
   return Tokenizer(p);
 }
 

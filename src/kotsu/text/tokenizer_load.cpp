@@ -555,6 +555,14 @@ void finish_pipeline(P& p) {
   p.fast_bert = p.model == P::WordPiece && !normalized_added && p.normalizers.size() == 1 &&
                 p.normalizers[0].kind == Normalizer::Bert && p.normalizers[0].bert.clean_text &&
                 p.pre_tokenizers.size() == 1 && p.pre_tokenizers[0].kind == PreTokenizer::Bert;
+  {
+    const auto& n = p.normalizers;
+    bool llama_style = n.size() == 2 && n[0].kind == Normalizer::Prepend && n[0].a == kSpace && n[1].kind == Normalizer::Replace &&
+                       !n[1].re && n[1].a == " " && n[1].b == kSpace;
+    bool spm_plain = n.size() == 1 && n[0].kind == Normalizer::SentencePiece && !n[0].charsmap && !n[0].remove_extra_whitespaces &&
+                     n[0].add_dummy_prefix && n[0].escape_whitespaces;
+    p.fast_spm = p.chunk_at_space_marker && !normalized_added && p.pre_tokenizers.empty() && (llama_style || spm_plain);
+  }
   if (p.bos < 0) p.bos = find({"<s>", "<|begin_of_text|>", "<bos>", "[CLS]"});
   if (p.eos < 0) p.eos = find({"</s>", "<|endoftext|>", "<|end_of_text|>", "<eos>", "[SEP]"});
   if (p.pad < 0) p.pad = find({"<pad>", "[PAD]", "<|pad|>"});

@@ -91,6 +91,7 @@ struct Tokenizer::Pipeline {
   bool chunk_at_space_marker = false;
   // fast paths (set by finish_pipeline): plain byte-level BPE; BERT's normalizer + pre-tokenizer + WordPiece
   bool fast_byte_level = false, fast_bert = false;
+  bool fast_spm = false;  // SentencePiece's plain whitespace handling ("▁" prefix, spaces as "▁"), ids only
 
   int64_t bos = -1, eos = -1, pad = -1, unk = -1;
   size_t model_max_length = 0;
