@@ -400,7 +400,7 @@ TEST(Tokenizer, UseLiteVocabMatchesItsPackage) {
   auto tok = Tokenizer::load(vocab);
   EXPECT_EQ(tok.vocab_size(), 8000u);
   auto expected = read_json(test::fixture("use_tokens.json"));
-  ASSERT_GT(expected.size(), 60u);
+  ASSERT_GE(expected.size(), 14u);  // 14 built-in texts, plus 50 SST-2 sentences when ../shared is there
   for (const auto& e : expected) {
     std::string text = e["text"].get<std::string>();
     EXPECT_EQ(tok.encode_ids(text), e["ids"].get<std::vector<int64_t>>()) << "'" << text << "'";
