@@ -246,6 +246,17 @@ TEST(Tokenizer, WordPieceTokenizerJsonTemplatePairsTruncationPadding) {
   auto left = tok.encode_batch({"card", "where is my card now"}, o);
   EXPECT_EQ(left[0].attention_mask.front(), 0);
   EXPECT_EQ(left[0].ids.back(), tok.id_of("[SEP]"));
+  // padding_side from tokenizer_config.json is the default
+  std::string dir = test::temp_dir("tok-pad");
+  for (const char* f : {"tokenizer.json", "config.json"})
+    write_atomic(dir + "/" + f, read_file(test::fixture(std::string("tiny_bert_tj/") + f)));
+  write_atomic(dir + "/tokenizer_config.json", R"({"padding_side": "left", "model_max_length": 64})");
+  auto cfg = Tokenizer::load(dir);
+  EncodeOptions dflt;
+  dflt.pad = true;
+  auto padded = cfg.encode_batch({"card", "where is my card now"}, dflt);
+  EXPECT_EQ(padded[0].attention_mask.front(), 0);
+  EXPECT_EQ(cfg.model_max_length(), 64u);
   EXPECT_EQ(tok.decode(tok.encode("where is my card?").ids), "where is my card?");
 }
 
@@ -254,7 +265,9 @@ TEST(Tokenizer, OffsetsPointIntoTheOriginalText) {
   KOTSU_REQUIRE_PATH(p);
   auto tok = Tokenizer::load(p);
   std::string text = "Hello wörld, 🦙!";
-  auto e = tok.encode(text, {.add_special = false});
+  EncodeOptions plain;
+  plain.add_special = false;
+  auto e = tok.encode(text, plain);
   std::string rebuilt;
   for (size_t k = 0; k < e.size(); ++k) {
     ASSERT_LE(e.offsets[k].first, e.offsets[k].second);

@@ -910,14 +910,14 @@ std::vector<int64_t> Tokenizer::encode_ids(std::string_view text) const { return
 
 TokenizedText Tokenizer::encode(std::string_view text, const EncodeOptions& o) const {
   TokenizedText t = assemble(*p_, encode_seq(*p_, text), nullptr, o);
-  if (o.pad && o.pad_to > 0) pad_to(*p_, t, o.pad_to, o.pad_left);
+  if (o.pad && o.pad_to > 0) pad_to(*p_, t, o.pad_to, o.pad_left.value_or(p_->pad_left));
   return t;
 }
 
 TokenizedText Tokenizer::encode_pair(std::string_view a, std::string_view b, const EncodeOptions& o) const {
   Seq sb = encode_seq(*p_, b);
   TokenizedText t = assemble(*p_, encode_seq(*p_, a), &sb, o);
-  if (o.pad && o.pad_to > 0) pad_to(*p_, t, o.pad_to, o.pad_left);
+  if (o.pad && o.pad_to > 0) pad_to(*p_, t, o.pad_to, o.pad_left.value_or(p_->pad_left));
   return t;
 }
 
@@ -935,7 +935,7 @@ std::vector<TokenizedText> Tokenizer::encode_batch(const std::vector<std::string
     longest = std::max(longest, out.back().size());
   }
   if (o.pad)
-    for (auto& t : out) pad_to(*p_, t, o.pad_to > 0 ? std::max(o.pad_to, t.size()) : longest, o.pad_left);
+    for (auto& t : out) pad_to(*p_, t, o.pad_to > 0 ? std::max(o.pad_to, t.size()) : longest, o.pad_left.value_or(p_->pad_left));
   return out;
 }
 

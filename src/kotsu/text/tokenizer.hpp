@@ -10,6 +10,7 @@
 #pragma once
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -35,7 +36,7 @@ struct EncodeOptions {
   Truncation truncation = Truncation::LongestFirst;
   bool pad = false;         // pad to pad_to, or (pad_to 0) to the longest in the batch
   size_t pad_to = 0;
-  bool pad_left = false;
+  std::optional<bool> pad_left;  // unset: the tokenizer's padding_side (tokenizer_config.json), else right
 };
 
 class Tokenizer {
