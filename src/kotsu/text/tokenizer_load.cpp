@@ -1,5 +1,5 @@
-// Builders of Tokenizer pipelines from tokenizer.json, GGUF, SentencePiece .model, vocab.json + merges.txt
-// and vocab.txt (see tokenizer.hpp).
+// Builders of Tokenizer pipelines from GGUF, SentencePiece .model, vocab.json + merges.txt, vocab.txt and
+// USE-Lite vocab.json; the dispatcher Tokenizer::load, finish_pipeline and save (see tokenizer.hpp).
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
@@ -10,7 +10,7 @@
 #include "kotsu/io/gguf.hpp"
 #include "kotsu/io/json_file.hpp"
 #include "kotsu/text/tokenizer.hpp"
-#include "kotsu/text/tokenizer_pipeline.hpp"
+#include "kotsu/text/tokenizer_build.hpp"
 #include "kotsu/text/utf8.hpp"
 
 namespace kotsu {
@@ -19,31 +19,9 @@ namespace fs = std::filesystem;
 using json = nlohmann::json;
 using P = Tokenizer::Pipeline;
 
-namespace {
+namespace tok {
 
-constexpr size_t kMaxTokenizerFile = size_t(1) << 30;
-const std::string kSpace = "\xE2\x96\x81";  // ▁
-
-std::string base64_decode(const std::string& in, const std::string& file, const std::string& field) {
-  std::string out;
-  uint32_t acc = 0;
-  int bits = 0;
-  for (char c : in) {
-    int v = c >= 'A' && c <= 'Z' ? c - 'A' : c >= 'a' && c <= 'z' ? c - 'a' + 26 : c >= '0' && c <= '9' ? c - '0' + 52
-          : c == '+' ? 62 : c == '/' ? 63 : c == '=' ? -2 : -1;
-    if (v == -2) break;
-    if (v < 0) throw Error(file, field, "is not base64");
-    acc = (acc << 6) | static_cast<uint32_t>(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out.push_back(static_cast<char>((acc >> bits) & 0xFF));
-    }
-  }
-  return out;
-}
-
-Normalizer make_normalizer(Normalizer::Kind k, std::string a = "", std::string b = "") {
+Normalizer make_normalizer(Normalizer::Kind k, std::string a, std::string b) {
   Normalizer n{};
   n.kind = k;
   n.a = std::move(a);
@@ -51,7 +29,7 @@ Normalizer make_normalizer(Normalizer::Kind k, std::string a = "", std::string b
   return n;
 }
 
-Decoder make_decoder(Decoder::Kind k, std::string a = "", std::string b = "") {
+Decoder make_decoder(Decoder::Kind k, std::string a, std::string b) {
   Decoder d{};
   d.kind = k;
   d.a = std::move(a);
@@ -71,219 +49,6 @@ AddedToken make_added(std::string content, int64_t id) {  // a special token mat
   a.id = id;
   a.special = true;
   return a;
-}
-
-// Typed access to tokenizer.json fields; every failure names the file and the field path.
-struct J {
-  const json& j;
-  const std::string& file;
-  std::string field;
-  J at(const std::string& k) const {
-    static const json null_json;
-    if (!j.is_object()) throw Error(file, field, "is not an object");
-    auto it = j.find(k);
-    return {it == j.end() ? null_json : *it, file, field.empty() ? k : field + "." + k};
-  }
-  J at(size_t i) const { return {j.at(i), file, field + "[" + std::to_string(i) + "]"}; }
-  bool null() const { return j.is_null(); }
-  std::string str(const std::string& dflt = "") const {
-    if (j.is_null()) return dflt;
-    if (!j.is_string()) throw Error(file, field, "is not a string");
-    return j.get<std::string>();
-  }
-  bool boolean(bool dflt) const {
-    if (j.is_null()) return dflt;
-    if (!j.is_boolean()) throw Error(file, field, "is not true or false");
-    return j.get<bool>();
-  }
-  int64_t integer(int64_t dflt) const {
-    if (j.is_null()) return dflt;
-    if (!j.is_number_integer()) throw Error(file, field, "is not an integer");
-    return j.get<int64_t>();
-  }
-  double number() const {
-    if (!j.is_number()) throw Error(file, field, "is not a number");
-    return j.get<double>();
-  }
-  const json& array() const {
-    if (!j.is_array()) throw Error(file, field, "is not an array");
-    return j;
-  }
-  [[noreturn]] void fail(const std::string& why) const { throw Error(file, field, why); }
-};
-
-// Split / Replace patterns: {"String": "..."} or {"Regex": "..."}.
-void read_pattern(const J& pat, std::string& literal, std::shared_ptr<Regex>& re) {
-  if (!pat.j.is_object()) pat.fail("is not a {String|Regex} pattern");
-  if (pat.j.contains("Regex")) re = std::make_shared<Regex>(pat.at("Regex").str(), pat.file, pat.field + ".Regex");
-  else if (pat.j.contains("String")) literal = pat.at("String").str();
-  else pat.fail("is neither {\"String\": ...} nor {\"Regex\": ...}");
-}
-
-SplitBehavior read_behavior(const J& b) {
-  std::string s = b.str("Isolated");
-  if (s == "Removed") return SplitBehavior::Removed;
-  if (s == "Isolated") return SplitBehavior::Isolated;
-  if (s == "MergedWithPrevious") return SplitBehavior::MergedWithPrevious;
-  if (s == "MergedWithNext") return SplitBehavior::MergedWithNext;
-  if (s == "Contiguous") return SplitBehavior::Contiguous;
-  b.fail("unknown split behavior '" + s + "'");
-}
-
-int read_prepend(const J& n) {
-  if (!n.at("prepend_scheme").null()) {
-    std::string s = n.at("prepend_scheme").str();
-    if (s == "never") return 0;
-    if (s == "first") return 1;
-    if (s == "always") return 2;
-    n.at("prepend_scheme").fail("unknown prepend_scheme '" + s + "'");
-  }
-  return n.at("add_prefix_space").boolean(true) ? 2 : 0;
-}
-
-void read_normalizer(const J& n, P& p) {
-  if (n.null()) return;
-  std::string type = n.at("type").str();
-  Normalizer x{};
-  if (type == "Sequence") {
-    const auto& arr = n.at("normalizers").array();
-    for (size_t i = 0; i < arr.size(); ++i) read_normalizer(n.at("normalizers").at(i), p);
-    return;
-  } else if (type == "NFC") x.kind = Normalizer::NFC;
-  else if (type == "NFD") x.kind = Normalizer::NFD;
-  else if (type == "NFKC") x.kind = Normalizer::NFKC;
-  else if (type == "NFKD") x.kind = Normalizer::NFKD;
-  else if (type == "Lowercase") x.kind = Normalizer::Lowercase;
-  else if (type == "StripAccents") x.kind = Normalizer::StripAccents;
-  else if (type == "Strip") {
-    x.kind = Normalizer::Strip;
-    x.left = n.at("strip_left").boolean(true);
-    x.right = n.at("strip_right").boolean(true);
-  } else if (type == "Replace") {
-    x.kind = Normalizer::Replace;
-    read_pattern(n.at("pattern"), x.a, x.re);
-    x.b = n.at("content").str();
-  } else if (type == "Prepend") {
-    x.kind = Normalizer::Prepend;
-    x.a = n.at("prepend").str();
-  } else if (type == "BertNormalizer") {
-    x.kind = Normalizer::Bert;
-    x.bert.clean_text = n.at("clean_text").boolean(true);
-    x.bert.chinese_chars = n.at("handle_chinese_chars").boolean(true);
-    x.bert.lowercase = n.at("lowercase").boolean(true);
-    if (!n.at("strip_accents").null()) x.bert.strip_accents = n.at("strip_accents").boolean(false);
-  } else if (type == "Precompiled") {
-    std::string b64 = n.at("precompiled_charsmap").str();
-    if (b64.empty()) return;  // an empty map is the identity
-    x.kind = Normalizer::SentencePiece;
-    std::string field = n.field + ".precompiled_charsmap";
-    x.charsmap = std::make_shared<CharsMap>(base64_decode(b64, n.file, field), n.file, field);
-  } else {
-    n.at("type").fail("unknown normalizer type '" + type + "'");
-  }
-  p.normalizers.push_back(std::move(x));
-}
-
-void read_pre_tokenizer(const J& n, P& p) {
-  if (n.null()) return;
-  std::string type = n.at("type").str();
-  PreTokenizer x{};
-  if (type == "Sequence") {
-    const auto& arr = n.at("pretokenizers").array();
-    for (size_t i = 0; i < arr.size(); ++i) read_pre_tokenizer(n.at("pretokenizers").at(i), p);
-    return;
-  } else if (type == "ByteLevel") {
-    x.kind = PreTokenizer::ByteLevel;
-    x.add_prefix_space = n.at("add_prefix_space").boolean(true);
-    if (n.at("use_regex").boolean(true)) x.re = std::make_shared<Regex>(kGpt2Pattern, p.source, n.field + ".use_regex");
-  } else if (type == "Split") {
-    x.kind = PreTokenizer::Split;
-    read_pattern(n.at("pattern"), x.literal, x.re);
-    x.behavior = read_behavior(n.at("behavior"));
-    x.invert = n.at("invert").boolean(false);
-  } else if (type == "Whitespace") x.kind = PreTokenizer::Whitespace;
-  else if (type == "WhitespaceSplit") x.kind = PreTokenizer::WhitespaceSplit;
-  else if (type == "BertPreTokenizer") x.kind = PreTokenizer::Bert;
-  else if (type == "Metaspace") {
-    x.kind = PreTokenizer::Metaspace;
-    x.literal = n.at("replacement").str(kSpace);
-    x.prepend = read_prepend(n);
-    x.split = n.at("split").boolean(true);
-  } else if (type == "Digits") {
-    x.kind = PreTokenizer::Digits;
-    x.individual_digits = n.at("individual_digits").boolean(false);
-  } else if (type == "Punctuation") {
-    x.kind = PreTokenizer::Punctuation;
-    x.behavior = read_behavior(n.at("behavior"));
-  } else {
-    n.at("type").fail("unknown pre_tokenizer type '" + type + "'");
-  }
-  p.pre_tokenizers.push_back(std::move(x));
-}
-
-void read_decoder(const J& n, P& p) {
-  if (n.null()) return;
-  std::string type = n.at("type").str();
-  Decoder x{};
-  if (type == "Sequence") {
-    const auto& arr = n.at("decoders").array();
-    for (size_t i = 0; i < arr.size(); ++i) read_decoder(n.at("decoders").at(i), p);
-    return;
-  } else if (type == "ByteLevel") x.kind = Decoder::ByteLevel;
-  else if (type == "ByteFallback") x.kind = Decoder::ByteFallback;
-  else if (type == "Fuse") x.kind = Decoder::Fuse;
-  else if (type == "Strip") {
-    x.kind = Decoder::Strip;
-    x.a = n.at("content").str(" ");
-    x.start = static_cast<size_t>(n.at("start").integer(0));
-    x.stop = static_cast<size_t>(n.at("stop").integer(0));
-  } else if (type == "Replace") {
-    x.kind = Decoder::Replace;
-    std::shared_ptr<Regex> re;
-    read_pattern(n.at("pattern"), x.a, re);
-    if (re) n.at("pattern").fail("regex patterns are not supported in a Replace decoder");
-    x.b = n.at("content").str();
-  } else if (type == "Metaspace") {
-    x.kind = Decoder::Metaspace;
-    x.a = n.at("replacement").str(kSpace);
-    x.prepend = read_prepend(n);
-  } else if (type == "WordPiece") {
-    x.kind = Decoder::WordPiece;
-    x.a = n.at("prefix").str("##");
-    x.cleanup = n.at("cleanup").boolean(true);
-  } else if (type == "BPEDecoder") {
-    x.kind = Decoder::BpeSuffix;
-    x.a = n.at("suffix").str("</w>");
-  } else {
-    n.at("type").fail("unknown decoder type '" + type + "'");
-  }
-  p.decoders.push_back(std::move(x));
-}
-
-void read_template(const J& arr, std::vector<TemplateItem>& out) {
-  for (size_t i = 0; i < arr.array().size(); ++i) {
-    J it = arr.at(i);
-    TemplateItem t;
-    if (it.j.contains("Sequence")) {
-      t.sequence = true;
-      std::string id = it.at("Sequence").at("id").str("A");
-      if (id != "A" && id != "B") it.at("Sequence").at("id").fail("is not A or B");
-      t.which = id == "A" ? 0 : 1;
-      t.type_id = it.at("Sequence").at("type_id").integer(0);
-    } else if (it.j.contains("SpecialToken")) {
-      t.special = it.at("SpecialToken").at("id").str();
-      t.type_id = it.at("SpecialToken").at("type_id").integer(0);
-    } else {
-      it.fail("is neither a Sequence nor a SpecialToken");
-    }
-    out.push_back(std::move(t));
-  }
-}
-
-std::pair<std::string, int64_t> token_and_id(const J& j) {
-  const auto& a = j.array();
-  if (a.size() != 2 || !a[0].is_string() || !a[1].is_number_integer()) j.fail("is not [token, id]");
-  return {a[0].get<std::string>(), a[1].get<int64_t>()};
 }
 
 void set_template(P& p, const std::string& single, const std::string& pair,
@@ -335,42 +100,7 @@ void set_bos_eos_template(P& p, int64_t bos, const std::string& bos_tok, int64_t
   if (!specials.empty()) set_template(p, single, pair, specials);
 }
 
-void read_post_processor(const J& n, P& p) {
-  if (n.null()) return;
-  std::string type = n.at("type").str();
-  if (type == "Sequence") {
-    const auto& arr = n.at("processors").array();
-    for (size_t i = 0; i < arr.size(); ++i) read_post_processor(n.at("processors").at(i), p);
-  } else if (type == "TemplateProcessing") {
-    read_template(n.at("single"), p.single);
-    read_template(n.at("pair"), p.pair);
-    J st = n.at("special_tokens");
-    if (!st.null()) {
-      if (!st.j.is_object()) st.fail("is not an object");
-      for (auto it = st.j.begin(); it != st.j.end(); ++it) {
-        J one = st.at(it.key());
-        std::vector<int64_t> ids;
-        const auto& arr = one.at("ids").array();
-        for (size_t i = 0; i < arr.size(); ++i) ids.push_back(one.at("ids").at(i).integer(0));
-        p.template_ids[it.key()] = std::move(ids);
-      }
-    }
-    // a template token without a special_tokens entry is looked up in the vocabulary (finish_pipeline)
-  } else if (type == "BertProcessing") {
-    auto sep = token_and_id(n.at("sep")), cls = token_and_id(n.at("cls"));
-    set_template(p, cls.first + " $A " + sep.first, cls.first + " $A " + sep.first + " $B:1 " + sep.first + ":1", {sep, cls});
-  } else if (type == "RobertaProcessing") {
-    auto sep = token_and_id(n.at("sep")), cls = token_and_id(n.at("cls"));
-    set_template(p, cls.first + " $A " + sep.first, cls.first + " $A " + sep.first + " " + sep.first + " $B " + sep.first, {sep, cls});
-    if (n.at("trim_offsets").boolean(true)) p.trim_offsets = true;
-  } else if (type == "ByteLevel") {
-    if (n.at("trim_offsets").boolean(true)) p.trim_offsets = true;
-  } else {
-    n.at("type").fail("unknown post_processor type '" + type + "'");
-  }
-}
-
-std::vector<std::string> vocab_from_map(const J& v, size_t extra = 0) {
+std::vector<std::string> vocab_from_map(const J& v, size_t extra) {
   if (!v.j.is_object()) v.fail("is missing or not a {token: id} object");
   std::vector<std::string> vocab(v.j.size());
   std::vector<bool> seen(v.j.size());
@@ -388,27 +118,6 @@ std::vector<std::string> vocab_from_map(const J& v, size_t extra = 0) {
   return vocab;
 }
 
-std::vector<std::pair<std::string, std::string>> read_merges(const J& m) {
-  std::vector<std::pair<std::string, std::string>> out;
-  if (m.null()) return out;
-  const auto& arr = m.array();
-  out.reserve(arr.size());
-  for (size_t i = 0; i < arr.size(); ++i) {
-    const auto& e = arr[i];
-    if (e.is_string()) {
-      const std::string& s = e.get_ref<const std::string&>();
-      size_t sp = s.find(' ', 1);
-      if (sp == std::string::npos) throw Error(m.file, m.field + "[" + std::to_string(i) + "]", "is not 'left right'");
-      out.emplace_back(s.substr(0, sp), s.substr(sp + 1));
-    } else if (e.is_array() && e.size() == 2 && e[0].is_string() && e[1].is_string()) {
-      out.emplace_back(e[0].get<std::string>(), e[1].get<std::string>());
-    } else {
-      throw Error(m.file, m.field + "[" + std::to_string(i) + "]", "is not a merge");
-    }
-  }
-  return out;
-}
-
 // [[piece, score], ...] (Unigram vocabularies); with null_is_zero a null score reads as 0.
 std::vector<std::pair<std::string, double>> read_piece_scores(const J& v, bool null_is_zero) {
   const auto& arr = v.array();
@@ -420,47 +129,6 @@ std::vector<std::pair<std::string, double>> read_piece_scores(const J& v, bool n
     pieces.emplace_back(e.j[0].get<std::string>(), null_is_zero && e.j[1].is_null() ? 0.0 : e.at(1).number());
   }
   return pieces;
-}
-
-void read_model(const J& m, P& p, size_t n_added) {
-  if (m.null()) m.fail("is missing");
-  std::string type = m.at("type").str();
-  if (type.empty()) {  // older files leave the type out; tell the models apart by their fields
-    if (m.j.contains("merges")) type = "BPE";
-    else if (m.j.contains("unk_id")) type = "Unigram";
-    else if (m.j.contains("continuing_subword_prefix") || m.j.contains("max_input_chars_per_word")) type = "WordPiece";
-  }
-  if (type == "BPE") {
-    BpeOptions o;
-    o.unk_token = m.at("unk_token").str();
-    o.continuing_subword_prefix = m.at("continuing_subword_prefix").str();
-    o.end_of_word_suffix = m.at("end_of_word_suffix").str();
-    o.fuse_unk = m.at("fuse_unk").boolean(false);
-    o.byte_fallback = m.at("byte_fallback").boolean(false);
-    o.ignore_merges = m.at("ignore_merges").boolean(false);
-    for (const auto& t : p.pre_tokenizers) o.byte_level = o.byte_level || t.kind == PreTokenizer::ByteLevel;
-    p.model = P::Bpe;
-    p.bpe = std::make_shared<BpeModel>(vocab_from_map(m.at("vocab"), n_added), read_merges(m.at("merges")), o, p.source);
-    p.kind = o.byte_level ? "BPE (byte-level)" : o.byte_fallback ? "BPE (SentencePiece-style, byte fallback)" : "BPE";
-  } else if (type == "WordPiece") {
-    p.model = P::WordPiece;
-    p.wp_vocab = vocab_from_map(m.at("vocab"), n_added);
-    p.wp_ids = VocabIndex(p.wp_vocab);
-    p.wp_prefix = m.at("continuing_subword_prefix").str("##");
-    p.wp_max_chars = static_cast<size_t>(m.at("max_input_chars_per_word").integer(100));
-    std::string unk = m.at("unk_token").str("[UNK]");
-    p.wp_unk = p.wp_ids.find(unk);
-    if (p.wp_unk < 0) m.at("unk_token").fail("'" + unk + "' is not in the vocabulary");
-    p.kind = "WordPiece";
-  } else if (type == "Unigram") {
-    auto pieces = read_piece_scores(m.at("vocab"), false);
-    int64_t unk = m.at("unk_id").integer(0);
-    p.model = P::Unigram;
-    p.unigram = std::make_shared<UnigramModel>(std::move(pieces), unk, m.at("byte_fallback").boolean(false), p.source);
-    p.kind = "Unigram";
-  } else {
-    m.at("type").fail("unknown model type '" + type + "' (BPE, Unigram and WordPiece are supported)");
-  }
 }
 
 std::string token_name(const json& v) {
@@ -499,6 +167,12 @@ std::shared_ptr<P> new_pipeline(const std::string& source) {
   if (p->source_dir.empty()) p->source_dir = ".";
   return p;
 }
+
+}  // namespace tok
+
+using namespace tok;
+
+namespace {
 
 const char* const kTokenizerFiles[] = {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
                                        "added_tokens.json", "vocab.txt", "vocab.json", "merges.txt",
@@ -567,40 +241,6 @@ void finish_pipeline(P& p) {
   if (p.eos < 0) p.eos = find({"</s>", "<|endoftext|>", "<|end_of_text|>", "<eos>", "[SEP]"});
   if (p.pad < 0) p.pad = find({"<pad>", "[PAD]", "<|pad|>"});
   if (p.unk < 0) p.unk = find({"<unk>", "[UNK]"});
-}
-
-Tokenizer Tokenizer::from_tokenizer_json(const std::string& path, const std::string& config_path) {
-  json doc = read_json(path, kMaxTokenizerFile);
-  if (!doc.is_object()) throw Error(path, "", "is not a JSON object");
-  auto p = new_pipeline(path);
-  J root{doc, path, ""};
-  J added = root.at("added_tokens");
-  if (!added.null()) {
-    for (size_t i = 0; i < added.array().size(); ++i) {
-      J a = added.at(i);
-      AddedToken t;
-      t.id = a.at("id").integer(-1);
-      t.content = a.at("content").str();
-      if (t.id < 0 || t.content.empty()) a.fail("needs a non-negative id and non-empty content");
-      t.special = a.at("special").boolean(false);
-      t.single_word = a.at("single_word").boolean(false);
-      t.lstrip = a.at("lstrip").boolean(false);
-      t.rstrip = a.at("rstrip").boolean(false);
-      t.normalized = a.at("normalized").boolean(!t.special);
-      p->added.push_back(std::move(t));
-    }
-  }
-  read_normalizer(root.at("normalizer"), *p);
-  read_pre_tokenizer(root.at("pre_tokenizer"), *p);
-  read_model(root.at("model"), *p, p->added.size());
-  read_post_processor(root.at("post_processor"), *p);
-  read_decoder(root.at("decoder"), *p);
-  // template tokens that name no ids fall back to the vocabulary
-  finish_pipeline(*p);
-  Tokenizer t(p);
-  std::string cfg = config_path.empty() ? (fs::path(path).parent_path() / "tokenizer_config.json").string() : config_path;
-  read_config(cfg, *p, t);
-  return t;
 }
 
 Tokenizer Tokenizer::from_gguf(const std::string& path) {
@@ -960,5 +600,6 @@ Tokenizer Tokenizer::load(const std::string& path) {
   if (std::string_view(head, 4) == "GGUF") return from_gguf(path);
   throw Error(path, "tokenizer", "unrecognised tokenizer file (expected tokenizer.json, .gguf, .model, vocab.txt or vocab.json)");
 }
+
 
 }  // namespace kotsu
