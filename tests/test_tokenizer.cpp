@@ -420,3 +420,26 @@ TEST(Tokenizer, UseLiteVocabMatchesItsPackage) {
   }
   EXPECT_EQ(tok.decode(tok.encode_ids("where is my card?")), "where is my card?");
 }
+
+TEST(Tokenizer, RobertaProcessingTemplates) {
+  // a RoBERTa-style tokenizer.json: byte-level BPE + RobertaProcessing (<s> A </s></s> B </s>)
+  std::string dir = test::temp_dir("tok-roberta");
+  nlohmann::json vocab = {{"<s>", 0}, {"<pad>", 1}, {"</s>", 2}, {"<unk>", 3}, {"h", 4}, {"i", 5}, {"hi", 6},
+                          {"\xC4\xA0", 7}, {"\xC4\xA0h", 8}, {"\xC4\xA0hi", 9}};
+  nlohmann::json tj = {
+      {"added_tokens", {{{"id", 0}, {"content", "<s>"}, {"special", true}}, {{"id", 1}, {"content", "<pad>"}, {"special", true}},
+                        {{"id", 2}, {"content", "</s>"}, {"special", true}}, {{"id", 3}, {"content", "<unk>"}, {"special", true}}}},
+      {"pre_tokenizer", {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", true}, {"use_regex", true}}},
+      {"post_processor", {{"type", "RobertaProcessing"}, {"sep", {"</s>", 2}}, {"cls", {"<s>", 0}}, {"trim_offsets", true}, {"add_prefix_space", false}}},
+      {"decoder", {{"type", "ByteLevel"}}},
+      {"model", {{"type", "BPE"}, {"vocab", vocab}, {"merges", {"\xC4\xA0 h", "\xC4\xA0h i", "h i"}}}}};
+  write_atomic(dir + "/tokenizer.json", tj.dump());
+  auto tok = Tokenizer::load(dir);
+  auto e = tok.encode("hi hi");
+  EXPECT_EQ(e.ids, (std::vector<int64_t>{0, 6, 9, 2}));
+  EXPECT_EQ(e.offsets[2], (std::pair<size_t, size_t>{3, 5}));  // trim_offsets leaves the space out
+  auto p = tok.encode_pair("hi", "hi");
+  EXPECT_EQ(p.ids, (std::vector<int64_t>{0, 6, 2, 2, 6, 2}));
+  EXPECT_EQ(tok.pad_id(), 1);
+  EXPECT_EQ(tok.decode(e.ids), "hi hi");
+}
