@@ -30,14 +30,6 @@ struct BpeOptions {
 
 using Span = std::pair<uint32_t, uint32_t>;  // byte range [first, second)
 
-// Hash for string-keyed maps that look up by string_view without building a std::string.
-struct StringHash {
-  using is_transparent = void;
-  size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-};
-template <class V>
-using StringMap = std::unordered_map<std::string, V, StringHash, std::equal_to<>>;
-
 class BpeModel {
  public:
   // merges: pairs of tokens in rank order; each pair's concatenation must be a token.

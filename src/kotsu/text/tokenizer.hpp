@@ -1,6 +1,6 @@
 // kotsu/text/tokenizer: one tokenizer for every model family kotsu loads, built as Hugging Face tokenizers
 // builds it: added tokens matched first, then normalizer, pre-tokenizer, subword model (BPE, Unigram,
-// WordPiece, or a SentencePiece .model through libsentencepiece), post-processor (special-token templates
+// WordPiece, or USE-Lite's unigram variant), post-processor (special-token templates
 // such as "[CLS] $A [SEP] $B [SEP]") and decoder. Sources: a model directory, tokenizer.json
 // (+ tokenizer_config.json), a GGUF file's tokenizer.ggml.* keys, a SentencePiece .model, vocab.json +
 // merges.txt (or GPT-2's encoder.json + vocab.bpe), a BERT vocab.txt, or USE-Lite's vocab.json.

@@ -75,5 +75,11 @@ std::vector<std::pair<std::string, double>> read_piece_scores(const J& v, bool n
 // tokenizer_config.json: special token names, model_max_length, padding side.
 void read_config(const std::string& path, P& p, const Tokenizer& view);
 std::shared_ptr<P> new_pipeline(const std::string& source);
+// "left right" -> (left, right); refused with Error(file, field) when there is no separating space.
+std::pair<std::string, std::string> split_merge(const std::string& s, const std::string& file, const std::string& field);
+// GPT-2-style byte-level BPE: one ByteLevel regex pre-tokenizer (`pattern`), the model (its errors name
+// merges_source), the ByteLevel decoder.
+void set_byte_level_bpe(P& p, std::vector<std::string> vocab, const std::vector<std::pair<std::string, std::string>>& merges,
+                        const std::string& merges_source, const char* pattern, bool ignore_merges, const std::string& field);
 
 }  // namespace kotsu::tok

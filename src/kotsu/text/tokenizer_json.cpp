@@ -251,10 +251,7 @@ std::vector<std::pair<std::string, std::string>> read_merges(const J& m) {
   for (size_t i = 0; i < arr.size(); ++i) {
     const auto& e = arr[i];
     if (e.is_string()) {
-      const std::string& s = e.get_ref<const std::string&>();
-      size_t sp = s.find(' ', 1);
-      if (sp == std::string::npos) throw Error(m.file, m.field + "[" + std::to_string(i) + "]", "is not 'left right'");
-      out.emplace_back(s.substr(0, sp), s.substr(sp + 1));
+      out.push_back(split_merge(e.get_ref<const std::string&>(), m.file, m.field + "[" + std::to_string(i) + "]"));
     } else if (e.is_array() && e.size() == 2 && e[0].is_string() && e[1].is_string()) {
       out.emplace_back(e[0].get<std::string>(), e[1].get<std::string>());
     } else {

@@ -160,6 +160,27 @@ void read_config(const std::string& path, P& p, const Tokenizer& view) {
   if (c.contains("padding_side") && c["padding_side"].is_string()) p.pad_left = c["padding_side"].get<std::string>() == "left";
 }
 
+std::pair<std::string, std::string> split_merge(const std::string& s, const std::string& file, const std::string& field) {
+  size_t sp = s.find(' ', 1);
+  if (sp == std::string::npos) throw Error(file, field, "'" + s + "' is not 'left right'");
+  return {s.substr(0, sp), s.substr(sp + 1)};
+}
+
+void set_byte_level_bpe(P& p, std::vector<std::string> vocab, const std::vector<std::pair<std::string, std::string>>& merges,
+                        const std::string& merges_source, const char* pattern, bool ignore_merges, const std::string& field) {
+  PreTokenizer t = make_pre_tokenizer(PreTokenizer::ByteLevel);
+  t.add_prefix_space = false;
+  t.re = std::make_shared<Regex>(pattern, p.source, field);
+  p.pre_tokenizers.push_back(t);
+  BpeOptions o;
+  o.byte_level = true;
+  o.ignore_merges = ignore_merges;
+  p.bpe = std::make_shared<BpeModel>(std::move(vocab), merges, o, merges_source);
+  p.model = P::Bpe;
+  p.decoders.push_back(make_decoder(Decoder::ByteLevel));
+  p.kind = "BPE (byte-level)";
+}
+
 std::shared_ptr<P> new_pipeline(const std::string& source) {
   auto p = std::make_shared<P>();
   p->source = source;
@@ -301,11 +322,7 @@ Tokenizer Tokenizer::from_gguf(const std::string& path) {
   bool add_bos = false, add_eos = false;
   if (model == "gpt2") {
     std::vector<std::pair<std::string, std::string>> merges;
-    for (const auto& m : strings("tokenizer.ggml.merges")) {
-      size_t sp = m.find(' ', 1);
-      if (sp == std::string::npos) throw Error(path, "tokenizer.ggml.merges", "'" + m + "' is not 'left right'");
-      merges.emplace_back(m.substr(0, sp), m.substr(sp + 1));
-    }
+    for (const auto& m : strings("tokenizer.ggml.merges")) merges.push_back(split_merge(m, path, "tokenizer.ggml.merges"));
     std::string pre = g.has("tokenizer.ggml.pre") && g.kv.at("tokenizer.ggml.pre").is_string() ? g.kv.at("tokenizer.ggml.pre").get<std::string>() : "default";
     const char* pattern = nullptr;
     bool ignore_merges = false;
@@ -315,18 +332,7 @@ Tokenizer Tokenizer::from_gguf(const std::string& path) {
       ignore_merges = true;
     } else if (pre == "qwen2") pattern = kQwen2Pattern;
     else throw Error(path, "tokenizer.ggml.pre", "pre-tokenizer '" + pre + "' is not known (gpt-2, llama3/llama-bpe and qwen2 are)");
-    PreTokenizer t{};
-    t.kind = PreTokenizer::ByteLevel;
-    t.add_prefix_space = false;
-    t.re = std::make_shared<Regex>(pattern, path, "tokenizer.ggml.pre");
-    p->pre_tokenizers.push_back(t);
-    BpeOptions o;
-    o.byte_level = true;
-    o.ignore_merges = ignore_merges;
-    p->bpe = std::make_shared<BpeModel>(tokens, merges, o, path);
-    p->model = P::Bpe;
-    p->decoders.push_back(make_decoder(Decoder::ByteLevel));
-    p->kind = "BPE (byte-level)";
+    set_byte_level_bpe(*p, tokens, merges, path, pattern, ignore_merges, "tokenizer.ggml.pre");
     add_bos = boolean("tokenizer.ggml.add_bos_token", false);
     add_eos = boolean("tokenizer.ggml.add_eos_token", false);
   } else if (model == "llama") {
@@ -471,22 +477,10 @@ Tokenizer Tokenizer::from_vocab_merges(const std::string& vocab_json, const std:
     ++line;
     if (!l.empty() && l.back() == '\r') l.pop_back();
     if (l.empty() || (line == 1 && l.rfind("#version", 0) == 0)) continue;
-    size_t sp = l.find(' ', 1);
-    if (sp == std::string::npos) throw Error(merges_txt, "line " + std::to_string(line), "is not 'left right'");
-    merges.emplace_back(l.substr(0, sp), l.substr(sp + 1));
+    merges.push_back(split_merge(l, merges_txt, "line " + std::to_string(line)));
   }
-  PreTokenizer t{};
-  t.kind = PreTokenizer::ByteLevel;
-  t.add_prefix_space = false;
-  t.re = std::make_shared<Regex>(kGpt2Pattern, vocab_json, "pre_tokenizer");
-  p->pre_tokenizers.push_back(t);
-  BpeOptions o;
-  o.byte_level = true;
-  p->bpe = std::make_shared<BpeModel>(std::move(vocab), merges, o, merges_txt);
-  p->model = P::Bpe;
-  p->decoders.push_back(make_decoder(Decoder::ByteLevel));
+  set_byte_level_bpe(*p, std::move(vocab), merges, merges_txt, kGpt2Pattern, false, "pre_tokenizer");
   p->trim_offsets = false;  // as GPT-2's converted tokenizer.json: offsets keep the leading space
-  p->kind = "BPE (byte-level)";
   int64_t eot = p->bpe->id_of("<|endoftext|>");
   if (eot >= 0) p->added.push_back(make_added("<|endoftext|>", eot));
   finish_pipeline(*p);

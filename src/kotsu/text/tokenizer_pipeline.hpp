@@ -102,7 +102,6 @@ struct Tokenizer::Pipeline {
   size_t model_vocab_size() const;
   std::string model_token(int64_t id) const;
   int64_t model_id(std::string_view t) const;
-  bool byte_level() const { return bpe && bpe->options().byte_level; }
 };
 
 // Builders in tokenizer_load.cpp finish a pipeline (index added tokens, resolve special ids).
