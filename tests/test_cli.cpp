@@ -88,6 +88,10 @@ TEST(Cli, ErrorsAreOneLineAndNonZero) {
       {"eval --run " + test::fixture("tiny_bert_init") + " --data " + test::fixture("task/test.tsv"), "no labels"},
       {"train --resume " + dir, "no checkpoint to resume"},
       {"inspect " + dir + "/bad.csv", "header"},
+      {"import tfjs " + dir + "/nowhere --out " + dir + "/m", "nowhere: no such file or directory"},
+      {"import tfjs " + dir + " --out " + dir + "/m", "model.json: missing: not a TF.js model folder"},
+      {"import onnx " + dir + " --out " + dir + "/m", "import: format: 'onnx' is not supported"},
+      {"import tfjs " + test::fixture("tfjs") + " --out " + dir + "/m", "not a TF.js model kotsu can import"},
   };
   for (const auto& c : cases) {
     auto r = run(c.args);

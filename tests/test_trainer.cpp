@@ -6,7 +6,9 @@
 #include "kotsu/core/error.hpp"
 #include "kotsu/io/file.hpp"
 #include "kotsu/io/safetensors.hpp"
+#include "kotsu/models/text_model.hpp"
 #include "kotsu/train/evaluate.hpp"
+#include "kotsu/train/head_fit.hpp"
 #include "kotsu/train/precision.hpp"
 #include "test_util.hpp"
 
@@ -209,4 +211,38 @@ TEST(Trainer, Bf16AutocastTrainsToTheSameAccuracy) {
   EXPECT_GE(r.best_metric, 0.95);
   auto w = load_safetensors(o.out + "/model.safetensors");
   for (auto& [n, t] : w) EXPECT_EQ(t.scalar_type(), torch::kFloat) << n;  // float32 master weights
+}
+
+// The head fit (train/head_fit) as a regularised logistic regression: separable blobs are fitted, the fit is
+// deterministic, and noisy labels make the validation pick a stronger L2 than clean ones.
+TEST(HeadFit, FitsLikeRegularisedLogisticRegression) {
+  TextModel m = load_text_model(test::fixture("tiny_bert_init"), {"a", "b"});
+  const int64_t F = m.config.hidden_size;
+  auto gen = at::detail::createCPUGenerator(3);
+  auto blobs = [&](int64_t n, double flip) {
+    auto y = at::randint(0, 2, {n}, gen, torch::kLong);
+    auto dir = torch::linspace(-1, 1, F);
+    auto x = at::normal(0.0, 1.0, {n, F}, gen) * 0.5 + (2 * y.to(torch::kFloat) - 1).unsqueeze(1) * dir * 0.3;
+    auto noisy = at::rand({n}, gen) < flip;
+    return std::make_pair(x, torch::where(noisy, 1 - y, y));
+  };
+  auto [x, y] = blobs(200, 0.0);
+  auto [xv, yv] = blobs(100, 0.0);
+  HeadFit clean = fit_head(*m.model, x, y, xv, yv, 11);
+  EXPECT_EQ(clean.candidates, 10);
+  torch::NoGradGuard ng;
+  auto acc = (m.model->head(xv).argmax(1) == yv).to(torch::kFloat).mean().item<double>();
+  EXPECT_GT(acc, 0.95);
+  auto w1 = m.model->head(xv).clone();
+  {
+    torch::GradMode::set_enabled(true);
+    fit_head(*m.model, x, y, xv, yv, 11);
+    torch::GradMode::set_enabled(false);
+  }
+  EXPECT_TRUE(torch::equal(w1, m.model->head(xv)));
+  torch::GradMode::set_enabled(true);
+  auto [xn, yn] = blobs(60, 0.35);
+  auto [xvn, yvn] = blobs(200, 0.35);
+  HeadFit noisy = fit_head(*m.model, xn, yn, xvn, yvn, 11);
+  EXPECT_GT(noisy.l2, clean.l2);
 }

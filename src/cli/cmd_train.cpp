@@ -56,8 +56,11 @@ Action add_train(CLI::App& app) {
   c->add_option("--text-col", o.columns.text, "text column")->capture_default_str();
   c->add_option("--label-col", o.columns.label, "label column")->capture_default_str();
   c->add_option("--text-pair-col", o.columns.text_pair, "second text column, for sentence pairs");
-  c->add_option("--strategy", o.strategy, "full | partial | head")->capture_default_str();
+  c->add_option("--strategy", o.strategy, "full | partial | head (head: L-BFGS on cached features, L2 picked on validation)")->capture_default_str();
   c->add_option("--unfreeze", o.unfreeze, "partial: number of top layers to train")->capture_default_str();
+  c->add_option("--head-first", o.head_first,
+                 "full/partial with a new head: fit the head alone on cached features first (true/false)")
+      ->capture_default_str();
   c->add_option("--init", o.init, "pretrained | random (from scratch, for comparison)")->capture_default_str();
   c->add_option("--lr", o.lr, "peak learning rate (default 2e-5 full, 5e-5 partial, 1e-3 head)");
   c->add_option("--weight-decay", o.weight_decay, "decoupled weight decay (not on biases or LayerNorm)")->capture_default_str();

@@ -12,5 +12,6 @@ Action add_eval(CLI::App& app);
 Action add_predict(CLI::App& app);
 Action add_inspect(CLI::App& app);
 Action add_tokenize(CLI::App& app);
+Action add_import(CLI::App& app);
 
 }  // namespace kotsu::cli

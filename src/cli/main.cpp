@@ -23,6 +23,7 @@ int main(int argc, char** argv) {
   reg(kotsu::cli::add_predict);
   reg(kotsu::cli::add_inspect);
   reg(kotsu::cli::add_tokenize);
+  reg(kotsu::cli::add_import);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -48,9 +48,9 @@ EncoderConfig EncoderConfig::from_json(const nlohmann::json& j_in, const std::st
     }
   }
   if (c.model_type != "bert" && c.model_type != "roberta" && c.model_type != "xlm-roberta" &&
-      c.model_type != "camembert" && c.model_type != "distilbert")
-    throw Error(path, "model_type", "'" + c.model_type + "' is not a BERT-family encoder kotsu supports (bert, roberta, distilbert)");
-  if (c.model_type != "bert" && c.model_type != "distilbert") c.model_type = "roberta";
+      c.model_type != "camembert" && c.model_type != "distilbert" && c.model_type != "use_lite")
+    throw Error(path, "model_type", "'" + c.model_type + "' is not an encoder kotsu supports (bert, roberta, distilbert, use_lite)");
+  if (c.model_type != "bert" && c.model_type != "distilbert" && c.model_type != "use_lite") c.model_type = "roberta";
   c.vocab_size = req_int(j, "vocab_size", path, 1, int64_t(1) << 24);
   c.hidden_size = req_int(j, "hidden_size", path, 1, 1 << 16);
   c.num_hidden_layers = req_int(j, "num_hidden_layers", path, 0, 1024);
@@ -125,6 +125,7 @@ nlohmann::json EncoderConfig::to_json() const {
     j["num_labels"] = labels.size();
     j["architectures"] = {model_type == "bert"         ? "BertForSequenceClassification"
                           : model_type == "distilbert" ? "DistilBertForSequenceClassification"
+                          : model_type == "use_lite"   ? "UseLiteForSequenceClassification"
                                                        : "RobertaForSequenceClassification"};
     if (!j.contains("problem_type")) j["problem_type"] = "single_label_classification";
   }

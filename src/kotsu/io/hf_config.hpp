@@ -1,4 +1,5 @@
-// kotsu/io/hf_config: Hugging Face config.json for BERT-family encoders (bert, roberta, distilbert keys).
+// kotsu/io/hf_config: Hugging Face config.json for BERT-family encoders (bert, roberta, distilbert keys) and
+// kotsu's own use_lite (written by `kotsu import tfjs`; its extra embedding_size stays in raw).
 // ensures: unknown keys are kept (raw) and written back unchanged by to_json; labels round-trip through
 //          id2label/label2id; every required field that is missing or of the wrong type is named.
 #pragma once
@@ -9,7 +10,7 @@
 namespace kotsu {
 
 struct EncoderConfig {
-  std::string model_type = "bert";  // bert | roberta
+  std::string model_type = "bert";  // bert | roberta | distilbert | use_lite
   int64_t vocab_size = 0;
   int64_t hidden_size = 0;
   int64_t num_hidden_layers = 0;

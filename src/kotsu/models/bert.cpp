@@ -138,25 +138,8 @@ torch::Tensor BertClassifier::head(const torch::Tensor& f) {
 }
 
 std::vector<ParamGroup> BertClassifier::param_groups() {
-  std::vector<ParamGroup> groups;
-  groups.push_back({"embeddings", {}});
-  for (int64_t i = 0; i < config_.num_hidden_layers; ++i) groups.push_back({"layer." + std::to_string(i), {}});
-  if (!roberta_) groups.push_back({"pooler", {}});
-  groups.push_back({"head", {}});
   const std::string pre = base_prefix();
-  for (const auto& p : named_parameters(true)) {
-    const std::string& n = p.key();
-    std::string g;
-    if (n.rfind(pre + "embeddings.", 0) == 0) g = "embeddings";
-    else if (n.rfind(pre + "encoder.layer.", 0) == 0) {
-      auto rest = n.substr((pre + "encoder.layer.").size());
-      g = "layer." + rest.substr(0, rest.find('.'));
-    } else if (n.rfind(pre + "pooler.", 0) == 0) g = "pooler";
-    else g = "head";
-    for (auto& grp : groups)
-      if (grp.name == g) grp.params.emplace_back(n, p.value());
-  }
-  return groups;
+  return group_by_prefix(pre + "embeddings.", pre + "encoder.layer.", roberta_ ? "" : pre + "pooler.");
 }
 
 std::vector<torch::Tensor> BertClassifier::use_sparse_embedding_grads() {
@@ -164,15 +147,10 @@ std::vector<torch::Tensor> BertClassifier::use_sparse_embedding_grads() {
   return {embeddings_->word_embeddings->weight};
 }
 
-void BertClassifier::init_head(uint64_t seed) {
-  for (auto& g : param_groups())
-    if (g.name == "head") init_like_hf(g.params, config_.initializer_range, seed);
-}
+void BertClassifier::init_head(uint64_t seed) { init_head_like_hf(config_.initializer_range, seed); }
 
 void BertClassifier::init_all(uint64_t seed) {
-  std::vector<std::pair<std::string, torch::Tensor>> all;
-  for (const auto& p : named_parameters(true)) all.emplace_back(p.key(), p.value());
-  init_like_hf(all, config_.initializer_range, seed);
+  init_all_like_hf(config_.initializer_range, seed);
   // padding rows stay zero, as Hugging Face's _init_weights leaves them
   torch::NoGradGuard ng;
   embeddings_->word_embeddings->weight.select(0, config_.pad_token_id).zero_();

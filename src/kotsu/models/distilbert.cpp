@@ -78,30 +78,13 @@ torch::Tensor DistilBertClassifier::head(const torch::Tensor& f) {
 }
 
 std::vector<ParamGroup> DistilBertClassifier::param_groups() {
-  std::vector<ParamGroup> groups{{"embeddings", {}}};
-  for (int64_t i = 0; i < config_.num_hidden_layers; ++i) groups.push_back({"layer." + std::to_string(i), {}});
-  groups.push_back({"head", {}});
-  const std::string lp = "distilbert.transformer.layer.";
-  for (const auto& p : named_parameters(true)) {
-    const std::string& n = p.key();
-    std::string g = "head";
-    if (n.rfind("distilbert.embeddings.", 0) == 0) g = "embeddings";
-    else if (n.rfind(lp, 0) == 0) g = "layer." + n.substr(lp.size(), n.find('.', lp.size()) - lp.size());
-    for (auto& grp : groups)
-      if (grp.name == g) grp.params.emplace_back(n, p.value());
-  }
-  return groups;
+  return group_by_prefix("distilbert.embeddings.", "distilbert.transformer.layer.", "");
 }
 
-void DistilBertClassifier::init_head(uint64_t seed) {
-  for (auto& g : param_groups())
-    if (g.name == "head") init_like_hf(g.params, config_.initializer_range, seed);
-}
+void DistilBertClassifier::init_head(uint64_t seed) { init_head_like_hf(config_.initializer_range, seed); }
 
 void DistilBertClassifier::init_all(uint64_t seed) {
-  std::vector<std::pair<std::string, torch::Tensor>> all;
-  for (const auto& p : named_parameters(true)) all.emplace_back(p.key(), p.value());
-  init_like_hf(all, config_.initializer_range, seed);
+  init_all_like_hf(config_.initializer_range, seed);
   torch::NoGradGuard ng;
   embeddings_->word_embeddings->weight.select(0, config_.pad_token_id).zero_();
 }

@@ -15,6 +15,35 @@ std::vector<std::pair<std::string, torch::Tensor>> TextClassifier::state() {
   return out;
 }
 
+std::vector<ParamGroup> TextClassifier::group_by_prefix(const std::string& embeddings, const std::string& layers,
+                                                        const std::string& pooler) {
+  std::vector<ParamGroup> groups{{"embeddings", {}}};
+  for (int64_t i = 0; i < num_layers(); ++i) groups.push_back({"layer." + std::to_string(i), {}});
+  if (!pooler.empty()) groups.push_back({"pooler", {}});
+  groups.push_back({"head", {}});
+  for (const auto& p : named_parameters(true)) {
+    const std::string& n = p.key();
+    std::string g = "head";
+    if (n.rfind(embeddings, 0) == 0) g = "embeddings";
+    else if (n.rfind(layers, 0) == 0) g = "layer." + n.substr(layers.size(), n.find('.', layers.size()) - layers.size());
+    else if (!pooler.empty() && n.rfind(pooler, 0) == 0) g = "pooler";
+    for (auto& grp : groups)
+      if (grp.name == g) grp.params.emplace_back(n, p.value());
+  }
+  return groups;
+}
+
+void TextClassifier::init_head_like_hf(double range, uint64_t seed) {
+  for (auto& g : param_groups())
+    if (g.name == "head") init_like_hf(g.params, range, seed);
+}
+
+void TextClassifier::init_all_like_hf(double range, uint64_t seed) {
+  std::vector<std::pair<std::string, torch::Tensor>> all;
+  for (const auto& p : named_parameters(true)) all.emplace_back(p.key(), p.value());
+  init_like_hf(all, range, seed);
+}
+
 void init_like_hf(const std::vector<std::pair<std::string, torch::Tensor>>& params, double range, uint64_t seed) {
   torch::NoGradGuard ng;
   auto gen = at::detail::createCPUGenerator(seed);

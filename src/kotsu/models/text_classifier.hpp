@@ -42,6 +42,14 @@ class TextClassifier : public torch::nn::Module {
   virtual std::vector<torch::Tensor> use_sparse_embedding_grads() { return {}; }
   // All tensors to save, with their Hugging Face names.
   std::vector<std::pair<std::string, torch::Tensor>> state() ;
+
+ protected:
+  // param_groups() for the usual layout: names starting with `embeddings` -> "embeddings", `layers` + "N." ->
+  // "layer.N" (N < num_layers), `pooler` (if not empty) -> "pooler", everything else -> "head".
+  std::vector<ParamGroup> group_by_prefix(const std::string& embeddings, const std::string& layers, const std::string& pooler);
+  // init_head()/init_all() as Hugging Face's _init_weights: normal(0, range) weights, zero biases, unit norm scales.
+  void init_head_like_hf(double range, uint64_t seed);
+  void init_all_like_hf(double range, uint64_t seed);
 };
 
 struct LoadReport {

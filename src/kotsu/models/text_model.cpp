@@ -9,6 +9,7 @@
 #include "kotsu/io/safetensors.hpp"
 #include "kotsu/models/bert.hpp"
 #include "kotsu/models/distilbert.hpp"
+#include "kotsu/models/use_lite.hpp"
 
 namespace kotsu {
 
@@ -32,6 +33,7 @@ TextModel load_text_model(const std::string& dir, const std::vector<std::string>
   const auto n_labels = static_cast<int64_t>(m.config.labels.size());
   std::shared_ptr<TextClassifier> model;
   if (m.config.model_type == "distilbert") model = std::make_shared<DistilBertClassifier>(m.config, n_labels);
+  else if (m.config.model_type == "use_lite") model = std::make_shared<UseLiteClassifier>(m.config, n_labels);
   else model = std::make_shared<BertClassifier>(m.config, n_labels);
   m.model = model;
   if (init == InitMode::Random) {

@@ -1,104 +1,231 @@
 #include "kotsu/models/use_lite.hpp"
 
+#include <torch/torch.h>
+
+#include <cmath>
+
 #include "kotsu/core/error.hpp"
+#include "kotsu/models/ops.hpp"
 
 namespace kotsu {
 
 namespace {
+int64_t embedding_size(const EncoderConfig& c) {
+  return c.raw.is_object() && c.raw.contains("embedding_size") && c.raw["embedding_size"].is_number_integer()
+             ? c.raw["embedding_size"].get<int64_t>()
+             : c.hidden_size;
+}
+torch::nn::LayerNorm norm(int64_t n, double eps) { return torch::nn::LayerNorm(torch::nn::LayerNormOptions({n}).eps(eps)); }
+}  // namespace
+
+struct UseLiteEmbeddingsImpl : torch::nn::Module {
+  torch::nn::Embedding word_embeddings{nullptr};
+  torch::Tensor inv_timescales;
+  double p;
+  explicit UseLiteEmbeddingsImpl(const EncoderConfig& c) : p(c.hidden_dropout_prob) {
+    const int64_t E = embedding_size(c);
+    word_embeddings = register_module("word_embeddings", torch::nn::Embedding(c.vocab_size, E));
+    // tensor2tensor's get_timing_signal_1d (min timescale 1, max 1e4); the checkpoint's copy replaces it
+    const int64_t n = E / 2;
+    auto inc = std::log(1e4) / static_cast<double>(std::max<int64_t>(1, n - 1));
+    inv_timescales = register_buffer("inv_timescales", torch::exp(torch::arange(n, torch::kFloat64) * -inc).to(torch::kFloat32));
+  }
+  torch::Tensor forward(const torch::Tensor& ids) {
+    const int64_t T = ids.size(1);
+    auto pos = torch::arange(T, inv_timescales.options()).unsqueeze(1) * inv_timescales.unsqueeze(0);
+    auto timing = torch::cat({torch::sin(pos), torch::cos(pos)}, 1);
+    // the graph adds the embedding twice: embedding + (embedding + timing)
+    return kotsu::dropout(2 * word_embeddings(ids) + timing, p, is_training());
+  }
+};
+
+struct UseLiteLayerImpl : torch::nn::Module {
+  torch::nn::LayerNorm attention_layer_norm{nullptr}, ffn_layer_norm{nullptr};
+  torch::nn::Linear qkv{nullptr}, output{nullptr}, residual{nullptr}, fc1{nullptr}, fc2{nullptr};
+  int64_t heads;
+  double p, attn_p;
+  std::string act;
+  // in: the width coming in; attention runs at that width; out: hidden_size (a dense residual when they differ)
+  UseLiteLayerImpl(const EncoderConfig& c, int64_t in)
+      : heads(c.num_attention_heads), p(c.hidden_dropout_prob), attn_p(c.attention_probs_dropout_prob), act(c.hidden_act) {
+    const int64_t H = c.hidden_size;
+    attention_layer_norm = register_module("attention_layer_norm", norm(in, c.layer_norm_eps));
+    auto attn = register_module("attention", std::make_shared<torch::nn::Module>());
+    qkv = attn->register_module("qkv", torch::nn::Linear(in, 3 * in));
+    output = attn->register_module("output", torch::nn::Linear(in, H));
+    if (in != H) residual = register_module("residual", torch::nn::Linear(in, H));
+    ffn_layer_norm = register_module("ffn_layer_norm", norm(H, c.layer_norm_eps));
+    auto ffn = register_module("ffn", std::make_shared<torch::nn::Module>());
+    fc1 = ffn->register_module("fc1", torch::nn::Linear(H, c.intermediate_size));
+    fc2 = ffn->register_module("fc2", torch::nn::Linear(c.intermediate_size, H));
+  }
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& mask_bias) {
+    auto parts = qkv(attention_layer_norm(x)).chunk(3, -1);
+    auto ctx = attention(parts[0], parts[1], parts[2], mask_bias, heads, attn_p, is_training());
+    auto h = (residual ? residual(x) : x) + kotsu::dropout(output(ctx), p, is_training());
+    auto f = fc2(activation(fc1(ffn_layer_norm(h)), act));
+    return h + kotsu::dropout(f, p, is_training());
+  }
+};
+
+UseLiteClassifier::UseLiteClassifier(const EncoderConfig& config, int64_t num_labels)
+    : config_(config), num_labels_(num_labels) {
+  auto base = register_module("use_lite", std::make_shared<torch::nn::Module>());
+  embeddings_ = base->register_module("embeddings", std::make_shared<UseLiteEmbeddingsImpl>(config));
+  auto encoder = base->register_module("encoder", std::make_shared<torch::nn::Module>());
+  auto list = encoder->register_module("layer", std::make_shared<torch::nn::Module>());
+  int64_t width = embedding_size(config);
+  for (int64_t i = 0; i < config.num_hidden_layers; ++i) {
+    layers_.push_back(list->register_module(std::to_string(i), std::make_shared<UseLiteLayerImpl>(config, width)));
+    width = config.hidden_size;
+  }
+  auto pooler = base->register_module("pooler", std::make_shared<torch::nn::Module>());
+  pooler_ = pooler->register_module("dense", torch::nn::Linear(width, width));
+  classifier_ = register_module("classifier", torch::nn::Linear(width, num_labels));
+}
+
+torch::Tensor UseLiteClassifier::encode(const TextBatch& batch) {
+  auto x = embeddings_->forward(batch.input_ids);
+  auto bias = attention_mask_bias(batch.attention_mask, x.scalar_type());
+  for (auto& l : layers_) x = l->forward(x, bias);
+  return x;
+}
+
+torch::Tensor UseLiteClassifier::embed(const TextBatch& batch) {
+  auto x = encode(batch);
+  auto mask = batch.attention_mask.to(x.scalar_type()).unsqueeze(2);
+  auto pooled = (x * mask).sum(1) / mask.sum(1).clamp_min(1);
+  auto out = torch::tanh(pooler_(pooled));
+  return out / out.norm(2, 1, true).clamp_min(1e-6);
+}
+
+torch::Tensor UseLiteClassifier::features(const TextBatch& batch) { return embed(batch); }
+
+torch::Tensor UseLiteClassifier::head(const torch::Tensor& f) {
+  // the embedding has unit length: scaled to unit mean square per feature, so the head's learning rate
+  // and initialisation mean what they mean for other encoders' features
+  const double scale = std::sqrt(static_cast<double>(f.size(-1)));
+  return classifier_(kotsu::dropout(f * scale, config_.head_dropout(), is_training()));
+}
+
+std::vector<ParamGroup> UseLiteClassifier::param_groups() {
+  return group_by_prefix("use_lite.embeddings.", "use_lite.encoder.layer.", "use_lite.pooler.");
+}
+
+void UseLiteClassifier::init_head(uint64_t seed) { init_head_like_hf(config_.initializer_range, seed); }
+
+void UseLiteClassifier::init_all(uint64_t seed) { init_all_like_hf(config_.initializer_range, seed); }
+
+std::vector<torch::Tensor> UseLiteClassifier::use_sparse_embedding_grads() {
+  embeddings_->word_embeddings->options.sparse(true);
+  return {embeddings_->word_embeddings->weight};
+}
+
+// ---- the TF.js graph's weights under kotsu's names ----
+
+namespace {
 
 // The one weight whose name contains `part` (the graph's names are long and unique by their tails).
-torch::Tensor weight(const TfjsModel& m, const std::string& part) {
+const TfjsWeight& weight(const TfjsModel& m, const std::string& part) {
   const TfjsWeight* hit = nullptr;
   for (const auto& w : m.weights)
     if (w.name.find(part) != std::string::npos) {
       if (hit) throw Error(m.path, part, "matches more than one weight");
       hit = &w;
     }
-  if (!hit || !hit->value.defined()) throw Error(m.path, part, "USE-Lite weight not found");
-  return hit->value.to(torch::kFloat32).clone();
+  if (!hit || !hit->value.defined() || hit->dtype != "float32") throw Error(m.path, part, "USE-Lite weight not found");
+  return *hit;
 }
 
-torch::Tensor layer_norm(const torch::Tensor& x, const torch::Tensor& scale, const torch::Tensor& bias) {
-  auto mu = x.mean(-1, true);
-  auto var = (x - mu).square().mean(-1, true);
-  return (x - mu) * torch::rsqrt(var + 1e-6) * scale + bias;
+torch::Tensor value(const TfjsModel& m, const std::string& part, std::vector<int64_t> shape) {
+  const TfjsWeight& w = weight(m, part);
+  torch::Tensor t = w.value.to(torch::kFloat32).contiguous();
+  int64_t n = 1;
+  for (int64_t d : shape) n *= d;
+  if (t.numel() != n) throw Error(m.path, w.name, "has shape " + c10::str(t.sizes()) + ", USE-Lite expects " + c10::str(shape));
+  return t.reshape(shape).clone();
 }
+
+const char* kEmbeddings = "module/Embeddings_en";
+const char* kTanh = "hidden_layers/tanh_layer_0/weights";
 
 }  // namespace
 
-UseLiteEncoder::UseLiteEncoder(const TfjsModel& m) {
+bool is_use_lite(const TfjsModel& m) {
+  bool emb = false, tanh = false;
+  for (const auto& w : m.weights) {
+    emb = emb || w.name.find(kEmbeddings) != std::string::npos;
+    tanh = tanh || w.name.find(kTanh) != std::string::npos;
+  }
+  return emb && tanh;
+}
+
+UseLiteImport use_lite_from_tfjs(const TfjsModel& m) {
+  if (!is_use_lite(m)) throw Error(m.path, "weightsManifest", "not Universal Sentence Encoder Lite (no Embeddings_en / tanh_layer_0 weights)");
+  UseLiteImport out;
+  const TfjsWeight& emb = weight(m, kEmbeddings);
+  if (emb.shape.size() != 2) throw Error(m.path, emb.name, "is not a matrix");
+  const int64_t V = emb.shape[0], E = emb.shape[1];
+  auto& T = out.tensors;
+  T.emplace_back("use_lite.embeddings.word_embeddings.weight", value(m, kEmbeddings, {V, E}));
+  T.emplace_back("use_lite.embeddings.inv_timescales", value(m, "AddTimingSignal/TimingSignal/ExpandDims_1", {E / 2}));
+  int64_t in = E, H = 0, I = 0, heads = 4, layers = 0;
   const std::string K = "Encoder_en/KonaTransformer/Encode/";
-  embeddings_ = register_parameter("embeddings", weight(m, "module/Embeddings_en"));
-  inv_timescales_ = register_buffer("inv_timescales", weight(m, "AddTimingSignal/TimingSignal/ExpandDims_1").view({-1}));
-  for (int l = 0; l < 2; ++l) {
+  for (int l = 0;; ++l) {
     const std::string L = K + "Layer_" + std::to_string(l) + "/TransformerLayer/";
     const std::string S = "TransformerStack/Layer_" + std::to_string(l) + "/TransformerLayer/";
-    const std::string p = "layer" + std::to_string(l) + "_";
-    Layer y;
-    y.ln1_scale = register_parameter(p + "ln1_scale", weight(m, L + "layer_prepostprocess/layer_norm/layer_norm_scale"));
-    y.ln1_bias = register_parameter(p + "ln1_bias", weight(m, L + "layer_prepostprocess/layer_norm/layer_norm_bias"));
-    auto qkv = weight(m, L + "MultiheadAttention/qkv_transform_single/kernel");
-    y.qkv_w = register_parameter(p + "qkv_weight", qkv.view({qkv.size(2), qkv.size(3)}));
-    y.qkv_b = register_parameter(p + "qkv_bias", weight(m, L + "MultiheadAttention/qkv_transform_single/bias"));
-    auto out = weight(m, L + "MultiheadAttention/output_transform_single/kernel");
-    y.out_w = register_parameter(p + "out_weight", out.view({out.size(2), out.size(3)}));
-    y.out_b = register_parameter(p + "out_bias", weight(m, L + "MultiheadAttention/output_transform_single/bias"));
-    if (l == 0) {
-      y.res_w = register_parameter(p + "residual_weight", weight(m, L + "dense/kernel"));
-      y.res_b = register_parameter(p + "residual_bias", weight(m, L + "dense/bias"));
+    bool present = false;
+    for (const auto& w : m.weights) present = present || w.name.find(L) != std::string::npos;
+    if (!present) break;
+    const std::string p = "use_lite.encoder.layer." + std::to_string(l) + ".";
+    const TfjsWeight& out_k = weight(m, L + "MultiheadAttention/output_transform_single/kernel");
+    if (out_k.shape.size() != 4) throw Error(m.path, out_k.name, "is not a [1, 1, in, out] kernel");
+    H = out_k.shape[3];
+    const TfjsWeight& ff1 = weight(m, S + "FFN/conv1/Tensordot/Reshape_1");
+    if (ff1.shape.size() != 2) throw Error(m.path, ff1.name, "is not a matrix");
+    I = ff1.shape[1];
+    // TF kernels are [in, out]; torch's Linear stores [out, in]
+    T.emplace_back(p + "attention_layer_norm.weight", value(m, L + "layer_prepostprocess/layer_norm/layer_norm_scale", {in}));
+    T.emplace_back(p + "attention_layer_norm.bias", value(m, L + "layer_prepostprocess/layer_norm/layer_norm_bias", {in}));
+    T.emplace_back(p + "attention.qkv.weight", value(m, L + "MultiheadAttention/qkv_transform_single/kernel", {in, 3 * in}).t().contiguous());
+    T.emplace_back(p + "attention.qkv.bias", value(m, L + "MultiheadAttention/qkv_transform_single/bias", {3 * in}));
+    T.emplace_back(p + "attention.output.weight", value(m, L + "MultiheadAttention/output_transform_single/kernel", {in, H}).t().contiguous());
+    T.emplace_back(p + "attention.output.bias", value(m, L + "MultiheadAttention/output_transform_single/bias", {H}));
+    if (in != H) {
+      T.emplace_back(p + "residual.weight", value(m, L + "dense/kernel", {in, H}).t().contiguous());
+      T.emplace_back(p + "residual.bias", value(m, L + "dense/bias", {H}));
     }
-    y.ln2_scale = register_parameter(p + "ln2_scale", weight(m, L + "FFN/layer_prepostprocess/layer_norm/layer_norm_scale"));
-    y.ln2_bias = register_parameter(p + "ln2_bias", weight(m, L + "FFN/layer_prepostprocess/layer_norm/layer_norm_bias"));
-    y.ff1_w = register_parameter(p + "ff1_weight", weight(m, S + "FFN/conv1/Tensordot/Reshape_1"));
-    y.ff1_b = register_parameter(p + "ff1_bias", weight(m, L + "FFN/conv1/bias"));
-    y.ff2_w = register_parameter(p + "ff2_weight", weight(m, S + "FFN/conv2/Tensordot/Reshape_1"));
-    y.ff2_b = register_parameter(p + "ff2_bias", weight(m, L + "FFN/conv2/bias"));
-    layers_.push_back(std::move(y));
+    T.emplace_back(p + "ffn_layer_norm.weight", value(m, L + "FFN/layer_prepostprocess/layer_norm/layer_norm_scale", {H}));
+    T.emplace_back(p + "ffn_layer_norm.bias", value(m, L + "FFN/layer_prepostprocess/layer_norm/layer_norm_bias", {H}));
+    T.emplace_back(p + "ffn.fc1.weight", value(m, S + "FFN/conv1/Tensordot/Reshape_1", {H, I}).t().contiguous());
+    T.emplace_back(p + "ffn.fc1.bias", value(m, L + "FFN/conv1/bias", {I}));
+    T.emplace_back(p + "ffn.fc2.weight", value(m, S + "FFN/conv2/Tensordot/Reshape_1", {I, H}).t().contiguous());
+    T.emplace_back(p + "ffn.fc2.bias", value(m, L + "FFN/conv2/bias", {H}));
+    in = H;
+    ++layers;
   }
-  tanh_w_ = register_parameter("tanh_weight", weight(m, "hidden_layers/tanh_layer_0/weights"));
-  tanh_b_ = register_parameter("tanh_bias", weight(m, "hidden_layers/tanh_layer_0/bias"));
-}
-
-torch::Tensor UseLiteEncoder::layer(const Layer& l, const torch::Tensor& x, const torch::Tensor& bias) {
-  const int64_t B = x.size(0), T = x.size(1);
-  auto qkv = torch::matmul(layer_norm(x, l.ln1_scale, l.ln1_bias), l.qkv_w) + l.qkv_b;
-  const int64_t D = qkv.size(2) / 3, dh = D / l.heads;
-  auto parts = qkv.split(D, 2);
-  auto heads = [&](const torch::Tensor& t) { return t.reshape({B, T, l.heads, dh}).transpose(1, 2); };
-  auto q = heads(parts[0]) * (1.0 / std::sqrt(static_cast<double>(dh))), k = heads(parts[1]), v = heads(parts[2]);
-  auto att = torch::softmax(torch::matmul(q, k.transpose(-1, -2)) + bias, -1);
-  auto o = torch::matmul(att, v).transpose(1, 2).reshape({B, T, D});
-  auto residual = l.res_w.defined() ? torch::matmul(x, l.res_w) + l.res_b : x;
-  auto h = residual + torch::matmul(o, l.out_w) + l.out_b;
-  auto f = torch::relu(torch::matmul(layer_norm(h, l.ln2_scale, l.ln2_bias), l.ff1_w) + l.ff1_b);
-  return h + torch::matmul(f, l.ff2_w) + l.ff2_b;
-}
-
-torch::Tensor UseLiteEncoder::forward(const std::vector<std::vector<int64_t>>& ids) {
-  const int64_t B = static_cast<int64_t>(ids.size());
-  int64_t T = 1;
-  for (const auto& s : ids) T = std::max<int64_t>(T, std::min<int64_t>(kMaxTokens, static_cast<int64_t>(s.size())));
-  auto tok = torch::zeros({B, T}, torch::kLong);
-  auto mask = torch::zeros({B, T}, torch::kFloat32);
-  for (int64_t b = 0; b < B; ++b) {
-    const auto& s = ids[static_cast<size_t>(b)];
-    for (int64_t t = 0; t < std::min<int64_t>(T, static_cast<int64_t>(s.size())); ++t) {
-      if (s[static_cast<size_t>(t)] < 0 || s[static_cast<size_t>(t)] >= embeddings_.size(0))
-        throw Error("<input>", "token id", std::to_string(s[static_cast<size_t>(t)]) + " is outside USE-Lite's vocabulary");
-      tok[b][t] = s[static_cast<size_t>(t)];
-      mask[b][t] = 1;
-    }
-  }
-  auto pos = torch::arange(T, torch::kFloat32).unsqueeze(1) * inv_timescales_.unsqueeze(0);
-  auto timing = torch::cat({torch::sin(pos), torch::cos(pos)}, 1);
-  auto e = embeddings_.index_select(0, tok.view({-1})).view({B, T, -1});
-  auto x = 2 * e + timing;  // as the graph computes it: embedding + (embedding + timing)
-  auto bias = ((1 - mask) * -1e9).view({B, 1, 1, T});
-  for (const auto& l : layers_) x = layer(l, x, bias);
-  auto count = mask.sum(1, true).clamp_min(1);
-  auto pooled = (x * mask.unsqueeze(2)).sum(1) / count;
-  auto out = torch::tanh(torch::matmul(pooled, tanh_w_) + tanh_b_);
-  return out / out.norm(2, 1, true).clamp_min(1e-6);
+  if (layers == 0) throw Error(m.path, K + "Layer_0", "USE-Lite weight not found");
+  T.emplace_back("use_lite.pooler.dense.weight", value(m, kTanh, {H, H}).t().contiguous());
+  T.emplace_back("use_lite.pooler.dense.bias", value(m, "hidden_layers/tanh_layer_0/bias", {H}));
+  if (H % heads != 0 || E % heads != 0) throw Error(m.path, "heads", "widths are not divisible by USE-Lite's 4 heads");
+  out.config = {{"model_type", "use_lite"},
+                {"architectures", {"UseLiteModel"}},
+                {"vocab_size", V},
+                {"embedding_size", E},
+                {"hidden_size", H},
+                {"num_hidden_layers", layers},
+                {"num_attention_heads", heads},
+                {"intermediate_size", I},
+                {"hidden_act", "relu"},
+                {"hidden_dropout_prob", 0.1},
+                {"attention_probs_dropout_prob", 0.1},
+                {"max_position_embeddings", 128},  // the graph keeps the first 128 ids of a text
+                {"type_vocab_size", 0},
+                {"layer_norm_eps", 1e-6},
+                {"pad_token_id", 0},
+                {"initializer_range", 0.02},
+                {"source", "TF.js graph model " + m.path}};
+  return out;
 }
 
 }  // namespace kotsu

@@ -7,7 +7,7 @@ namespace kotsu {
 
 double TrainOptions::effective_lr() const {
   if (lr > 0) return lr;
-  if (strategy == "head") return 1e-3;
+  if (strategy == "head") return 0;  // fitted by L-BFGS (train/head_fit)
   if (strategy == "partial") return 5e-5;
   return 2e-5;
 }
@@ -21,7 +21,7 @@ nlohmann::json TrainOptions::to_json() const {
           {"patience", patience}, {"metric", metric}, {"val_fraction", val_fraction},
           {"label_smoothing", label_smoothing}, {"max_len", max_len}, {"seed", seed}, {"threads", threads},
           {"device", device}, {"bf16", bf16},
-          {"group_by_length", group_by_length}};
+          {"group_by_length", group_by_length}, {"head_first", head_first}};
 }
 
 void TrainOptions::merge_json(const nlohmann::json& j, const std::string& source) {
@@ -58,6 +58,7 @@ void TrainOptions::merge_json(const nlohmann::json& j, const std::string& source
       else if (k == "device") device = v.get<std::string>();
       else if (k == "bf16") bf16 = v.get<bool>();
       else if (k == "group_by_length") group_by_length = v.get<bool>();
+      else if (k == "head_first") head_first = v.get<bool>();
       else throw Error(source, k, "unknown option");
     } catch (const nlohmann::json::exception&) {
       throw Error(source, k, "has the wrong type (" + std::string(v.type_name()) + ")");

@@ -18,7 +18,7 @@ struct TrainOptions {
   std::string strategy = "full";  // full | partial | head
   int64_t unfreeze = 2;           // partial: how many top layers train
   std::string init = "pretrained";  // pretrained | random (train from scratch, for comparison)
-  double lr = 0;                  // 0: 2e-5 full, 5e-5 partial, 1e-3 head
+  double lr = 0;                  // 0: 2e-5 full, 5e-5 partial (head: fitted by L-BFGS, no learning rate)
   double weight_decay = 0.01;
   double warmup_ratio = 0.1;
   std::string schedule = "linear";  // linear | cosine | constant
@@ -35,7 +35,10 @@ struct TrainOptions {
   int threads = 0;                 // 0: all cores
   std::string device = "cpu";
   bool bf16 = false;
-  bool group_by_length = true;     // batch rows of similar length together (within shuffled windows): less padding               // bf16 autocast for the forward pass, float32 master weights
+  bool group_by_length = true;     // batch rows of similar length together (within shuffled windows): less padding
+  // full/partial with a new head: first fit the head alone on cached features (train/head_fit), then
+  // fine-tune: a random head's gradients would distort the pre-trained features
+  bool head_first = true;
 
   double effective_lr() const;
   nlohmann::json to_json() const;

@@ -18,6 +18,7 @@
 #include "kotsu/io/safetensors.hpp"
 #include "kotsu/models/text_model.hpp"
 #include "kotsu/train/adamw.hpp"
+#include "kotsu/train/head_fit.hpp"
 #include "kotsu/train/precision.hpp"
 #include "kotsu/train/predict.hpp"
 #include "kotsu/train/progress.hpp"
@@ -173,25 +174,63 @@ void write_run_json(const Run& r, const TrainerState& s, const std::string& stat
   write_atomic((fs::path(r.o.out) / "run.json").string(), j.dump(2) + "\n");
 }
 
+// Features of the train and validation splits, computed once (eval mode, no gradients), and their labels.
+struct CachedFeatures {
+  torch::Tensor train, val, y_train, y_val;
+  double seconds = 0;
+};
+CachedFeatures cache_features(Run& r) {
+  auto t0 = std::chrono::steady_clock::now();
+  CachedFeatures c;
+  c.train = compute_features(*r.tm.model, r.enc_train, 64, r.device).to(r.device);
+  c.val = compute_features(*r.tm.model, r.enc_val, 64, r.device).to(r.device);
+  c.y_train = torch::tensor(r.enc_train.labels, torch::kLong).to(r.device);
+  c.y_val = torch::tensor(r.enc_val.labels, torch::kLong).to(r.device);
+  c.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return c;
+}
+
+// --strategy head: the head fitted once on cached features; recorded as one epoch.
+TrainResult fit_head_only(Run& r, TrainerState& s, Progress& progress) {
+  const TrainOptions& o = r.o;
+  TextClassifier& model = *r.tm.model;
+  CachedFeatures c = cache_features(r);
+  progress.log(fmt::format("feature cache: encoded {} examples once in {:.1f}s; the head is fitted on cached features",
+                           c.train.size(0) + c.val.size(0), c.seconds));
+  auto t0 = std::chrono::steady_clock::now();
+  HeadFit fit = fit_head(model, c.train, c.y_train, c.val, c.y_val, o.seed, o.label_smoothing);
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  torch::Tensor vlogits;
+  double train_loss;
+  {
+    torch::NoGradGuard ng;
+    vlogits = model.head(c.val);
+    train_loss = torch::nn::functional::cross_entropy(model.head(c.train).to(torch::kFloat), c.y_train).item<double>();
+  }
+  const ClassificationMetrics m = score_logits(vlogits, r.enc_val.labels).metrics;
+  s.history.push_back({{"epoch", 1}, {"step", 0}, {"train_loss", train_loss}, {"val_loss", m.log_loss},
+                       {"val_accuracy", m.accuracy}, {"val_macro_f1", m.macro_f1}, {"val_weighted_f1", m.weighted_f1},
+                       {"l2", fit.l2}, {"seconds", secs}});
+  s.best = m.get(o.metric);
+  s.best_loss = m.log_loss;
+  s.has_best = true;
+  s.best_epoch = s.epoch = 1;
+  save_text_model(r.tm, o.out);
+  write_atomic((fs::path(o.out) / "trainer_state.json").string(), s.to_json().dump(2) + "\n");
+  write_run_json(r, s, "finished");
+  progress.log(fmt::format("head fitted (L-BFGS, l2 {:g} chosen by 3-fold cross-validation from {} strengths, {:.1f}s): train_loss {:.4f}  "
+                           "val_loss {:.4f}  val_accuracy {:.4f}  val_macro_f1 {:.4f}; model saved in {}",
+                           fit.l2, fit.candidates, secs, train_loss, m.log_loss, m.accuracy, m.macro_f1, o.out));
+  return result_of(s, o.out);
+}
+
 TrainResult run_training(Run& r, TrainerState s, const TrainHooks& hooks, std::unique_ptr<FusedAdamW> opt_holder) {
   const TrainOptions& o = r.o;
   Progress progress(hooks.quiet);
   TextClassifier& model = *r.tm.model;
   FusedAdamW& opt = *opt_holder;
 
-  const bool head_only = o.strategy == "head";
-  torch::Tensor feats_train, feats_val;
-  if (head_only) {
-    auto t0 = std::chrono::steady_clock::now();
-    feats_train = compute_features(model, r.enc_train, 64, r.device);
-    feats_val = compute_features(model, r.enc_val, 64, r.device);
-    double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    progress.log(fmt::format("feature cache: encoded {} examples once in {:.1f}s; the head trains on cached features",
-                             feats_train.size(0) + feats_val.size(0), secs));
-    feats_train = feats_train.to(r.device);
-    feats_val = feats_val.to(r.device);
-  }
-  const auto y_train = torch::tensor(r.enc_train.labels, torch::kLong).to(r.device);
+  if (o.strategy == "head") return fit_head_only(r, s, progress);
   std::vector<size_t> lengths(r.enc_train.enc.size());
   for (size_t i = 0; i < lengths.size(); ++i) lengths[i] = r.enc_train.enc[i].ids.size();
 
@@ -222,16 +261,10 @@ TrainResult run_training(Run& r, TrainerState s, const TrainHooks& hooks, std::u
       torch::Tensor logits, y;
       {
         Bf16Autocast autocast(o.bf16, r.device);  // the forward pass only; backward follows the recorded dtypes
-        if (head_only) {
-          auto it = torch::tensor(std::vector<int64_t>(idx.begin(), idx.end()), torch::kLong).to(r.device);
-          logits = model.head(feats_train.index_select(0, it));
-          y = y_train.index_select(0, it);
-        } else {
-          TextBatch b = make_batch(r.enc_train, idx).to(r.device);
-          opt.prepare(b.input_ids);  // rows this batch reads are brought up to date first
-          logits = model.logits(b);
-          y = b.labels;
-        }
+        TextBatch b = make_batch(r.enc_train, idx).to(r.device);
+        opt.prepare(b.input_ids);  // rows this batch reads are brought up to date first
+        logits = model.logits(b);
+        y = b.labels;
       }
       auto loss = torch::nn::functional::cross_entropy(logits.to(torch::kFloat), y, ce_opts);
       (loss / static_cast<double>(o.grad_accum)).backward();
@@ -249,14 +282,7 @@ TrainResult run_training(Run& r, TrainerState s, const TrainHooks& hooks, std::u
 
     // validation
     opt.flush();
-    torch::Tensor vlogits;
-    if (head_only) {
-      model.eval();
-      torch::NoGradGuard ng;
-      vlogits = model.head(feats_val);
-    } else {
-      vlogits = predict_logits(model, r.enc_val, 64, r.device);
-    }
+    torch::Tensor vlogits = predict_logits(model, r.enc_val, 64, r.device);
     const ClassificationMetrics m = score_logits(vlogits, r.enc_val.labels).metrics;
     const double value = m.get(o.metric);
     // patience counts epochs without a strict improvement of the metric; the saved best checkpoint
@@ -309,6 +335,19 @@ TrainResult run_training(Run& r, TrainerState s, const TrainHooks& hooks, std::u
   return result_of(s, o.out);
 }
 
+// Linear probing before fine-tuning (Kumar et al., "Fine-Tuning can Distort Pretrained Features and
+// Underperform Out-of-Distribution", ICLR 2022): a new head is fitted alone on cached features so full/partial
+// fine-tuning starts from a head that already fits. Seeded, so a run and its resume agree (the fitted head is
+// in every checkpoint).
+void fit_head_first(Run& r, Progress& progress) {
+  auto t0 = std::chrono::steady_clock::now();
+  CachedFeatures c = cache_features(r);
+  HeadFit fit = fit_head(*r.tm.model, c.train, c.y_train, c.val, c.y_val, r.o.seed, r.o.label_smoothing);
+  progress.log(fmt::format("head fitted first on cached features (L-BFGS, l2 {:g} of {} tried, val_loss {:.4f}, {:.1f}s); now fine-tuning",
+                           fit.l2, fit.candidates, fit.val_loss,
+                           std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()));
+}
+
 std::unique_ptr<FusedAdamW> make_optimizer(TextClassifier& model, const TrainOptions& o) {
   auto trainable = apply_strategy(model, o);
   std::vector<torch::Tensor> sparse;
@@ -358,6 +397,8 @@ TrainResult train_classifier(const TrainOptions& o, const TrainHooks& hooks) {
   auto opt = make_optimizer(*r.tm.model, o);
   Progress p(hooks.quiet);
   describe(r, p);
+  if (o.strategy != "head" && o.init == "pretrained" && o.head_first && r.tm.load_report.head_initialised)
+    fit_head_first(r, p);
   TrainerState s;
   write_run_json(r, s, "running");
   return run_training(r, s, hooks, std::move(opt));

@@ -1,0 +1,56 @@
+#include "kotsu/models/import_tfjs.hpp"
+
+#include <filesystem>
+
+#include "kotsu/core/error.hpp"
+#include "kotsu/io/file.hpp"
+#include "kotsu/io/safetensors.hpp"
+#include "kotsu/io/tfjs.hpp"
+#include "kotsu/models/use_lite.hpp"
+#include "kotsu/text/tokenizer.hpp"
+
+namespace kotsu {
+
+namespace fs = std::filesystem;
+
+ImportReport import_tfjs(const std::string& src, const std::string& out, bool overwrite) {
+  if (!fs::exists(src)) throw Error(src, "", "no such file or directory");
+  fs::path model_json = fs::is_directory(src) ? fs::path(src) / "model.json" : fs::path(src);
+  if (!fs::exists(model_json)) throw Error(model_json.string(), "", "missing: not a TF.js model folder");
+  if (out.empty()) throw Error("import", "--out", "an output directory is required");
+  fs::path dst(out);
+  if (fs::exists(dst) && !(fs::is_directory(dst) && fs::is_empty(dst)) && !overwrite)
+    throw Error(out, "", "already exists and is not empty (pass --force to replace it)");
+  TfjsModel m = read_tfjs(model_json.string());
+  if (!is_use_lite(m))
+    throw Error(model_json.string(), "weightsManifest", "not a TF.js model kotsu can import (recognised: Universal Sentence Encoder Lite)");
+  UseLiteImport imp = use_lite_from_tfjs(m);
+  // its tokenizer: vocab.json ([piece, score] pairs) beside model.json
+  const fs::path vocab = model_json.parent_path() / "vocab.json";
+  if (!fs::exists(vocab)) throw Error(vocab.string(), "", "USE-Lite's vocab.json not found beside model.json");
+  Tokenizer tok = Tokenizer::load(vocab.string());
+  const int64_t V = imp.config["vocab_size"].get<int64_t>();
+  if (static_cast<int64_t>(tok.vocab_size()) > V)
+    throw Error(vocab.string(), "", "has " + std::to_string(tok.vocab_size()) + " pieces but the embedding table only " + std::to_string(V) + " rows");
+
+  // write beside the destination, then swap it in
+  fs::path tmp = dst;
+  tmp += ".partial";
+  fs::remove_all(tmp);
+  make_dirs(tmp.string());
+  ImportReport r;
+  r.architecture = imp.config["model_type"].get<std::string>();
+  r.tensors = imp.tensors.size();
+  for (auto& [n, t] : imp.tensors) r.parameters += t.numel();
+  r.tokenizer = vocab.string();
+  save_safetensors((tmp / "model.safetensors").string(), imp.tensors, {{"format", "pt"}, {"source", "tfjs"}});
+  write_atomic((tmp / "config.json").string(), imp.config.dump(2) + "\n");
+  tok.save(tmp.string());
+  if (!fs::exists(tmp / "vocab.json")) throw Error(tmp.string(), "vocab.json", "tokenizer was not written");
+  if (fs::exists(dst)) fs::remove_all(dst);
+  if (!dst.parent_path().empty()) make_dirs(dst.parent_path().string());
+  fs::rename(tmp, dst);
+  return r;
+}
+
+}  // namespace kotsu
