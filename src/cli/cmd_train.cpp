@@ -62,7 +62,7 @@ Action add_train(CLI::App& app) {
                  "full/partial with a new head: fit the head alone on cached features first (true/false)")
       ->capture_default_str();
   c->add_option("--init", o.init, "pretrained | random (from scratch, for comparison)")->capture_default_str();
-  c->add_option("--lr", o.lr, "peak learning rate (default 2e-5 full, 5e-5 partial, 1e-3 head)");
+  c->add_option("--lr", o.lr, "peak learning rate (default 2e-5 full, 5e-5 partial; head: not used, L-BFGS)");
   c->add_option("--weight-decay", o.weight_decay, "decoupled weight decay (not on biases or LayerNorm)")->capture_default_str();
   c->add_option("--warmup-ratio", o.warmup_ratio, "share of steps with linear warm-up")->capture_default_str();
   c->add_option("--schedule", o.schedule, "linear | cosine | constant")->capture_default_str();

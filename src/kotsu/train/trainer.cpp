@@ -373,8 +373,12 @@ void describe(const Run& r, Progress& p) {
                     : r.tm.load_report.head_initialised ? fmt::format(", new head for {} labels", r.labels.size()) : ""));
   p.log(fmt::format("data {}: {} train / {} validation examples, {} labels", r.o.data, r.enc_train.enc.size(),
                     r.enc_val.enc.size(), r.labels.size()));
-  p.log(fmt::format("strategy {}: {} of {} parameters train; lr {:g}, batch {}, up to {} epochs, {} threads{}", r.o.strategy,
-                    trainable, total, r.o.effective_lr(), r.o.batch_size, r.o.epochs, runtime_threads(), r.o.bf16 ? ", bf16" : ""));
+  if (r.o.strategy == "head")
+    p.log(fmt::format("strategy head: {} of {} parameters train, fitted by L-BFGS on cached features; {} threads", trainable,
+                      total, runtime_threads()));
+  else
+    p.log(fmt::format("strategy {}: {} of {} parameters train; lr {:g}, batch {}, up to {} epochs, {} threads{}", r.o.strategy,
+                      trainable, total, r.o.effective_lr(), r.o.batch_size, r.o.epochs, runtime_threads(), r.o.bf16 ? ", bf16" : ""));
   if (r.o.bf16 && r.device.is_cpu() && !cpu_has_native_bf16())
     p.log("warning: this CPU has no AVX512-BF16, so bf16 matmuls are emulated and slower than float32; drop --bf16 here");
 }
