@@ -3,7 +3,7 @@ BUILD ?= build
 JOBS ?= 2
 CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=Release
 
-.PHONY: all setup build demo test bench clean
+.PHONY: all setup build demo test bench bench-transfer clean
 
 all: build
 
@@ -24,6 +24,10 @@ test: build
 
 bench: build
 	@scripts/bench $(BUILD)
+
+# about an hour on 2 cores; results cached per run in bench/results/transfer_text.json (delete it to rerun)
+bench-transfer: build
+	@/usr/bin/python3 bench/transfer_text.py $(BUILD)
 
 clean:
 	rm -rf $(BUILD) $(BUILD).cmake.log demo-out
