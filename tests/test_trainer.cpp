@@ -226,23 +226,20 @@ TEST(HeadFit, FitsLikeRegularisedLogisticRegression) {
     auto noisy = at::rand({n}, gen) < flip;
     return std::make_pair(x, torch::where(noisy, 1 - y, y));
   };
+  auto logits = [&](const torch::Tensor& t) {
+    torch::NoGradGuard ng;
+    return m.model->head(t);
+  };
   auto [x, y] = blobs(200, 0.0);
   auto [xv, yv] = blobs(100, 0.0);
-  HeadFit clean = fit_head(*m.model, x, y, xv, yv, 11);
+  HeadFit clean = fit_head(*m.model, x, y, 11);
   EXPECT_EQ(clean.candidates, 10);
-  torch::NoGradGuard ng;
-  auto acc = (m.model->head(xv).argmax(1) == yv).to(torch::kFloat).mean().item<double>();
-  EXPECT_GT(acc, 0.95);
-  auto w1 = m.model->head(xv).clone();
-  {
-    torch::GradMode::set_enabled(true);
-    fit_head(*m.model, x, y, xv, yv, 11);
-    torch::GradMode::set_enabled(false);
-  }
-  EXPECT_TRUE(torch::equal(w1, m.model->head(xv)));
-  torch::GradMode::set_enabled(true);
+  const torch::Tensor first = logits(xv);
+  EXPECT_GT((first.argmax(1) == yv).to(torch::kFloat).mean().item<double>(), 0.95);
+  fit_head(*m.model, x, y, 11);  // same data and seed: the same head
+  EXPECT_TRUE(torch::equal(first, logits(xv)));
+  // noisy labels (35% flipped) and fewer rows: cross-validation picks a stronger L2
   auto [xn, yn] = blobs(60, 0.35);
-  auto [xvn, yvn] = blobs(200, 0.35);
-  HeadFit noisy = fit_head(*m.model, xn, yn, xvn, yvn, 11);
+  HeadFit noisy = fit_head(*m.model, xn, yn, 11);
   EXPECT_GT(noisy.l2, clean.l2);
 }

@@ -29,7 +29,7 @@ Head head_of(TextClassifier& model) {
 }
 
 // From the seeded initial head, L-BFGS to convergence on mean cross-entropy + l2/2 * squared weights.
-void fit(TextClassifier& model, Head& h, const torch::Tensor& x, const torch::Tensor& y, double l2, uint64_t seed,
+void fit(TextClassifier& model, const Head& h, const torch::Tensor& x, const torch::Tensor& y, double l2, uint64_t seed,
          double label_smoothing) {
   model.init_head(seed);
   auto ce = torch::nn::functional::CrossEntropyFuncOptions().label_smoothing(label_smoothing);
@@ -72,8 +72,8 @@ std::vector<int64_t> stratified_folds(const torch::Tensor& y, int64_t k, uint64_
 
 }  // namespace
 
-HeadFit fit_head(TextClassifier& model, const torch::Tensor& x, const torch::Tensor& y, const torch::Tensor& x_val,
-                 const torch::Tensor& y_val, uint64_t seed, double label_smoothing) {
+HeadFit fit_head(TextClassifier& model, const torch::Tensor& x, const torch::Tensor& y, uint64_t seed,
+                 double label_smoothing) {
   Head h = head_of(model);
   model.eval();  // no dropout: the L2 penalty regularises, and L-BFGS needs a deterministic loss
   // per-example strengths on features of unit scale per dimension (USE-Lite's scaled embedding, BERT's pooler):
@@ -111,7 +111,6 @@ HeadFit fit_head(TextClassifier& model, const torch::Tensor& x, const torch::Ten
     best.l2 = 1;  // too few rows to cross-validate
   }
   fit(model, h, x, y, best.l2, seed, label_smoothing);
-  best.val_loss = x_val.size(0) > 0 ? log_loss(model, x_val, y_val) : 0.0;
   for (auto& p : h.params) p.mutable_grad() = torch::Tensor();
   return best;
 }

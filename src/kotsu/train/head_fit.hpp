@@ -2,8 +2,8 @@
 // logistic regression is fitted (scikit-learn's LogisticRegressionCV is the model): for each L2 strength of a
 // grid, full-batch L-BFGS with a strong-Wolfe line search to convergence on 3 stratified folds of the
 // training features, each from the same seeded initialisation; the strength with the lowest cross-validated
-// log loss is refitted on all of them. The validation split is not used to choose (with a few hundred
-// examples it holds a few dozen rows, too few to rank ten strengths). Used by --strategy head and, before
+// log loss is refitted on all of them. The validation split is not used (with a few hundred examples it
+// holds a few dozen rows, too few to rank ten strengths); the caller scores the result on it. Used by --strategy head and, before
 // full/partial fine-tuning, to give a new head a fitted start. Deterministic for a given seed.
 #pragma once
 #include <torch/types.h>
@@ -18,12 +18,11 @@ namespace kotsu {
 struct HeadFit {
   double l2 = 0;            // the chosen strength: mean loss + l2/2 * squared weights (biases not penalised)
   double cv_loss = 0;       // its cross-validated log loss on the training features
-  double val_loss = 0;      // validation log loss of the final head
   int64_t candidates = 0;   // strengths tried (0: too few rows to cross-validate, l2 = 1)
 };
 
-// x [N, F] and x_val [M, F] are model.features() outputs; y, y_val the label ids. Leaves the model in eval mode.
-HeadFit fit_head(TextClassifier& model, const torch::Tensor& x, const torch::Tensor& y, const torch::Tensor& x_val,
-                 const torch::Tensor& y_val, uint64_t seed, double label_smoothing = 0.0);
+// x [N, F] are model.features() outputs, y their label ids. Leaves the model in eval mode.
+HeadFit fit_head(TextClassifier& model, const torch::Tensor& x, const torch::Tensor& y, uint64_t seed,
+                 double label_smoothing = 0.0);
 
 }  // namespace kotsu

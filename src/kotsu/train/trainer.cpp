@@ -174,38 +174,25 @@ void write_run_json(const Run& r, const TrainerState& s, const std::string& stat
   write_atomic((fs::path(r.o.out) / "run.json").string(), j.dump(2) + "\n");
 }
 
-// Features of the train and validation splits, computed once (eval mode, no gradients), and their labels.
-struct CachedFeatures {
-  torch::Tensor train, val, y_train, y_val;
-  double seconds = 0;
-};
-CachedFeatures cache_features(Run& r) {
-  auto t0 = std::chrono::steady_clock::now();
-  CachedFeatures c;
-  c.train = compute_features(*r.tm.model, r.enc_train, 64, r.device).to(r.device);
-  c.val = compute_features(*r.tm.model, r.enc_val, 64, r.device).to(r.device);
-  c.y_train = torch::tensor(r.enc_train.labels, torch::kLong).to(r.device);
-  c.y_val = torch::tensor(r.enc_val.labels, torch::kLong).to(r.device);
-  c.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  return c;
-}
-
 // --strategy head: the head fitted once on cached features; recorded as one epoch.
 TrainResult fit_head_only(Run& r, TrainerState& s, Progress& progress) {
   const TrainOptions& o = r.o;
   TextClassifier& model = *r.tm.model;
-  CachedFeatures c = cache_features(r);
-  progress.log(fmt::format("feature cache: encoded {} examples once in {:.1f}s; the head is fitted on cached features",
-                           c.train.size(0) + c.val.size(0), c.seconds));
   auto t0 = std::chrono::steady_clock::now();
-  HeadFit fit = fit_head(model, c.train, c.y_train, c.val, c.y_val, o.seed, o.label_smoothing);
+  const torch::Tensor x = compute_features(model, r.enc_train, 64, r.device).to(r.device);
+  const torch::Tensor x_val = compute_features(model, r.enc_val, 64, r.device).to(r.device);
+  const torch::Tensor y = torch::tensor(r.enc_train.labels, torch::kLong).to(r.device);
+  progress.log(fmt::format("feature cache: encoded {} examples once in {:.1f}s; the head is fitted on cached features",
+                           x.size(0) + x_val.size(0), std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()));
+  t0 = std::chrono::steady_clock::now();
+  HeadFit fit = fit_head(model, x, y, o.seed, o.label_smoothing);
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   torch::Tensor vlogits;
   double train_loss;
   {
     torch::NoGradGuard ng;
-    vlogits = model.head(c.val);
-    train_loss = torch::nn::functional::cross_entropy(model.head(c.train).to(torch::kFloat), c.y_train).item<double>();
+    vlogits = model.head(x_val);
+    train_loss = torch::nn::functional::cross_entropy(model.head(x).to(torch::kFloat), y).item<double>();
   }
   const ClassificationMetrics m = score_logits(vlogits, r.enc_val.labels).metrics;
   s.history.push_back({{"epoch", 1}, {"step", 0}, {"train_loss", train_loss}, {"val_loss", m.log_loss},
@@ -341,10 +328,12 @@ TrainResult run_training(Run& r, TrainerState s, const TrainHooks& hooks, std::u
 // in every checkpoint).
 void fit_head_first(Run& r, Progress& progress) {
   auto t0 = std::chrono::steady_clock::now();
-  CachedFeatures c = cache_features(r);
-  HeadFit fit = fit_head(*r.tm.model, c.train, c.y_train, c.val, c.y_val, r.o.seed, r.o.label_smoothing);
-  progress.log(fmt::format("head fitted first on cached features (L-BFGS, l2 {:g} of {} tried, val_loss {:.4f}, {:.1f}s); now fine-tuning",
-                           fit.l2, fit.candidates, fit.val_loss,
+  const torch::Tensor x = compute_features(*r.tm.model, r.enc_train, 64, r.device).to(r.device);
+  const torch::Tensor y = torch::tensor(r.enc_train.labels, torch::kLong).to(r.device);
+  HeadFit fit = fit_head(*r.tm.model, x, y, r.o.seed, r.o.label_smoothing);
+  progress.log(fmt::format("head fitted first on cached features (L-BFGS, l2 {:g} of {} tried, cross-validated loss {:.4f}, {:.1f}s); "
+                           "now fine-tuning",
+                           fit.l2, fit.candidates, fit.cv_loss,
                            std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()));
 }
 
