@@ -77,6 +77,7 @@ TEST(Cli, ErrorsAreOneLineAndNonZero) {
   std::string dir = test::temp_dir("cli-err");
   write_atomic(dir + "/bad.csv", "text,label\nfine,card\n\"oops,card\n");
   write_atomic(dir + "/bad.yaml", "model: x\nlearning_rate: 3\n");
+  write_atomic(dir + "/bad.tflite", "TFL");
   struct Case {
     std::string args, needle;
   };
@@ -92,6 +93,10 @@ TEST(Cli, ErrorsAreOneLineAndNonZero) {
       {"import tfjs " + dir + " --out " + dir + "/m", "model.json: missing: not a TF.js model folder"},
       {"import onnx " + dir + " --out " + dir + "/m", "import: format: 'onnx' is not supported"},
       {"import tfjs " + test::fixture("tfjs") + " --out " + dir + "/m", "not a TF.js model kotsu can import"},
+      {"import tflite " + dir + "/bad.csv --out " + dir + "/m", "bad.csv: header: no TFL3 identifier"},
+      {"inspect " + dir + "/bad.tflite", "bad.tflite: header: file is too short"},
+      {"import tflite " + dir + "/nowhere.tflite --out " + dir + "/m", "nowhere.tflite: no such file"},
+      {"import tfjs " + test::fixture("tfjs") + " --labels x.txt --out " + dir + "/m", "--labels: applies to tflite only"},
   };
   for (const auto& c : cases) {
     auto r = run(c.args);

@@ -8,12 +8,13 @@
 #include "kotsu/io/gguf.hpp"
 #include "kotsu/io/safetensors.hpp"
 #include "kotsu/io/tfjs.hpp"
+#include "kotsu/io/tflite.hpp"
 
 namespace kotsu::cli {
 
 Action add_inspect(CLI::App& app) {
   auto path = std::make_shared<std::string>();
-  auto* c = app.add_subcommand("inspect", "validate and list a .safetensors, .gguf or TFJS model.json file");
+  auto* c = app.add_subcommand("inspect", "validate and list a .safetensors, .gguf, .tflite or TFJS model.json file");
   c->add_option("file", *path, "file to inspect")->required();
   return [path]() {
     const std::string& p = *path;
@@ -24,6 +25,33 @@ Action add_inspect(CLI::App& app) {
         std::string s = v.is_array() ? fmt::format("[{} values]", v.size()) : v.dump();
         fmt::print("  {} = {}\n", k, s.substr(0, 100));
       }
+      return 0;
+    }
+    if (p.size() > 7 && p.substr(p.size() - 7) == ".tflite") {
+      TfliteModel m = read_tflite(p);
+      for (size_t i = 0; i < m.ops.size(); ++i) {
+        const TfliteOp& o = m.ops[i];
+        std::vector<std::string> outs;
+        for (int t : o.outputs) {
+          const TfliteTensor& x = m.tensor(t);
+          outs.push_back(fmt::format("{} {}[{}]", x.name, tflite_type_name(x.type), fmt::join(x.shape, ",")));
+        }
+        fmt::print("{:4} {:18} -> {}\n", i, o.name, fmt::join(outs, "; "));
+      }
+      for (int t : m.inputs) {
+        const TfliteTensor& x = m.tensor(t);
+        fmt::print("input {} {}[{}]{}\n", x.name, tflite_type_name(x.type), fmt::join(x.shape, ","),
+                   x.quantized() ? fmt::format(" scale {} zero point {}", x.scale[0],
+                                               x.zero_point.empty() ? 0 : x.zero_point[0]) : "");
+      }
+      int64_t params = 0;
+      for (const auto& t : m.tensors)
+        if (t.constant()) {
+          int64_t n = 1;
+          for (auto d : t.shape) n *= d;
+          params += n;
+        }
+      fmt::print("TFLite: {} tensors, {} operators, {} constant values\n", m.tensors.size(), m.ops.size(), params);
       return 0;
     }
     if (p.size() > 5 && p.substr(p.size() - 5) == ".json") {

@@ -32,6 +32,40 @@ const std::pair<const char*, const char*> kDistilKeys[] = {
     {"attention_dropout", "attention_probs_dropout_prob"}, {"seq_classif_dropout", "classifier_dropout"}};
 }  // namespace
 
+std::vector<std::string> read_labels(const nlohmann::json& j, const std::string& path) {
+  std::vector<std::string> labels;
+  if (!j.contains("id2label") || !j["id2label"].is_object() || j["id2label"].empty()) return labels;
+  std::map<int64_t, std::string> m;
+  for (auto it = j["id2label"].begin(); it != j["id2label"].end(); ++it) {
+    int64_t id;
+    try {
+      id = std::stoll(it.key());
+    } catch (...) {
+      throw Error(path, "id2label." + it.key(), "key is not an integer");
+    }
+    if (!it.value().is_string()) throw Error(path, "id2label." + it.key(), "must be a string");
+    m[id] = it.value().get<std::string>();
+  }
+  int64_t expect = 0;
+  for (auto& [id, name] : m) {
+    if (id != expect++) throw Error(path, "id2label", "ids must be 0..N-1");
+    labels.push_back(name);
+  }
+  return labels;
+}
+
+void write_labels(nlohmann::json& j, const std::vector<std::string>& labels) {
+  if (labels.empty()) return;
+  nlohmann::json id2label = nlohmann::json::object(), label2id = nlohmann::json::object();
+  for (size_t i = 0; i < labels.size(); ++i) {
+    id2label[std::to_string(i)] = labels[i];
+    label2id[labels[i]] = i;
+  }
+  j["id2label"] = id2label;
+  j["label2id"] = label2id;
+  j["num_labels"] = labels.size();
+}
+
 EncoderConfig EncoderConfig::from_json(const nlohmann::json& j_in, const std::string& path) {
   if (!j_in.is_object()) throw Error(path, "", "config is not a JSON object");
   EncoderConfig c;
@@ -68,24 +102,7 @@ EncoderConfig EncoderConfig::from_json(const nlohmann::json& j_in, const std::st
   c.layer_norm_eps = opt_num(j, "layer_norm_eps", 1e-12, path);
   c.pad_token_id = j.contains("pad_token_id") && !j["pad_token_id"].is_null() ? req_int(j, "pad_token_id", path, 0, c.vocab_size - 1) : 0;
   c.initializer_range = opt_num(j, "initializer_range", 0.02, path);
-  if (j.contains("id2label") && j["id2label"].is_object() && !j["id2label"].empty()) {
-    std::map<int64_t, std::string> m;
-    for (auto it = j["id2label"].begin(); it != j["id2label"].end(); ++it) {
-      int64_t id;
-      try {
-        id = std::stoll(it.key());
-      } catch (...) {
-        throw Error(path, "id2label." + it.key(), "key is not an integer");
-      }
-      if (!it.value().is_string()) throw Error(path, "id2label." + it.key(), "must be a string");
-      m[id] = it.value().get<std::string>();
-    }
-    int64_t expect = 0;
-    for (auto& [id, name] : m) {
-      if (id != expect++) throw Error(path, "id2label", "ids must be 0..N-1");
-      c.labels.push_back(name);
-    }
-  }
+  c.labels = read_labels(j, path);
   return c;
 }
 
@@ -115,14 +132,7 @@ nlohmann::json EncoderConfig::to_json() const {
   }
   for (auto it = f.begin(); it != f.end(); ++it) j[it.key()] = it.value();
   if (!labels.empty()) {
-    nlohmann::json id2label = nlohmann::json::object(), label2id = nlohmann::json::object();
-    for (size_t i = 0; i < labels.size(); ++i) {
-      id2label[std::to_string(i)] = labels[i];
-      label2id[labels[i]] = i;
-    }
-    j["id2label"] = id2label;
-    j["label2id"] = label2id;
-    j["num_labels"] = labels.size();
+    write_labels(j, labels);
     j["architectures"] = {model_type == "bert"         ? "BertForSequenceClassification"
                           : model_type == "distilbert" ? "DistilBertForSequenceClassification"
                           : model_type == "use_lite"   ? "UseLiteForSequenceClassification"

@@ -9,6 +9,11 @@
 
 namespace kotsu {
 
+// id2label of a config.json as labels in id order (empty when absent); refuses ids that are not 0..N-1.
+std::vector<std::string> read_labels(const nlohmann::json& j, const std::string& path);
+// Writes id2label, label2id and num_labels (nothing for no labels).
+void write_labels(nlohmann::json& j, const std::vector<std::string>& labels);
+
 struct EncoderConfig {
   std::string model_type = "bert";  // bert | roberta | distilbert | use_lite
   int64_t vocab_size = 0;

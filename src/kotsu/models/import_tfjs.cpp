@@ -4,6 +4,7 @@
 
 #include "kotsu/core/error.hpp"
 #include "kotsu/io/file.hpp"
+#include "kotsu/io/model_dir.hpp"
 #include "kotsu/io/safetensors.hpp"
 #include "kotsu/io/tfjs.hpp"
 #include "kotsu/models/use_lite.hpp"
@@ -18,8 +19,7 @@ ImportReport import_tfjs(const std::string& src, const std::string& out, bool ov
   fs::path model_json = fs::is_directory(src) ? fs::path(src) / "model.json" : fs::path(src);
   if (!fs::exists(model_json)) throw Error(model_json.string(), "", "missing: not a TF.js model folder");
   if (out.empty()) throw Error("import", "--out", "an output directory is required");
-  fs::path dst(out);
-  if (fs::exists(dst) && !(fs::is_directory(dst) && fs::is_empty(dst)) && !overwrite)
+  if (fs::exists(out) && !(fs::is_directory(out) && fs::is_empty(out)) && !overwrite)
     throw Error(out, "", "already exists and is not empty (pass --force to replace it)");
   TfjsModel m = read_tfjs(model_json.string());
   if (!is_use_lite(m))
@@ -34,22 +34,17 @@ ImportReport import_tfjs(const std::string& src, const std::string& out, bool ov
     throw Error(vocab.string(), "", "has " + std::to_string(tok.vocab_size()) + " pieces but the embedding table only " + std::to_string(V) + " rows");
 
   // write beside the destination, then swap it in
-  fs::path tmp = dst;
-  tmp += ".partial";
-  fs::remove_all(tmp);
-  make_dirs(tmp.string());
+  const fs::path tmp = begin_model_dir(out, overwrite);
   ImportReport r;
   r.architecture = imp.config["model_type"].get<std::string>();
   r.tensors = imp.tensors.size();
   for (auto& [n, t] : imp.tensors) r.parameters += t.numel();
-  r.tokenizer = vocab.string();
+  r.extra = "tokenizer " + vocab.string();
   save_safetensors((tmp / "model.safetensors").string(), imp.tensors, {{"format", "pt"}, {"source", "tfjs"}});
   write_atomic((tmp / "config.json").string(), imp.config.dump(2) + "\n");
   tok.save(tmp.string());
   if (!fs::exists(tmp / "vocab.json")) throw Error(tmp.string(), "vocab.json", "tokenizer was not written");
-  if (fs::exists(dst)) fs::remove_all(dst);
-  if (!dst.parent_path().empty()) make_dirs(dst.parent_path().string());
-  fs::rename(tmp, dst);
+  finish_model_dir(tmp.string(), out);
   return r;
 }
 

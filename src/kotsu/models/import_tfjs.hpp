@@ -7,14 +7,9 @@
 #pragma once
 #include <string>
 
-namespace kotsu {
+#include "kotsu/io/model_dir.hpp"
 
-struct ImportReport {
-  std::string architecture;  // "use_lite"
-  size_t tensors = 0;
-  int64_t parameters = 0;
-  std::string tokenizer;     // the tokenizer file copied
-};
+namespace kotsu {
 
 // `src` is a model.json or the folder holding one.
 ImportReport import_tfjs(const std::string& src, const std::string& out, bool overwrite = false);

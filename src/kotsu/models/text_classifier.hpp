@@ -13,14 +13,9 @@
 #include <vector>
 
 #include "kotsu/core/batch.hpp"
+#include "kotsu/models/param_group.hpp"
 
 namespace kotsu {
-
-
-struct ParamGroup {
-  std::string name;  // "embeddings", "layer.3", "pooler", "head"
-  std::vector<std::pair<std::string, torch::Tensor>> params;
-};
 
 class TextClassifier : public torch::nn::Module {
  public:
@@ -52,11 +47,6 @@ class TextClassifier : public torch::nn::Module {
   void init_all_like_hf(double range, uint64_t seed);
 };
 
-struct LoadReport {
-  bool head_initialised = false;  // the checkpoint had no (or a differently-sized) head
-  size_t loaded = 0;
-  std::vector<std::string> unexpected;  // checkpoint tensors the model does not use
-};
 
 // Copies the checkpoint's tensors into `model` by name (accepting base-model names without the
 // "bert."/"roberta." prefix and old LayerNorm gamma/beta names); a missing encoder tensor or a shape

@@ -6,6 +6,7 @@
 
 #include "kotsu/core/error.hpp"
 #include "kotsu/io/file.hpp"
+#include "kotsu/io/model_dir.hpp"
 #include "kotsu/io/safetensors.hpp"
 #include "kotsu/models/bert.hpp"
 #include "kotsu/models/distilbert.hpp"
@@ -41,12 +42,7 @@ TextModel load_text_model(const std::string& dir, const std::vector<std::string>
     m.load_report.head_initialised = true;
     return m;
   }
-  const std::string st = (fs::path(dir) / "model.safetensors").string();
-  if (!file_exists(st)) {
-    if (file_exists((fs::path(dir) / "pytorch_model.bin").string()))
-      throw Error(dir, "pytorch_model.bin", "pickle checkpoints are not read (unsafe); convert to model.safetensors first");
-    throw Error(dir, "model.safetensors", "missing");
-  }
+  const std::string st = model_weights_path(dir);
   m.load_report = load_weights(*model, load_safetensors(st), st, seed, fresh_head);
   return m;
 }

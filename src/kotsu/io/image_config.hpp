@@ -1,0 +1,49 @@
+// kotsu/io/image_config: config.json of an image-classification model (Hugging Face field names:
+// MobileNetV1Config / MobileNetV2Config / ResNetConfig) and its preprocessor_config.json (how pixels
+// become the model's input: resize, crop, rescale, normalise).
+// requires: nothing of the files; a missing or out-of-range field is a kotsu::Error naming it.
+#pragma once
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+namespace kotsu {
+
+struct ImageConfig {
+  std::string model_type;  // mobilenet_v1 | mobilenet_v2
+  int64_t num_channels = 3;
+  int64_t image_size = 224;
+  double depth_multiplier = 1.0;
+  int64_t min_depth = 8;
+  int64_t depth_divisible_by = 8;  // mobilenet_v2
+  double expand_ratio = 6.0;       // mobilenet_v2
+  bool first_layer_is_expansion = true;
+  bool finegrained_output = true;
+  std::string hidden_act = "relu6";
+  bool tf_padding = true;  // TensorFlow "SAME" padding (asymmetric for stride 2 on even sizes)
+  double classifier_dropout_prob = 0.2;
+  double layer_norm_eps = 0.001;  // batch norm epsilon
+  double initializer_range = 0.02;
+  std::vector<std::string> labels;  // id2label in id order; empty for a backbone without a head
+  nlohmann::json raw;
+
+  static ImageConfig from_json(const nlohmann::json& j, const std::string& path);
+  static ImageConfig load(const std::string& path);
+  nlohmann::json to_json() const;
+};
+
+// preprocessor_config.json: resize the shorter side to resize_shortest, center crop to crop_size,
+// value = (pixel * rescale_factor - mean[c]) / std[c].
+struct ImagePreprocess {
+  int64_t resize_shortest = 256;
+  int64_t crop_height = 224, crop_width = 224;
+  double rescale_factor = 1.0 / 255.0;
+  std::vector<double> mean{0.485, 0.456, 0.406}, std{0.229, 0.224, 0.225};
+  static ImagePreprocess from_json(const nlohmann::json& j, const std::string& path);
+  static ImagePreprocess load(const std::string& path);
+  nlohmann::json to_json() const;
+};
+
+bool is_image_model_type(const std::string& model_type);
+
+}  // namespace kotsu

@@ -1,0 +1,26 @@
+// kotsu/io/model_dir: writing a whole model directory (config.json, model.safetensors, tokenizer or
+// preprocessor files) so that it appears complete or not at all: files go into "<out>.partial", which
+// replaces <out> by a rename at the end.
+#pragma once
+#include <cstdint>
+#include <string>
+
+namespace kotsu {
+
+// What an importer wrote.
+struct ImportReport {
+  std::string architecture;  // "use_lite", "mobilenet_v2", ...
+  size_t tensors = 0;
+  int64_t parameters = 0;
+  std::string extra;         // the tokenizer or preprocessing it wrote, in words
+};
+
+// Checks `out` may be written (refuses a non-empty existing one unless overwrite) and returns the
+// empty staging folder to write into.
+std::string begin_model_dir(const std::string& out, bool overwrite);
+// dir/model.safetensors; refuses (kotsu::Error) a directory without it, naming pickle checkpoints as unsafe.
+std::string model_weights_path(const std::string& dir);
+// Moves the staging folder into place (replacing `out`).
+void finish_model_dir(const std::string& staging, const std::string& out);
+
+}  // namespace kotsu

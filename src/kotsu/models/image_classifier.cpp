@@ -1,0 +1,119 @@
+#include "kotsu/models/image_classifier.hpp"
+
+#include <torch/torch.h>
+
+#include "kotsu/core/error.hpp"
+#include "kotsu/models/mobilenet.hpp"
+
+namespace kotsu {
+
+namespace {
+void init_module(torch::nn::Module& m, double range) {
+  torch::NoGradGuard ng;
+  for (auto& p : m.named_parameters(true)) {
+    const std::string& n = p.key();
+    torch::Tensor t = p.value();
+    const bool norm = n.find("normalization") != std::string::npos;
+    if (n.size() >= 4 && n.substr(n.size() - 4) == "bias") t.zero_();
+    else if (norm) t.fill_(1.0);
+    else t.normal_(0.0, range);
+  }
+  for (auto& b : m.named_buffers(true)) {
+    const std::string& n = b.key();
+    if (n.find("running_mean") != std::string::npos) b.value().zero_();
+    else if (n.find("running_var") != std::string::npos) b.value().fill_(1.0);
+    else if (n.find("num_batches_tracked") != std::string::npos) b.value().zero_();
+  }
+}
+}  // namespace
+
+void ImageClassifier::init_all(uint64_t seed) {
+  torch::manual_seed(seed);
+  init_module(*this, config_.initializer_range);
+}
+
+void ImageClassifier::init_head(uint64_t seed) {
+  torch::manual_seed(seed);
+  torch::NoGradGuard ng;
+  for (auto& g : param_groups())
+    if (g.name == "head")
+      for (auto& [n, t] : g.params) {
+        if (n.size() >= 4 && n.substr(n.size() - 4) == "bias") t.zero_();
+        else t.normal_(0.0, config_.initializer_range);
+      }
+}
+
+std::vector<std::pair<std::string, torch::Tensor>> ImageClassifier::state() {
+  std::vector<std::pair<std::string, torch::Tensor>> out;
+  for (const auto& p : named_parameters(true)) out.emplace_back(p.key(), p.value());
+  for (const auto& b : named_buffers(true)) out.emplace_back(b.key(), b.value());
+  return out;
+}
+
+std::vector<ParamGroup> ImageClassifier::group_params(const std::string& stem,
+                                                      const std::function<int64_t(const std::string&)>& layer_of) {
+  std::vector<ParamGroup> groups{{"stem", {}}};
+  for (int64_t i = 0; i < num_layers(); ++i) groups.push_back({"layer." + std::to_string(i), {}});
+  groups.push_back({"head", {}});
+  for (const auto& p : named_parameters(true)) {
+    const std::string& n = p.key();
+    if (n.rfind(stem, 0) == 0) {
+      groups.front().params.emplace_back(n, p.value());
+      continue;
+    }
+    const int64_t l = layer_of(n);
+    if (l >= 0 && l < num_layers()) groups[1 + l].params.emplace_back(n, p.value());
+    else groups.back().params.emplace_back(n, p.value());
+  }
+  return groups;
+}
+
+std::shared_ptr<ImageClassifier> make_image_classifier(const ImageConfig& config, int64_t num_labels) {
+  if (config.model_type == "mobilenet_v2") return std::make_shared<MobileNetV2Classifier>(config, num_labels);
+  if (config.model_type == "mobilenet_v1") return std::make_shared<MobileNetV1Classifier>(config, num_labels);
+  throw Error("config.json", "model_type", "'" + config.model_type + "' is not an image architecture kotsu builds");
+}
+
+LoadReport load_image_weights(ImageClassifier& model, const std::map<std::string, torch::Tensor>& tensors,
+                              const std::string& path, uint64_t seed, bool fresh_head) {
+  LoadReport r;
+  std::set<std::string> head_names, used;
+  for (auto& g : model.param_groups())
+    if (g.name == "head")
+      for (auto& [n, t] : g.params) head_names.insert(n);
+  torch::NoGradGuard ng;
+  bool head_ok = !head_names.empty() && !fresh_head;
+  for (auto& [name, dst] : model.state()) {
+    const bool is_head = head_names.count(name) != 0;
+    auto it = tensors.find(name);
+    if (it == tensors.end()) {
+      if (name.find("num_batches_tracked") != std::string::npos) continue;
+      if (is_head) {
+        head_ok = false;
+        continue;
+      }
+      throw Error(path, name, "missing from the checkpoint");
+    }
+    used.insert(name);
+    if (is_head && fresh_head) continue;
+    if (it->second.sizes() != dst.sizes()) {
+      if (is_head) {
+        head_ok = false;
+        continue;
+      }
+      throw Error(path, name, "shape mismatch: checkpoint has " + c10::str(it->second.sizes()) + ", model needs " +
+                                  c10::str(dst.sizes()));
+    }
+    dst.copy_(it->second.to(dst.dtype()));
+    ++r.loaded;
+  }
+  for (auto& [n, t] : tensors)
+    if (!used.count(n)) r.unexpected.push_back(n);
+  if (!head_names.empty() && !head_ok) {
+    model.init_head(seed);
+    r.head_initialised = true;
+  }
+  return r;
+}
+
+}  // namespace kotsu
