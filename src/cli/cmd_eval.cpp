@@ -7,6 +7,7 @@
 #include "kotsu/core/runtime.hpp"
 #include "kotsu/io/file.hpp"
 #include "kotsu/train/evaluate.hpp"
+#include "kotsu/train/evaluate_image.hpp"
 
 namespace kotsu::cli {
 
@@ -15,12 +16,13 @@ Action add_eval(CLI::App& app) {
     std::string run, data, report, predictions, text_col, label_col, device = "cpu";
     int64_t batch = 64;
     int threads = 0;
-    bool json = false;
+    bool json = false, skip_bad = false;
   };
   auto f = std::make_shared<Flags>();
-  auto* c = app.add_subcommand("eval", "evaluate a trained run on a labelled file");
+  auto* c = app.add_subcommand("eval", "evaluate a trained run on labelled texts or pictures");
   c->add_option("--run", f->run, "run directory written by kotsu train")->required();
-  c->add_option("--data", f->data, "labelled data: .csv, .tsv or .jsonl")->required();
+  c->add_option("--data", f->data, "labelled data: .csv, .tsv or .jsonl; pictures: a class-folder tree, a CSV of path,label or an IDX file")->required();
+  c->add_flag("--skip-bad", f->skip_bad, "pictures: leave out unreadable files instead of stopping");
   c->add_option("--text-col", f->text_col, "text column (default: the run's)");
   c->add_option("--label-col", f->label_col, "label column (default: the run's)");
   c->add_option("--report", f->report, "JSON report path (default: RUN/eval-<data name>.json)");
@@ -31,12 +33,19 @@ Action add_eval(CLI::App& app) {
   c->add_flag("--json", f->json, "print the JSON report instead of the table");
   return [f]() {
     runtime_init(f->threads);
-    TextColumns cols = run_columns(f->run);
-    if (!f->text_col.empty()) cols.text = f->text_col;
-    if (!f->label_col.empty()) cols.label = f->label_col;
-    TextDataset rows;
-    EvalResult r = evaluate_run(f->run, f->data, cols, f->batch, f->device, &rows);
-    if (!f->predictions.empty()) write_predictions(r, rows, f->predictions);
+    EvalResult r;
+    if (is_image_model_dir(f->run)) {
+      std::vector<std::string> names;
+      r = evaluate_image_run(f->run, f->data, f->batch, f->device, f->skip_bad, &names);
+      if (!f->predictions.empty()) write_image_predictions(r, names, f->predictions);
+    } else {
+      TextColumns cols = run_columns(f->run);
+      if (!f->text_col.empty()) cols.text = f->text_col;
+      if (!f->label_col.empty()) cols.label = f->label_col;
+      TextDataset rows;
+      r = evaluate_run(f->run, f->data, cols, f->batch, f->device, &rows);
+      if (!f->predictions.empty()) write_predictions(r, rows, f->predictions);
+    }
     std::string report = f->report;
     if (report.empty())
       report = (std::filesystem::path(f->run) / ("eval-" + std::filesystem::path(f->data).stem().string() + ".json")).string();

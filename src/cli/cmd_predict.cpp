@@ -8,27 +8,73 @@
 #include "kotsu/text/utf8.hpp"
 #include "kotsu/core/error.hpp"
 #include "kotsu/train/evaluate.hpp"
+#include "kotsu/train/evaluate_image.hpp"
+#include "kotsu/vision/image.hpp"
 
 namespace kotsu::cli {
 
-Action add_predict(CLI::App& app) {
-  struct Flags {
+namespace {
+struct PredictFlags {
     std::string run, device = "cpu";
     std::vector<std::string> texts;
     bool json = false;
     int threads = 0;
-    int64_t batch = 64;
-  };
+    int64_t batch = 64, top = 5;
+};
+
+// Top classes of each picture: "path<TAB>label=p<TAB>..." or one JSON object per picture.
+int predict_pictures(const PredictFlags& f) {
+  ImageModel m = load_image_model(f.run);
+  if (m.config.labels.empty()) throw Error(f.run, "id2label", "the model has no labels: train it first (kotsu train)");
+  std::vector<std::string> paths = f.texts;
+  if (paths.empty())
+    for (std::string line; std::getline(std::cin, line);)
+      if (!line.empty()) paths.push_back(line.back() == '\r' ? line.substr(0, line.size() - 1) : line);
+  const int64_t k = std::min<int64_t>(f.top, static_cast<int64_t>(m.config.labels.size()));
+  for (size_t s = 0; s < paths.size(); s += static_cast<size_t>(f.batch)) {
+    std::vector<Image> images;
+    const size_t e = std::min(paths.size(), s + static_cast<size_t>(f.batch));
+    for (size_t i = s; i < e; ++i) images.push_back(decode_image(paths[i], static_cast<int>(m.preprocess.resize_shortest)));
+    auto probs = predict_images(m, images, f.batch, f.device);
+    auto [p, c] = probs.topk(k, 1);
+    for (size_t i = s; i < e; ++i) {
+      const int64_t r = static_cast<int64_t>(i - s);
+      if (f.json) {
+        nlohmann::ordered_json j;
+        j["image"] = paths[i];
+        j["label"] = m.config.labels[c[r][0].item<int64_t>()];
+        nlohmann::ordered_json top = nlohmann::ordered_json::array();
+        for (int64_t t = 0; t < k; ++t)
+          top.push_back({{"label", m.config.labels[c[r][t].item<int64_t>()]}, {"probability", p[r][t].item<float>()}});
+        j["top"] = top;
+        fmt::print("{}\n", j.dump());
+      } else {
+        std::string line = paths[i];
+        for (int64_t t = 0; t < k; ++t)
+          line += fmt::format("\t{}={:.4f}", m.config.labels[c[r][t].item<int64_t>()], p[r][t].item<float>());
+        fmt::print("{}\n", line);
+      }
+    }
+    std::fflush(stdout);
+  }
+  return 0;
+}
+}  // namespace
+
+Action add_predict(CLI::App& app) {
+  using Flags = PredictFlags;
   auto f = std::make_shared<Flags>();
-  auto* c = app.add_subcommand("predict", "predict labels for texts (arguments, or one per stdin line)");
+  auto* c = app.add_subcommand("predict", "predict labels for texts (arguments, or one per stdin line) or picture files");
   c->add_option("--run", f->run, "run directory written by kotsu train (or any labelled model directory)")->required();
-  c->add_option("texts", f->texts, "texts to classify");
+  c->add_option("texts", f->texts, "texts to classify (picture files for an image model; stdin: one path per line)");
+  c->add_option("--top", f->top, "pictures: how many classes to print")->capture_default_str();
   c->add_flag("--json", f->json, "one JSON object per line");
   c->add_option("--threads", f->threads, "CPU threads (0 = all cores)");
   c->add_option("--batch-size", f->batch, "lines per forward pass when reading stdin")->capture_default_str();
   c->add_option("--device", f->device, "cpu or cuda[:N]")->capture_default_str();
   return [f]() {
     runtime_init(f->threads);
+    if (is_image_model_dir(f->run)) return predict_pictures(*f);
     TextModel m = load_text_model(f->run);
     const int64_t max_len = run_max_len(f->run);
     auto emit = [&](const std::vector<std::string>& texts) {

@@ -45,12 +45,12 @@ struct TrainFlags {
 
 Action add_train(CLI::App& app) {
   auto f = std::make_shared<TrainFlags>();
-  auto* c = app.add_subcommand("train", "fine-tune a pre-trained model on a labelled text file");
+  auto* c = app.add_subcommand("train", "fine-tune a pre-trained model on labelled texts or pictures");
   TrainOptions& o = f->o;
   c->add_option("run_file", f->run_file, "YAML run file with the same option names (flags override it)");
   c->add_option("--resume", f->resume, "continue the killed or stopped run in this directory");
   c->add_option("--model", o.model, "Hugging Face model directory (config.json, model.safetensors, vocab.txt)");
-  c->add_option("--data", o.data, "training data: .csv, .tsv or .jsonl");
+  c->add_option("--data", o.data, "training data: texts in .csv, .tsv or .jsonl; pictures as a class-folder tree, a CSV of path,label or an IDX file");
   c->add_option("--val-data", o.val_data, "validation data (default: a stratified split of --data)");
   c->add_option("--out", o.out, "run directory to write");
   c->add_option("--text-col", o.columns.text, "text column")->capture_default_str();
@@ -80,6 +80,11 @@ Action add_train(CLI::App& app) {
   c->add_option("--device", o.device, "cpu or cuda[:N]")->capture_default_str();
   c->add_flag("--bf16", o.bf16, "bf16 autocast for the forward pass (float32 master weights); fast only on CPUs with AVX512-BF16 and on GPUs");
   c->add_option("--group-by-length", o.group_by_length, "batch rows of similar length together (less padding)")->capture_default_str();
+  c->add_option("--lr-decay", o.lr_decay, "discriminative learning rates: each lower layer trains at this factor of the one above (1 = off)")->capture_default_str();
+  c->add_option("--class-weights", o.class_weights, "none | balanced (weight the loss by inverse class frequency)")->capture_default_str();
+  c->add_option("--augment", o.augment, "pictures: random resized crop, flips and colour jitter while training")->capture_default_str();
+  c->add_flag("--train-bn-stats", o.train_bn_stats, "pictures, full strategy: batch norm trains on batch statistics (default: frozen)");
+  c->add_flag("--skip-bad", o.skip_bad, "pictures: leave out unreadable files (counted in the log) instead of stopping");
   c->add_flag("--quiet", f->quiet, "no progress or log lines");
   return [f, c]() {
     TrainHooks hooks;

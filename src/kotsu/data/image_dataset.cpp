@@ -230,14 +230,21 @@ ImageDataset load_image_dataset(const std::string& spec, const std::string& path
   return read_image_csv(spec, path_col, label_col);
 }
 
-std::vector<std::pair<std::string, std::string>> check_images(ImageDataset& ds, bool skip_bad, int threads) {
-  if (ds.paths.empty()) return {};
+std::vector<std::pair<std::string, std::string>> check_images(ImageDataset& ds, bool skip_bad, int threads,
+                                                              std::vector<Image>* decoded, int min_side) {
+  std::vector<Image> images(decoded ? ds.size() : 0);
+  if (ds.paths.empty()) {  // in memory: nothing can fail
+    for (size_t i = 0; decoded && i < ds.size(); ++i) images[i] = ds.image(i);
+    if (decoded) *decoded = std::move(images);
+    return {};
+  }
   std::vector<std::string> errors(ds.size());
   std::atomic<size_t> next{0};
   auto work = [&] {
     for (size_t i; (i = next++) < ds.size();) {
       try {
-        ds.image(i, 1);
+        Image im = ds.image(i, min_side);
+        if (decoded) images[i] = std::move(im);
       } catch (const Error& e) {
         errors[i] = e.reason();
       }
@@ -248,9 +255,11 @@ std::vector<std::pair<std::string, std::string>> check_images(ImageDataset& ds, 
   for (auto& t : pool) t.join();
   std::vector<std::pair<std::string, std::string>> bad;
   std::vector<size_t> keep;
+  std::vector<Image> kept;
   for (size_t i = 0; i < ds.size(); ++i) {
     if (errors[i].empty()) {
       keep.push_back(i);
+      if (decoded) kept.push_back(std::move(images[i]));
       continue;
     }
     if (!skip_bad) throw Error(ds.paths[i], "image", errors[i] + " (pass --skip-bad to leave such pictures out)");
@@ -258,6 +267,7 @@ std::vector<std::pair<std::string, std::string>> check_images(ImageDataset& ds, 
   }
   if (!bad.empty()) ds = ds.subset(keep);
   if (ds.size() == 0) throw Error(ds.source, "", "no readable picture left");
+  if (decoded) *decoded = std::move(kept);
   return bad;
 }
 

@@ -40,8 +40,10 @@ ImageDataset read_image_csv(const std::string& csv, const std::string& path_col 
 ImageDataset read_idx(const std::string& images, const std::string& labels);
 
 // Decodes every picture once (threads in parallel). With skip_bad the unreadable ones are dropped and
-// returned as (name, reason); without, the first one is thrown as kotsu::Error.
-std::vector<std::pair<std::string, std::string>> check_images(ImageDataset& ds, bool skip_bad, int threads);
+// returned as (name, reason); without, the first one is thrown as kotsu::Error. With `decoded`, the
+// pictures of the (remaining) examples are kept there, in order, decoded with `min_side` (see decode_image).
+std::vector<std::pair<std::string, std::string>> check_images(ImageDataset& ds, bool skip_bad, int threads,
+                                                              std::vector<Image>* decoded = nullptr, int min_side = 1);
 
 // Maps the dataset's class names onto `labels` (a model's id2label), refusing a class the model lacks.
 std::vector<int64_t> remap_targets(const ImageDataset& ds, const std::vector<std::string>& labels);

@@ -43,12 +43,6 @@ void ImageClassifier::init_head(uint64_t seed) {
       }
 }
 
-std::vector<std::pair<std::string, torch::Tensor>> ImageClassifier::state() {
-  std::vector<std::pair<std::string, torch::Tensor>> out;
-  for (const auto& p : named_parameters(true)) out.emplace_back(p.key(), p.value());
-  for (const auto& b : named_buffers(true)) out.emplace_back(b.key(), b.value());
-  return out;
-}
 
 std::vector<ParamGroup> ImageClassifier::group_params(const std::string& stem,
                                                       const std::function<int64_t(const std::string&)>& layer_of) {

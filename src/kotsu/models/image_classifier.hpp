@@ -14,26 +14,20 @@
 #include <vector>
 
 #include "kotsu/io/image_config.hpp"
-#include "kotsu/models/param_group.hpp"
+#include "kotsu/models/classifier.hpp"
 
 namespace kotsu {
 
-class ImageClassifier : public torch::nn::Module {
+class ImageClassifier : public Classifier {
  public:
   virtual torch::Tensor features(const torch::Tensor& pixels) = 0;  // [B, feature_size()]
-  virtual torch::Tensor head(const torch::Tensor& features) = 0;    // [B, num_labels()]
   torch::Tensor logits(const torch::Tensor& pixels) { return head(features(pixels)); }
-  virtual std::vector<ParamGroup> param_groups() = 0;  // bottom to top, "head" last
-  virtual int64_t num_layers() const = 0;
-  virtual int64_t num_labels() const = 0;
   virtual int64_t feature_size() const = 0;
   virtual std::string base_prefix() const = 0;  // "mobilenet_v2."
   // Hugging Face's _init_weights: normal(0, initializer_range) conv/linear weights, zero biases,
   // batch norm scale 1 / shift 0 / running statistics reset.
-  void init_head(uint64_t seed);
-  void init_all(uint64_t seed);
-  // All tensors to save (parameters and batch-norm buffers), with their Hugging Face names.
-  std::vector<std::pair<std::string, torch::Tensor>> state();
+  void init_head(uint64_t seed) override;
+  void init_all(uint64_t seed) override;
   const ImageConfig& config() const { return config_; }
   // Called on every intermediate activation the architecture names (each conv layer's output by its
   // tensor-name prefix, each residual sum as "<block>.add", the pooled features as "<base>pool") and

@@ -8,12 +8,6 @@
 
 namespace kotsu {
 
-std::vector<std::pair<std::string, torch::Tensor>> TextClassifier::state() {
-  std::vector<std::pair<std::string, torch::Tensor>> out;
-  for (const auto& p : named_parameters(true)) out.emplace_back(p.key(), p.value());
-  for (const auto& b : named_buffers(true)) out.emplace_back(b.key(), b.value());
-  return out;
-}
 
 std::vector<ParamGroup> TextClassifier::group_by_prefix(const std::string& embeddings, const std::string& layers,
                                                         const std::string& pooler) {

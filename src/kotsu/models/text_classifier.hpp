@@ -13,30 +13,20 @@
 #include <vector>
 
 #include "kotsu/core/batch.hpp"
-#include "kotsu/models/param_group.hpp"
+#include "kotsu/models/classifier.hpp"
 
 namespace kotsu {
 
-class TextClassifier : public torch::nn::Module {
+class TextClassifier : public Classifier {
  public:
   virtual torch::Tensor encode(const TextBatch& batch) = 0;             // last hidden states [B, T, H]
   virtual torch::Tensor features(const TextBatch& batch) = 0;           // [B, F]
-  virtual torch::Tensor head(const torch::Tensor& features) = 0;        // [B, num_labels]
   torch::Tensor logits(const TextBatch& batch) { return head(features(batch)); }
-  virtual std::vector<ParamGroup> param_groups() = 0;                   // bottom to top, "head" last
-  virtual int64_t num_layers() const = 0;
-  virtual int64_t num_labels() const = 0;
   virtual int64_t max_positions() const = 0;
   virtual std::string base_prefix() const = 0;  // "bert." or "roberta."
-  // Re-draws the head's weights (normal(0, initializer_range), zero bias), as Hugging Face initialises a new head.
-  virtual void init_head(uint64_t seed) = 0;
-  // Re-draws every weight (for --init random, training from scratch).
-  virtual void init_all(uint64_t seed) = 0;
   // Switches the token-embedding table to sparse gradients (only the rows a batch uses) and returns it;
   // an architecture without one returns nothing.
   virtual std::vector<torch::Tensor> use_sparse_embedding_grads() { return {}; }
-  // All tensors to save, with their Hugging Face names.
-  std::vector<std::pair<std::string, torch::Tensor>> state() ;
 
  protected:
   // param_groups() for the usual layout: names starting with `embeddings` -> "embeddings", `layers` + "N." ->

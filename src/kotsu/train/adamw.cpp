@@ -42,6 +42,7 @@ FusedAdamW::FusedAdamW(std::vector<Group> groups, std::vector<torch::Tensor> row
       s.m = torch::zeros_like(p);
       s.v = torch::zeros_like(p);
       s.weight_decay = g.weight_decay;
+      s.lr_scale = g.lr_scale;
       for (auto& r : row_sparse)
         if (r.is_same(p)) s.row_sparse = true;
       if (s.row_sparse) {
@@ -135,8 +136,10 @@ double FusedAdamW::step(double lr, double max_norm) {
   ++step_;
   const double bc1 = 1.0 - std::pow(o_.beta1, static_cast<double>(step_));
   const double bc2 = 1.0 - std::pow(o_.beta2, static_cast<double>(step_));
+  const double base_lr = lr;
   for (size_t i = 0; i < slots_.size(); ++i) {
     Slot& s = slots_[i];
+    lr = base_lr * s.lr_scale;
     Coeffs c{static_cast<float>(1.0 - lr * s.weight_decay), static_cast<float>(o_.beta1), static_cast<float>(o_.beta2),
              static_cast<float>(1.0 - o_.beta1), static_cast<float>(1.0 - o_.beta2), static_cast<float>(lr / bc1),
              static_cast<float>(std::sqrt(bc2)), static_cast<float>(o_.eps), clip};

@@ -26,6 +26,7 @@ class FusedAdamW {
   struct Group {
     std::vector<torch::Tensor> params;
     double weight_decay = 0;
+    double lr_scale = 1.0;  // this group's learning rate = lr * lr_scale (discriminative learning rates)
   };
   FusedAdamW(std::vector<Group> groups, std::vector<torch::Tensor> row_sparse, Options o);
   FusedAdamW(std::vector<Group> groups, std::vector<torch::Tensor> row_sparse) : FusedAdamW(std::move(groups), std::move(row_sparse), Options()) {}
@@ -47,6 +48,7 @@ class FusedAdamW {
   struct Slot {
     torch::Tensor param, m, v;
     double weight_decay = 0;
+    double lr_scale = 1.0;
     bool row_sparse = false;
     std::vector<uint8_t> active;      // row-sparse: has the row ever had a gradient or been prepared
     std::vector<int64_t> active_rows;  // the same rows, as a list

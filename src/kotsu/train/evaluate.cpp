@@ -54,15 +54,20 @@ EvalResult evaluate_run(const std::string& run_dir, const std::string& data, con
   EncodedTexts enc = encode_texts(*m.tokenizer, d, max_len, y);
   torch::Device dev(device);
   m.model->to(dev);
-  ScoredLogits scored = score_logits(predict_logits(*m.model, enc, batch_size, dev), y);
-  EvalResult r;
-  r.labels = m.config.labels;
-  r.metrics = std::move(scored.metrics);
-  r.truth = y;
-  r.predicted = std::move(scored.predicted);
-  r.confidence = std::move(scored.confidence);
+  EvalResult r = make_eval_result(m.config.labels, y, score_logits(predict_logits(*m.model, enc, batch_size, dev), y), run_dir, data);
   r.lines = d.lines;
   if (loaded) *loaded = d;
+  return r;
+}
+
+EvalResult make_eval_result(const std::vector<std::string>& labels, const std::vector<int64_t>& truth, ScoredLogits scored,
+                            const std::string& run_dir, const std::string& data) {
+  EvalResult r;
+  r.labels = labels;
+  r.metrics = std::move(scored.metrics);
+  r.truth = truth;
+  r.predicted = std::move(scored.predicted);
+  r.confidence = std::move(scored.confidence);
   r.report = metrics_json(r.metrics, r.labels);
   r.report["run"] = run_dir;
   r.report["data"] = data;
@@ -75,13 +80,17 @@ void write_predictions(const EvalResult& r, const TextDataset& d, const std::str
     nlohmann::ordered_json j;
     j["line"] = r.lines[i];
     j["text"] = d.texts[i];
-    j["label"] = r.labels[static_cast<size_t>(r.truth[i])];
-    j["predicted"] = r.labels[static_cast<size_t>(r.predicted[i])];
-    j["confidence"] = r.confidence[i];
-    j["correct"] = r.truth[i] == r.predicted[i];
+    add_prediction_fields(r, i, j);
     out += j.dump() + "\n";
   }
   write_atomic(path, out);
+}
+
+void add_prediction_fields(const EvalResult& r, size_t i, nlohmann::ordered_json& j) {
+  j["label"] = r.labels[static_cast<size_t>(r.truth[i])];
+  j["predicted"] = r.labels[static_cast<size_t>(r.predicted[i])];
+  j["confidence"] = r.confidence[i];
+  j["correct"] = r.truth[i] == r.predicted[i];
 }
 
 std::vector<Prediction> predict_texts(TextModel& m, const std::vector<std::string>& texts, int64_t max_len,

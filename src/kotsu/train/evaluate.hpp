@@ -8,6 +8,7 @@
 #include "kotsu/data/text_dataset.hpp"
 #include "kotsu/eval/metrics.hpp"
 #include "kotsu/models/text_model.hpp"
+#include "kotsu/train/predict.hpp"
 
 namespace kotsu {
 
@@ -25,6 +26,11 @@ EvalResult evaluate_run(const std::string& run_dir, const std::string& data, con
 
 // One JSON object per row: line, text, label, predicted, confidence, correct (for error analysis).
 void write_predictions(const EvalResult& r, const TextDataset& d, const std::string& path);
+// An EvalResult from scored logits: metrics, predictions and the JSON report naming run and data.
+EvalResult make_eval_result(const std::vector<std::string>& labels, const std::vector<int64_t>& truth, ScoredLogits scored,
+                            const std::string& run_dir, const std::string& data);
+// Row i's label, predicted label, confidence and correctness appended to `j` (what each prediction line ends with).
+void add_prediction_fields(const EvalResult& r, size_t i, nlohmann::ordered_json& j);
 
 struct Prediction {
   std::string label;

@@ -17,7 +17,7 @@ struct Head {
   std::vector<torch::Tensor> params, weights;
 };
 
-Head head_of(TextClassifier& model) {
+Head head_of(Classifier& model) {
   Head h;
   for (auto& g : model.param_groups())
     if (g.name == "head")
@@ -29,7 +29,7 @@ Head head_of(TextClassifier& model) {
 }
 
 // From the seeded initial head, L-BFGS to convergence on mean cross-entropy + l2/2 * squared weights.
-void fit(TextClassifier& model, const Head& h, const torch::Tensor& x, const torch::Tensor& y, double l2, uint64_t seed,
+void fit(Classifier& model, const Head& h, const torch::Tensor& x, const torch::Tensor& y, double l2, uint64_t seed,
          double label_smoothing) {
   model.init_head(seed);
   auto ce = torch::nn::functional::CrossEntropyFuncOptions().label_smoothing(label_smoothing);
@@ -49,7 +49,7 @@ void fit(TextClassifier& model, const Head& h, const torch::Tensor& x, const tor
   opt.step(closure);
 }
 
-double log_loss(TextClassifier& model, const torch::Tensor& x, const torch::Tensor& y) {
+double log_loss(Classifier& model, const torch::Tensor& x, const torch::Tensor& y) {
   torch::NoGradGuard ng;
   return torch::nn::functional::cross_entropy(model.head(x).to(torch::kFloat), y).item<double>();
 }
@@ -72,7 +72,7 @@ std::vector<int64_t> stratified_folds(const torch::Tensor& y, int64_t k, uint64_
 
 }  // namespace
 
-HeadFit fit_head(TextClassifier& model, const torch::Tensor& x, const torch::Tensor& y, uint64_t seed,
+HeadFit fit_head(Classifier& model, const torch::Tensor& x, const torch::Tensor& y, uint64_t seed,
                  double label_smoothing) {
   Head h = head_of(model);
   model.eval();  // no dropout: the L2 penalty regularises, and L-BFGS needs a deterministic loss

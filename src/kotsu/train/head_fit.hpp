@@ -11,7 +11,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "kotsu/models/text_classifier.hpp"
+#include "kotsu/models/classifier.hpp"
 
 namespace kotsu {
 
@@ -22,7 +22,7 @@ struct HeadFit {
 };
 
 // x [N, F] are model.features() outputs, y their label ids. Leaves the model in eval mode.
-HeadFit fit_head(TextClassifier& model, const torch::Tensor& x, const torch::Tensor& y, uint64_t seed,
+HeadFit fit_head(Classifier& model, const torch::Tensor& x, const torch::Tensor& y, uint64_t seed,
                  double label_smoothing = 0.0);
 
 }  // namespace kotsu

@@ -21,7 +21,9 @@ nlohmann::json TrainOptions::to_json() const {
           {"patience", patience}, {"metric", metric}, {"val_fraction", val_fraction},
           {"label_smoothing", label_smoothing}, {"max_len", max_len}, {"seed", seed}, {"threads", threads},
           {"device", device}, {"bf16", bf16},
-          {"group_by_length", group_by_length}, {"head_first", head_first}};
+          {"group_by_length", group_by_length}, {"head_first", head_first},
+          {"lr_decay", lr_decay}, {"class_weights", class_weights}, {"augment", augment}, {"skip_bad", skip_bad},
+          {"train_bn_stats", train_bn_stats}};
 }
 
 void TrainOptions::merge_json(const nlohmann::json& j, const std::string& source) {
@@ -59,6 +61,11 @@ void TrainOptions::merge_json(const nlohmann::json& j, const std::string& source
       else if (k == "bf16") bf16 = v.get<bool>();
       else if (k == "group_by_length") group_by_length = v.get<bool>();
       else if (k == "head_first") head_first = v.get<bool>();
+      else if (k == "lr_decay") lr_decay = v.get<double>();
+      else if (k == "class_weights") class_weights = v.get<std::string>();
+      else if (k == "augment") augment = v.get<bool>();
+      else if (k == "skip_bad") skip_bad = v.get<bool>();
+      else if (k == "train_bn_stats") train_bn_stats = v.get<bool>();
       else throw Error(source, k, "unknown option");
     } catch (const nlohmann::json::exception&) {
       throw Error(source, k, "has the wrong type (" + std::string(v.type_name()) + ")");
@@ -69,7 +76,7 @@ void TrainOptions::merge_json(const nlohmann::json& j, const std::string& source
 void TrainOptions::validate() const {
   const std::string src = "options";
   if (model.empty()) throw Error(src, "model", "is required (a Hugging Face model directory)");
-  if (data.empty()) throw Error(src, "data", "is required (a .csv, .tsv or .jsonl file)");
+  if (data.empty()) throw Error(src, "data", "is required (a .csv, .tsv or .jsonl file; for pictures a class-folder tree, a CSV of path,label or an IDX file)");
   if (out.empty()) throw Error(src, "out", "is required (the run directory)");
   if (strategy != "full" && strategy != "partial" && strategy != "head")
     throw Error(src, "strategy", "'" + strategy + "' is not one of full, partial, head");
@@ -90,6 +97,8 @@ void TrainOptions::validate() const {
   if (label_smoothing < 0 || label_smoothing >= 1) throw Error(src, "label_smoothing", "must be in [0, 1)");
   if (max_len < 4) throw Error(src, "max_len", "must be >= 4");
   if (threads < 0) throw Error(src, "threads", "must be >= 0");
+  if (lr_decay <= 0 || lr_decay > 1) throw Error(src, "lr_decay", "must be in (0, 1]");
+  if (class_weights != "none" && class_weights != "balanced") throw Error(src, "class_weights", "must be none or balanced");
   if (device != "cpu" && device.rfind("cuda", 0) != 0) throw Error(src, "device", "must be cpu or cuda[:N]");
 }
 

@@ -39,6 +39,15 @@ struct TrainOptions {
   // full/partial with a new head: first fit the head alone on cached features (train/head_fit), then
   // fine-tune: a random head's gradients would distort the pre-trained features
   bool head_first = true;
+  // discriminative learning rates: group i of L (bottom to top, head excluded) trains at lr * lr_decay^(L - i)
+  double lr_decay = 1.0;
+  std::string class_weights = "none";  // none | balanced (loss weights n / (k * n_class), for imbalanced data)
+  bool augment = true;                 // images: random resized crop, flip and colour jitter while training
+  bool skip_bad = false;               // images: leave out unreadable pictures (counted) instead of stopping
+  // images, full strategy: batch norm uses (and updates) batch statistics while training. Off by default:
+  // with a few hundred pictures and small batches the statistics are noise, and the batch norms of a model
+  // imported from a folded TFLite graph are identities that batch statistics would break.
+  bool train_bn_stats = false;
 
   double effective_lr() const;
   nlohmann::json to_json() const;

@@ -16,12 +16,12 @@
 #include "kotsu/io/file.hpp"
 #include "kotsu/io/json_file.hpp"
 #include "kotsu/io/safetensors.hpp"
-#include "kotsu/models/text_model.hpp"
 #include "kotsu/train/adamw.hpp"
 #include "kotsu/train/head_fit.hpp"
 #include "kotsu/train/precision.hpp"
 #include "kotsu/train/predict.hpp"
 #include "kotsu/train/progress.hpp"
+#include "kotsu/train/task.hpp"
 
 namespace kotsu {
 
@@ -77,6 +77,16 @@ TrainResult result_of(const TrainerState& s, const std::string& out) {
 
 bool higher_is_better(const std::string& metric) { return metric != "loss"; }
 
+// "balanced" loss weights, as scikit-learn's class_weight="balanced": n / (classes * count(class)).
+torch::Tensor balanced_class_weights(const std::vector<int64_t>& y, size_t classes) {
+  std::vector<double> count(classes, 0.0);
+  for (int64_t t : y) count[static_cast<size_t>(t)] += 1;
+  std::vector<float> w(classes);
+  for (size_t c = 0; c < classes; ++c)
+    w[c] = count[c] > 0 ? static_cast<float>(static_cast<double>(y.size()) / (static_cast<double>(classes) * count[c])) : 1.0f;
+  return torch::tensor(w);
+}
+
 double schedule_factor(const std::string& kind, int64_t step, int64_t total, int64_t warmup) {
   if (step < warmup) return static_cast<double>(step) / static_cast<double>(std::max<int64_t>(1, warmup));
   if (kind == "constant") return 1.0;
@@ -91,7 +101,7 @@ bool no_decay(const std::string& name) {
 }
 
 // Marks parameters trainable per strategy; returns the trainable ones with their names.
-std::vector<std::pair<std::string, torch::Tensor>> apply_strategy(TextClassifier& m, const TrainOptions& o) {
+std::vector<std::pair<std::string, torch::Tensor>> apply_strategy(Classifier& m, const TrainOptions& o) {
   std::vector<std::pair<std::string, torch::Tensor>> trainable;
   const int64_t L = m.num_layers();
   for (auto& g : m.param_groups()) {
@@ -118,44 +128,16 @@ std::string serialize_optimizer(const FusedAdamW& opt) {
 
 struct Run {
   TrainOptions o;
-  std::vector<std::string> labels;
-  TextDataset train_ds, val_ds;
-  EncodedTexts enc_train, enc_val;
-  TextModel tm;
+  std::unique_ptr<ClassifierTask> task;
   torch::Device device{torch::kCPU};
+  const std::vector<std::string>& labels() const { return task->labels(); }
 };
 
-Run prepare(const TrainOptions& o, const std::vector<std::string>& fixed_labels) {
+Run prepare(const TrainOptions& o, const std::vector<std::string>& fixed_labels, Progress& progress) {
   Run r;
   r.o = o;
   r.device = torch::Device(o.device);
-  r.train_ds = load_text_dataset(o.data, o.columns);
-  r.labels = fixed_labels.empty() ? collect_labels(r.train_ds) : fixed_labels;
-  if (r.labels.size() < 2) throw Error(o.data, "--label-col", "needs at least two distinct labels, found " + std::to_string(r.labels.size()));
-  auto y = label_ids(r.train_ds, r.labels);
-  r.tm = load_text_model(o.model, r.labels, o.seed, o.init == "random" ? InitMode::Random : InitMode::Pretrained);
-  const size_t max_len = static_cast<size_t>(std::min<int64_t>(o.max_len, r.tm.model->max_positions()));
-  if (!o.val_data.empty()) {
-    r.val_ds = load_text_dataset(o.val_data, o.columns);
-    auto yv = label_ids(r.val_ds, r.labels);
-    r.enc_train = encode_texts(*r.tm.tokenizer, r.train_ds, max_len, y);
-    r.enc_val = encode_texts(*r.tm.tokenizer, r.val_ds, max_len, yv);
-  } else {
-    std::vector<size_t> tr, va;
-    stratified_split(y, o.val_fraction, o.seed, tr, va);
-    if (va.empty()) throw Error(o.data, "", "too few rows to hold out a validation split; pass --val-data");
-    EncodedTexts all = encode_texts(*r.tm.tokenizer, r.train_ds, max_len, y);
-    for (size_t i : tr) {
-      r.enc_train.enc.push_back(all.enc[i]);
-      r.enc_train.labels.push_back(y[i]);
-    }
-    for (size_t i : va) {
-      r.enc_val.enc.push_back(all.enc[i]);
-      r.enc_val.labels.push_back(y[i]);
-    }
-    r.enc_train.pad_id = r.enc_val.pad_id = all.pad_id;
-  }
-  r.tm.model->to(r.device);
+  r.task = make_task(o, fixed_labels, progress);
   return r;
 }
 
@@ -163,11 +145,11 @@ void write_run_json(const Run& r, const TrainerState& s, const std::string& stat
   nlohmann::ordered_json j;
   j["kotsu_version"] = kVersion;
   j["status"] = status;
-  j["task"] = "text-classification";
+  j["task"] = r.task->kind();
   j["options"] = r.o.to_json();
-  j["labels"] = r.labels;
-  j["n_train"] = r.enc_train.enc.size();
-  j["n_val"] = r.enc_val.enc.size();
+  j["labels"] = r.labels();
+  j["n_train"] = r.task->targets(true).size();
+  j["n_val"] = r.task->targets(false).size();
   j["best_metric"] = {{"name", r.o.metric}, {"value", s.best}, {"epoch", s.best_epoch}};
   j["stopped_early"] = s.stopped_early;
   j["history"] = s.history;
@@ -177,11 +159,11 @@ void write_run_json(const Run& r, const TrainerState& s, const std::string& stat
 // --strategy head: the head fitted once on cached features; recorded as one epoch.
 TrainResult fit_head_only(Run& r, TrainerState& s, Progress& progress) {
   const TrainOptions& o = r.o;
-  TextClassifier& model = *r.tm.model;
+  Classifier& model = r.task->model();
   auto t0 = std::chrono::steady_clock::now();
-  const torch::Tensor x = compute_features(model, r.enc_train, 64, r.device).to(r.device);
-  const torch::Tensor x_val = compute_features(model, r.enc_val, 64, r.device).to(r.device);
-  const torch::Tensor y = torch::tensor(r.enc_train.labels, torch::kLong).to(r.device);
+  const torch::Tensor x = r.task->features(true);
+  const torch::Tensor x_val = r.task->features(false);
+  const torch::Tensor y = torch::tensor(r.task->targets(true), torch::kLong).to(r.device);
   progress.log(fmt::format("feature cache: encoded {} examples once in {:.1f}s; the head is fitted on cached features",
                            x.size(0) + x_val.size(0), std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()));
   t0 = std::chrono::steady_clock::now();
@@ -194,7 +176,7 @@ TrainResult fit_head_only(Run& r, TrainerState& s, Progress& progress) {
     vlogits = model.head(x_val);
     train_loss = torch::nn::functional::cross_entropy(model.head(x).to(torch::kFloat), y).item<double>();
   }
-  const ClassificationMetrics m = score_logits(vlogits, r.enc_val.labels).metrics;
+  const ClassificationMetrics m = score_logits(vlogits, r.task->targets(false)).metrics;
   s.history.push_back({{"epoch", 1}, {"step", 0}, {"train_loss", train_loss}, {"val_loss", m.log_loss},
                        {"val_accuracy", m.accuracy}, {"val_macro_f1", m.macro_f1}, {"val_weighted_f1", m.weighted_f1},
                        {"l2", fit.l2}, {"seconds", secs}});
@@ -202,7 +184,7 @@ TrainResult fit_head_only(Run& r, TrainerState& s, Progress& progress) {
   s.best_loss = m.log_loss;
   s.has_best = true;
   s.best_epoch = s.epoch = 1;
-  save_text_model(r.tm, o.out);
+  r.task->save(o.out);
   write_atomic((fs::path(o.out) / "trainer_state.json").string(), s.to_json().dump(2) + "\n");
   write_run_json(r, s, "finished");
   progress.log(fmt::format("head fitted (L-BFGS, l2 {:g} chosen by 3-fold cross-validation from {} strengths, {:.1f}s): train_loss {:.4f}  "
@@ -214,45 +196,36 @@ TrainResult fit_head_only(Run& r, TrainerState& s, Progress& progress) {
 TrainResult run_training(Run& r, TrainerState s, const TrainHooks& hooks, std::unique_ptr<FusedAdamW> opt_holder) {
   const TrainOptions& o = r.o;
   Progress progress(hooks.quiet);
-  TextClassifier& model = *r.tm.model;
+  Classifier& model = r.task->model();
   FusedAdamW& opt = *opt_holder;
 
   if (o.strategy == "head") return fit_head_only(r, s, progress);
-  std::vector<size_t> lengths(r.enc_train.enc.size());
-  for (size_t i = 0; i < lengths.size(); ++i) lengths[i] = r.enc_train.enc[i].ids.size();
-
-  const int64_t n = static_cast<int64_t>(lengths.size());
+  const int64_t n = static_cast<int64_t>(r.task->targets(true).size());
   const int64_t micro_per_epoch = (n + o.batch_size - 1) / o.batch_size;
   const int64_t steps_per_epoch = (micro_per_epoch + o.grad_accum - 1) / o.grad_accum;
   const int64_t total_steps = steps_per_epoch * o.epochs;
   const int64_t warmup = static_cast<int64_t>(std::llround(o.warmup_ratio * static_cast<double>(total_steps)));
   const double base_lr = o.effective_lr();
   auto ce_opts = torch::nn::functional::CrossEntropyFuncOptions().label_smoothing(o.label_smoothing);
+  if (o.class_weights == "balanced") ce_opts.weight(balanced_class_weights(r.task->targets(true), r.labels().size()).to(r.device));
 
   for (int64_t epoch = s.epoch; epoch < o.epochs; ++epoch) {
     auto t0 = std::chrono::steady_clock::now();
     torch::manual_seed(o.seed * 1000003ULL + static_cast<uint64_t>(epoch));
-    std::vector<size_t> order(lengths.size());
+    std::vector<size_t> order(static_cast<size_t>(n));
     std::iota(order.begin(), order.end(), 0);
     std::mt19937_64 rng(o.seed ^ (0x9E3779B97F4A7C15ULL * static_cast<uint64_t>(epoch + 1)));
     std::shuffle(order.begin(), order.end(), rng);
-    std::vector<std::vector<size_t>> batches =
-        make_batches(order, lengths, static_cast<size_t>(o.batch_size), o.group_by_length, rng);
-    model.train();
+    std::vector<std::vector<size_t>> batches = r.task->batches(order, static_cast<size_t>(o.batch_size), rng);
+    r.task->set_training(true);
     progress.start(fmt::format("epoch {}/{}", epoch + 1, o.epochs), micro_per_epoch);
     double loss_sum = 0;
     int64_t seen = 0;
     opt.zero_grad();
     for (int64_t mb = 0; mb < micro_per_epoch; ++mb) {
       const std::vector<size_t>& idx = batches[static_cast<size_t>(mb)];
-      torch::Tensor logits, y;
-      {
-        Bf16Autocast autocast(o.bf16, r.device);  // the forward pass only; backward follows the recorded dtypes
-        TextBatch b = make_batch(r.enc_train, idx).to(r.device);
-        opt.prepare(b.input_ids);  // rows this batch reads are brought up to date first
-        logits = model.logits(b);
-        y = b.labels;
-      }
+      torch::Tensor y;
+      torch::Tensor logits = r.task->train_logits(idx, epoch, opt, y);
       auto loss = torch::nn::functional::cross_entropy(logits.to(torch::kFloat), y, ce_opts);
       (loss / static_cast<double>(o.grad_accum)).backward();
       loss_sum += loss.item<double>() * static_cast<double>(idx.size());
@@ -269,8 +242,8 @@ TrainResult run_training(Run& r, TrainerState s, const TrainHooks& hooks, std::u
 
     // validation
     opt.flush();
-    torch::Tensor vlogits = predict_logits(model, r.enc_val, 64, r.device);
-    const ClassificationMetrics m = score_logits(vlogits, r.enc_val.labels).metrics;
+    torch::Tensor vlogits = r.task->val_logits();
+    const ClassificationMetrics m = score_logits(vlogits, r.task->targets(false)).metrics;
     const double value = m.get(o.metric);
     // patience counts epochs without a strict improvement of the metric; the saved best checkpoint
     // also moves on a tie (frequent with small validation sets) when the validation loss is lower
@@ -288,7 +261,7 @@ TrainResult run_training(Run& r, TrainerState s, const TrainHooks& hooks, std::u
       s.best_loss = m.log_loss;
       s.has_best = true;
       s.best_epoch = epoch + 1;
-      save_text_model(r.tm, o.out);
+      r.task->save(o.out);
     }
     progress.log(fmt::format("epoch {}/{}  train_loss {:.4f}  val_loss {:.4f}  val_accuracy {:.4f}  val_macro_f1 {:.4f}  "
                              "{:.1f}s {:.0f} ex/s{}",
@@ -328,40 +301,51 @@ TrainResult run_training(Run& r, TrainerState s, const TrainHooks& hooks, std::u
 // in every checkpoint).
 void fit_head_first(Run& r, Progress& progress) {
   auto t0 = std::chrono::steady_clock::now();
-  const torch::Tensor x = compute_features(*r.tm.model, r.enc_train, 64, r.device).to(r.device);
-  const torch::Tensor y = torch::tensor(r.enc_train.labels, torch::kLong).to(r.device);
-  HeadFit fit = fit_head(*r.tm.model, x, y, r.o.seed, r.o.label_smoothing);
+  const torch::Tensor x = r.task->features(true);
+  const torch::Tensor y = torch::tensor(r.task->targets(true), torch::kLong).to(r.device);
+  HeadFit fit = fit_head(r.task->model(), x, y, r.o.seed, r.o.label_smoothing);
   progress.log(fmt::format("head fitted first on cached features (L-BFGS, l2 {:g} of {} tried, cross-validated loss {:.4f}, {:.1f}s); "
                            "now fine-tuning",
                            fit.l2, fit.candidates, fit.cv_loss,
                            std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()));
 }
 
-std::unique_ptr<FusedAdamW> make_optimizer(TextClassifier& model, const TrainOptions& o) {
+std::unique_ptr<FusedAdamW> make_optimizer(ClassifierTask& task, const TrainOptions& o) {
+  Classifier& model = task.model();
   auto trainable = apply_strategy(model, o);
   std::vector<torch::Tensor> sparse;
   bool embeddings_train = false;
   for (auto& [n, t] : trainable)
     if (n.find("word_embeddings") != std::string::npos) embeddings_train = true;
-  if (embeddings_train && model.parameters().front().device().is_cpu()) sparse = model.use_sparse_embedding_grads();
-  FusedAdamW::Group decay{{}, o.weight_decay}, plain{{}, 0.0};
-  for (auto& [n, t] : trainable) (no_decay(n) ? plain : decay).params.push_back(t);
-  if (decay.params.empty() && plain.params.empty()) throw Error("options", "strategy", "leaves no parameter to train");
-  return std::make_unique<FusedAdamW>(std::vector<FusedAdamW::Group>{decay, plain}, sparse);
+  if (embeddings_train && model.parameters().front().device().is_cpu()) sparse = task.use_sparse_embedding_grads();
+  // one decay and one no-decay group per parameter group; with lr_decay < 1 each group below the head
+  // trains at lr_decay times the rate of the group above it (discriminative learning rates)
+  std::vector<FusedAdamW::Group> groups;
+  auto pgroups = model.param_groups();
+  double scale = 1.0;
+  for (auto g = pgroups.rbegin(); g != pgroups.rend(); ++g) {
+    FusedAdamW::Group decay{{}, o.weight_decay, scale}, plain{{}, 0.0, scale};
+    for (auto& [n, t] : g->params)
+      if (t.requires_grad()) (no_decay(n) ? plain : decay).params.push_back(t);
+    if (!decay.params.empty()) groups.push_back(decay);
+    if (!plain.params.empty()) groups.push_back(plain);
+    scale *= o.lr_decay;
+  }
+  if (groups.empty()) throw Error("options", "strategy", "leaves no parameter to train");
+  return std::make_unique<FusedAdamW>(groups, sparse);
 }
 
 void describe(const Run& r, Progress& p) {
   int64_t total = 0, trainable = 0;
-  for (auto& t : r.tm.model->parameters()) {
+  for (auto& t : r.task->model().parameters()) {
     total += t.numel();
     if (t.requires_grad()) trainable += t.numel();
   }
-  const auto& c = r.tm.config;
-  p.log(fmt::format("model {} ({}, {} layers, hidden {}){}", r.o.model, c.model_type, c.num_hidden_layers, c.hidden_size,
+  p.log(fmt::format("model {} ({}){}", r.o.model, r.task->describe_model(),
                     r.o.init == "random" ? ", randomly initialised (--init random)"
-                    : r.tm.load_report.head_initialised ? fmt::format(", new head for {} labels", r.labels.size()) : ""));
-  p.log(fmt::format("data {}: {} train / {} validation examples, {} labels", r.o.data, r.enc_train.enc.size(),
-                    r.enc_val.enc.size(), r.labels.size()));
+                    : r.task->head_initialised() ? fmt::format(", new head for {} labels", r.labels().size()) : ""));
+  p.log(fmt::format("data {}: {} train / {} validation examples, {} labels", r.o.data, r.task->targets(true).size(),
+                    r.task->targets(false).size(), r.labels().size()));
   if (r.o.strategy == "head")
     p.log(fmt::format("strategy head: {} of {} parameters train, fitted by L-BFGS on cached features; {} threads", trainable,
                       total, runtime_threads()));
@@ -385,12 +369,12 @@ TrainResult train_classifier(const TrainOptions& o, const TrainHooks& hooks) {
     throw Error(o.out, "--out", "is the --model directory; the run would overwrite the pretrained model");
   if (fs::exists(fs::path(o.out) / "model.safetensors") && !fs::exists(fs::path(o.out) / "run.json"))
     throw Error(o.out, "--out", "holds a model that is not a kotsu run; choose another directory");
-  Run r = prepare(o, {});
-  make_dirs(o.out);
-  auto opt = make_optimizer(*r.tm.model, o);
   Progress p(hooks.quiet);
+  Run r = prepare(o, {}, p);
+  make_dirs(o.out);
+  auto opt = make_optimizer(*r.task, o);
   describe(r, p);
-  if (o.strategy != "head" && o.init == "pretrained" && o.head_first && r.tm.load_report.head_initialised)
+  if (o.strategy != "head" && o.init == "pretrained" && o.head_first && r.task->head_initialised())
     fit_head_first(r, p);
   TrainerState s;
   write_run_json(r, s, "running");
@@ -419,17 +403,17 @@ TrainResult resume_classifier(const std::string& run_dir, const TrainHooks& hook
     p.log("run " + run_dir + " already finished; nothing to resume");
     return result_of(s, run_dir);
   }
-  Run r = prepare(o, rj.at("labels").get<std::vector<std::string>>());
+  Run r = prepare(o, rj.at("labels").get<std::vector<std::string>>(), p);
   const std::string ck = (fs::path(run_dir) / s.checkpoint).string();
   {
     torch::NoGradGuard ng;
     SafetensorsReader reader(ck + "/model.safetensors");
-    for (auto& [name, t] : r.tm.model->state()) {
+    for (auto& [name, t] : r.task->model().state()) {
       if (!reader.find(name)) throw Error(reader.path(), name, "tensor missing from the checkpoint");
       t.copy_(reader.tensor(name));
     }
   }
-  auto opt = make_optimizer(*r.tm.model, o);
+  auto opt = make_optimizer(*r.task, o);
   try {
     torch::serialize::InputArchive ar;
     ar.load_from(ck + "/optimizer.pt");
