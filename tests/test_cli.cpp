@@ -96,7 +96,7 @@ TEST(Cli, ErrorsAreOneLineAndNonZero) {
       {"import tflite " + dir + "/bad.csv --out " + dir + "/m", "bad.csv: header: no TFL3 identifier"},
       {"inspect " + dir + "/bad.tflite", "bad.tflite: header: file is too short"},
       {"import tflite " + dir + "/nowhere.tflite --out " + dir + "/m", "nowhere.tflite: no such file"},
-      {"import tfjs " + test::fixture("tfjs") + " --labels x.txt --out " + dir + "/m", "--labels: applies to tflite only"},
+      {"import tfjs " + test::fixture("tfjs") + " --labels x.txt --out " + dir + "/m", "--labels: applies to image classifiers only"},
   };
   for (const auto& c : cases) {
     auto r = run(c.args);

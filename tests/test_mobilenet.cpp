@@ -14,6 +14,7 @@
 #include "kotsu/models/image_model.hpp"
 #include "kotsu/models/import_tflite.hpp"
 #include "kotsu/models/mobilenet.hpp"
+#include "test_pictures.hpp"
 #include "test_util.hpp"
 
 namespace kotsu {
@@ -27,14 +28,6 @@ std::string coral(const std::string& f = "") { return test::shared_dir() + "/mod
   if (!fs::exists(coral("mobilenet_v2_1.0_224_quant.tflite")))                               \
   GTEST_SKIP() << "../shared/models/coral-mobilenet is absent (see ../shared/README.md)"
 
-// A raw 224x224x3 uint8 picture, normalised as the model's preprocessor says: [1, 3, H, W].
-torch::Tensor load_rgb(const std::string& path, const ImagePreprocess& p) {
-  std::string bytes = read_file(path);
-  auto x = torch::from_blob(bytes.data(), {1, 224, 224, 3}, torch::kUInt8).permute({0, 3, 1, 2}).to(torch::kFloat32);
-  auto mean = torch::tensor(p.mean, torch::kFloat64).to(torch::kFloat32).view({1, -1, 1, 1});
-  auto std = torch::tensor(p.std, torch::kFloat64).to(torch::kFloat32).view({1, -1, 1, 1});
-  return (x * static_cast<float>(p.rescale_factor) - mean) / std;
-}
 
 ImageModel imported(const std::string& tflite, bool labels = true) {
   const std::string out = test::temp_dir("tflite") + "/model";
@@ -143,7 +136,7 @@ TEST(MobileNet, ImportedV2QuantClassifiesTheTestPictures) {
     m.model->eval();
     torch::NoGradGuard ng;
     for (auto [img, want] : {std::pair<std::string, std::string>{"bird.rgb", "chickadee"}, {"sunflower.rgb", "daisy"}}) {
-      auto p = torch::softmax(m.model->logits(load_rgb(coral(img), m.preprocess)), 1)[0];
+      auto p = torch::softmax(m.model->logits(test::load_rgb224(coral(img), m.preprocess)), 1)[0];
       const int64_t top = p.argmax().item<int64_t>();
       EXPECT_EQ(m.config.labels[top], want) << f << " " << img;
       // the integer graph's own confidence (the tf2 model gives the bird only 0.74 itself)
@@ -202,7 +195,7 @@ TEST(MobileNet, DequantizedTop5EqualsTheIntegerReference) {
       const std::vector<int64_t> want = r["top5"].get<std::vector<int64_t>>();
       const float step = r["scale"].get<float>();
       auto deq = (torch::tensor(q).to(torch::kFloat32) - r["zero_point"].get<float>()) * step;
-      torch::Tensor x = load_rgb(coral(img), m.preprocess);
+      torch::Tensor x = test::load_rgb224(coral(img), m.preprocess);
       if (tfl.ops[0].name == "QUANTIZE") x = fake_quant(x, tfl.tensor(tfl.ops[0].outputs[0]));
 
       // 1. the float model (weights dequantized, activations in float) ranks like the integer graph: same
@@ -259,7 +252,7 @@ TEST(MobileNet, ImportedV1EmbeddingExtractorMatchesTheReference) {
     const auto& r = ref["mobilenet_v1_1.0_224_quant_embedding_extractor.tflite/" + img];
     auto q = torch::tensor(r["quantized_output"].get<std::vector<int64_t>>()).to(torch::kFloat32);
     auto deq = (q - r["zero_point"].get<float>()) * r["scale"].get<float>();
-    auto f = m.model->features(load_rgb(coral(img), m.preprocess))[0];
+    auto f = m.model->features(test::load_rgb224(coral(img), m.preprocess))[0];
     ASSERT_EQ(f.numel(), 1024);
     EXPECT_GE(torch::cosine_similarity(f, deq, 0).item<float>(), 0.98f) << img;
     feats.push_back(f);

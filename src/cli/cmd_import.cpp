@@ -17,14 +17,13 @@ Action add_import(CLI::App& app) {
   auto* c = app.add_subcommand("import", "convert a model from another ecosystem into a kotsu model directory");
   c->add_option("format", f->format, "source format: tfjs or tflite")->required();
   c->add_option("src", f->src, "TF.js model.json (or its folder), or a .tflite file")->required();
-  c->add_option("--labels", f->labels, "tflite: class names, one per line, in the classifier's order");
+  c->add_option("--labels", f->labels, "image classifiers: class names, one per line, in the classifier's order");
   c->add_option("--out", f->out, "model directory to write")->required();
   c->add_flag("--force", f->force, "replace a non-empty --out");
   return [f]() {
     ImportReport r;
     if (f->format == "tfjs") {
-      if (!f->labels.empty()) throw Error("import", "--labels", "applies to tflite only");
-      r = import_tfjs(f->src, f->out, f->force);
+      r = import_tfjs(f->src, f->out, f->force, f->labels);
     } else if (f->format == "tflite") {
       r = import_tflite(f->src, f->out, f->labels, f->force);
     } else {

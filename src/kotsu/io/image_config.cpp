@@ -22,7 +22,7 @@ void check(bool ok, const std::string& path, const char* key, const char* why) {
 }
 }  // namespace
 
-bool is_image_model_type(const std::string& t) { return t == "mobilenet_v1" || t == "mobilenet_v2"; }
+bool is_image_model_type(const std::string& t) { return t == "mobilenet_v1" || t == "mobilenet_v2" || t == "darknet"; }
 
 ImageConfig ImageConfig::from_json(const nlohmann::json& j, const std::string& path) {
   if (!j.is_object()) throw Error(path, "", "config is not a JSON object");
@@ -30,7 +30,7 @@ ImageConfig ImageConfig::from_json(const nlohmann::json& j, const std::string& p
   c.raw = j;
   c.model_type = get<std::string>(j, "model_type", "", path);
   if (!is_image_model_type(c.model_type))
-    throw Error(path, "model_type", "'" + c.model_type + "' is not an image model kotsu supports (mobilenet_v1, mobilenet_v2)");
+    throw Error(path, "model_type", "'" + c.model_type + "' is not an image model kotsu supports (mobilenet_v1, mobilenet_v2, darknet)");
   c.num_channels = get<int64_t>(j, "num_channels", 3, path);
   c.image_size = get<int64_t>(j, "image_size", 224, path);
   c.depth_multiplier = get<double>(j, "depth_multiplier", 1.0, path);
@@ -53,6 +53,14 @@ ImageConfig ImageConfig::from_json(const nlohmann::json& j, const std::string& p
   check(c.hidden_act == "relu6" || c.hidden_act == "relu", path, "hidden_act", "must be relu6 or relu");
   check(c.classifier_dropout_prob >= 0 && c.classifier_dropout_prob < 1, path, "classifier_dropout_prob", "must be in [0, 1)");
   check(c.layer_norm_eps > 0 && c.layer_norm_eps < 1, path, "layer_norm_eps", "must be in (0, 1)");
+  if (c.model_type == "darknet") {
+    c.leaky_slope = get<double>(j, "leaky_slope", 0.1, path);
+    c.conv_layers = get<std::vector<std::array<int64_t, 3>>>(j, "conv_layers", {}, path);
+    check(!c.conv_layers.empty() && c.conv_layers.size() <= 1000, path, "conv_layers", "must list 1 to 1000 [filters, kernel, pool] layers");
+    for (auto& l : c.conv_layers)
+      check(l[0] >= 1 && l[0] <= 65536 && l[1] >= 1 && l[1] % 2 == 1 && l[1] <= 15 && (l[2] == 0 || l[2] == 1), path,
+            "conv_layers", "each layer needs filters in [1, 65536], an odd kernel up to 15 and pool 0 or 1");
+  }
   c.labels = read_labels(j, path);
   return c;
 }
@@ -71,6 +79,14 @@ nlohmann::json ImageConfig::to_json() const {
   j["classifier_dropout_prob"] = classifier_dropout_prob;
   j["layer_norm_eps"] = layer_norm_eps;
   j["initializer_range"] = initializer_range;
+  if (model_type == "darknet") {
+    j["conv_layers"] = conv_layers;
+    j["leaky_slope"] = leaky_slope;
+    j.erase("depth_multiplier");
+    j.erase("min_depth");
+    j.erase("tf_padding");
+    j.erase("hidden_act");
+  }
   if (model_type == "mobilenet_v2") {
     j["depth_divisible_by"] = depth_divisible_by;
     j["expand_ratio"] = expand_ratio;
@@ -81,8 +97,9 @@ nlohmann::json ImageConfig::to_json() const {
   j.erase("label2id");
   j.erase("num_labels");
   write_labels(j, labels);
-  j["architectures"] = {model_type == "mobilenet_v1" ? "MobileNetV1ForImageClassification"
-                                                     : "MobileNetV2ForImageClassification"};
+  j["architectures"] = {model_type == "mobilenet_v1"   ? "MobileNetV1ForImageClassification"
+                        : model_type == "mobilenet_v2" ? "MobileNetV2ForImageClassification"
+                                                       : "DarknetForImageClassification"};
   return j;
 }
 

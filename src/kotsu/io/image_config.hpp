@@ -3,6 +3,7 @@
 // become the model's input: resize, crop, rescale, normalise).
 // requires: nothing of the files; a missing or out-of-range field is a kotsu::Error naming it.
 #pragma once
+#include <array>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -10,7 +11,7 @@
 namespace kotsu {
 
 struct ImageConfig {
-  std::string model_type;  // mobilenet_v1 | mobilenet_v2
+  std::string model_type;  // mobilenet_v1 | mobilenet_v2 | darknet
   int64_t num_channels = 3;
   int64_t image_size = 224;
   double depth_multiplier = 1.0;
@@ -24,6 +25,8 @@ struct ImageConfig {
   double classifier_dropout_prob = 0.2;
   double layer_norm_eps = 0.001;  // batch norm epsilon
   double initializer_range = 0.02;
+  std::vector<std::array<int64_t, 3>> conv_layers;  // darknet: filters, kernel, max pool after (0/1)
+  double leaky_slope = 0.1;                          // darknet
   std::vector<std::string> labels;  // id2label in id order; empty for a backbone without a head
   nlohmann::json raw;
 

@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include "kotsu/core/error.hpp"
+#include "kotsu/models/darknet.hpp"
 #include "kotsu/models/mobilenet.hpp"
 
 namespace kotsu {
@@ -65,6 +66,7 @@ std::vector<ParamGroup> ImageClassifier::group_params(const std::string& stem,
 std::shared_ptr<ImageClassifier> make_image_classifier(const ImageConfig& config, int64_t num_labels) {
   if (config.model_type == "mobilenet_v2") return std::make_shared<MobileNetV2Classifier>(config, num_labels);
   if (config.model_type == "mobilenet_v1") return std::make_shared<MobileNetV1Classifier>(config, num_labels);
+  if (config.model_type == "darknet") return std::make_shared<DarknetClassifier>(config, num_labels);
   throw Error("config.json", "model_type", "'" + config.model_type + "' is not an image architecture kotsu builds");
 }
 

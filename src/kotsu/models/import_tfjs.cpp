@@ -7,6 +7,7 @@
 #include "kotsu/io/model_dir.hpp"
 #include "kotsu/io/safetensors.hpp"
 #include "kotsu/io/tfjs.hpp"
+#include "kotsu/models/darknet.hpp"
 #include "kotsu/models/use_lite.hpp"
 #include "kotsu/text/tokenizer.hpp"
 
@@ -14,7 +15,49 @@ namespace kotsu {
 
 namespace fs = std::filesystem;
 
-ImportReport import_tfjs(const std::string& src, const std::string& out, bool overwrite) {
+std::vector<std::string> read_label_lines(const std::string& path) {
+  std::vector<std::string> labels;
+  const std::string text = read_file(path, size_t(64) << 20);
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t nl = text.find('\n', pos);
+    if (nl == std::string::npos) nl = text.size();
+    std::string line = text.substr(pos, nl - pos);
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    labels.push_back(line);
+    pos = nl + 1;
+  }
+  while (!labels.empty() && labels.back().empty()) labels.pop_back();
+  return labels;
+}
+
+namespace {
+ImportReport import_darknet(const TfjsModel& m, const std::string& out, bool overwrite, const std::string& labels_file) {
+  std::vector<std::string> labels = labels_file.empty() ? std::vector<std::string>() : read_label_lines(labels_file);
+  DarknetImport imp;
+  try {
+    imp = darknet_from_tfjs(m, labels);
+  } catch (const Error& e) {
+    // 1001 TF-slim labels for a 1000-class model: drop "background"
+    if (labels.empty() || labels.front() != "background") throw;
+    labels.erase(labels.begin());
+    imp = darknet_from_tfjs(m, labels);
+  }
+  const fs::path tmp = begin_model_dir(out, overwrite);
+  ImportReport r;
+  r.architecture = "darknet";
+  r.tensors = imp.tensors.size();
+  for (auto& [n, t] : imp.tensors) r.parameters += t.numel();
+  r.extra = std::to_string(imp.config.conv_layers.size()) + " conv layers, " + std::to_string(imp.config.labels.size()) + " classes";
+  save_safetensors((tmp / "model.safetensors").string(), imp.tensors, {{"format", "pt"}, {"source", "tfjs"}});
+  write_atomic((tmp / "config.json").string(), imp.config.to_json().dump(2) + "\n");
+  write_atomic((tmp / "preprocessor_config.json").string(), imp.preprocess.to_json().dump(2) + "\n");
+  finish_model_dir(tmp.string(), out);
+  return r;
+}
+}  // namespace
+
+ImportReport import_tfjs(const std::string& src, const std::string& out, bool overwrite, const std::string& labels_file) {
   if (!fs::exists(src)) throw Error(src, "", "no such file or directory");
   fs::path model_json = fs::is_directory(src) ? fs::path(src) / "model.json" : fs::path(src);
   if (!fs::exists(model_json)) throw Error(model_json.string(), "", "missing: not a TF.js model folder");
@@ -22,8 +65,10 @@ ImportReport import_tfjs(const std::string& src, const std::string& out, bool ov
   if (fs::exists(out) && !(fs::is_directory(out) && fs::is_empty(out)) && !overwrite)
     throw Error(out, "", "already exists and is not empty (pass --force to replace it)");
   TfjsModel m = read_tfjs(model_json.string());
+  if (is_keras_conv_stack(m)) return import_darknet(m, out, overwrite, labels_file);
+  if (!labels_file.empty()) throw Error("import", "--labels", "applies to image classifiers only");
   if (!is_use_lite(m))
-    throw Error(model_json.string(), "weightsManifest", "not a TF.js model kotsu can import (recognised: Universal Sentence Encoder Lite)");
+    throw Error(model_json.string(), "weightsManifest", "not a TF.js model kotsu can import (recognised: Universal Sentence Encoder Lite, Darknet-style conv stacks)");
   UseLiteImport imp = use_lite_from_tfjs(m);
   // its tokenizer: vocab.json ([piece, score] pairs) beside model.json
   const fs::path vocab = model_json.parent_path() / "vocab.json";

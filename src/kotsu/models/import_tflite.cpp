@@ -8,6 +8,7 @@
 
 #include "kotsu/core/error.hpp"
 #include "kotsu/io/file.hpp"
+#include "kotsu/models/import_tfjs.hpp"
 #include "kotsu/models/mobilenet.hpp"
 
 namespace kotsu {
@@ -166,20 +167,7 @@ ImportReport import_tflite(const std::string& src, const std::string& out, const
   if (out.empty()) throw Error("import", "--out", "an output directory is required");
   if (fs::exists(out) && !(fs::is_directory(out) && fs::is_empty(out)) && !overwrite)
     throw Error(out, "", "already exists and is not empty (pass --force to replace it)");
-  std::vector<std::string> labels;
-  if (!labels_file.empty()) {
-    std::string text = read_file(labels_file, size_t(64) << 20);
-    size_t pos = 0;
-    while (pos < text.size()) {
-      size_t nl = text.find('\n', pos);
-      if (nl == std::string::npos) nl = text.size();
-      std::string line = text.substr(pos, nl - pos);
-      if (!line.empty() && line.back() == '\r') line.pop_back();
-      labels.push_back(line);
-      pos = nl + 1;
-    }
-    while (!labels.empty() && labels.back().empty()) labels.pop_back();
-  }
+  std::vector<std::string> labels = labels_file.empty() ? std::vector<std::string>() : read_label_lines(labels_file);
   TfliteModel m = read_tflite(src);
   TfliteImport imp = mobilenet_from_tflite(m, labels);
   const std::string tmp = begin_model_dir(out, overwrite);
