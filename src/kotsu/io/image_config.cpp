@@ -22,7 +22,9 @@ void check(bool ok, const std::string& path, const char* key, const char* why) {
 }
 }  // namespace
 
-bool is_image_model_type(const std::string& t) { return t == "mobilenet_v1" || t == "mobilenet_v2" || t == "darknet"; }
+bool is_image_model_type(const std::string& t) {
+  return t == "mobilenet_v1" || t == "mobilenet_v2" || t == "darknet" || t == "resnet";
+}
 
 ImageConfig ImageConfig::from_json(const nlohmann::json& j, const std::string& path) {
   if (!j.is_object()) throw Error(path, "", "config is not a JSON object");
@@ -30,7 +32,7 @@ ImageConfig ImageConfig::from_json(const nlohmann::json& j, const std::string& p
   c.raw = j;
   c.model_type = get<std::string>(j, "model_type", "", path);
   if (!is_image_model_type(c.model_type))
-    throw Error(path, "model_type", "'" + c.model_type + "' is not an image model kotsu supports (mobilenet_v1, mobilenet_v2, darknet)");
+    throw Error(path, "model_type", "'" + c.model_type + "' is not an image model kotsu supports (mobilenet_v1, mobilenet_v2, darknet, resnet)");
   c.num_channels = get<int64_t>(j, "num_channels", 3, path);
   c.image_size = get<int64_t>(j, "image_size", 224, path);
   c.depth_multiplier = get<double>(j, "depth_multiplier", 1.0, path);
@@ -53,6 +55,24 @@ ImageConfig ImageConfig::from_json(const nlohmann::json& j, const std::string& p
   check(c.hidden_act == "relu6" || c.hidden_act == "relu", path, "hidden_act", "must be relu6 or relu");
   check(c.classifier_dropout_prob >= 0 && c.classifier_dropout_prob < 1, path, "classifier_dropout_prob", "must be in [0, 1)");
   check(c.layer_norm_eps > 0 && c.layer_norm_eps < 1, path, "layer_norm_eps", "must be in (0, 1)");
+  if (c.model_type == "resnet") {
+    c.layer_norm_eps = get<double>(j, "layer_norm_eps", 1e-5, path);
+    c.classifier_dropout_prob = get<double>(j, "classifier_dropout_prob", 0.0, path);
+    c.embedding_size = get<int64_t>(j, "embedding_size", 64, path);
+    c.hidden_sizes = get<std::vector<int64_t>>(j, "hidden_sizes", c.hidden_sizes, path);
+    c.depths = get<std::vector<int64_t>>(j, "depths", c.depths, path);
+    c.layer_type = get<std::string>(j, "layer_type", "bottleneck", path);
+    c.downsample_in_first_stage = get<bool>(j, "downsample_in_first_stage", false, path);
+    if (c.hidden_act == "relu6") c.hidden_act = "relu";
+    check(c.layer_type == "basic" || c.layer_type == "bottleneck", path, "layer_type", "must be basic or bottleneck");
+    check(!c.depths.empty() && c.depths.size() == c.hidden_sizes.size() && c.depths.size() <= 16, path, "depths",
+          "must list one depth per hidden size (1 to 16 stages)");
+    check(c.embedding_size >= 1 && c.embedding_size <= 8192, path, "embedding_size", "must be in [1, 8192]");
+    for (size_t i = 0; i < c.depths.size(); ++i)
+      check(c.depths[i] >= 1 && c.depths[i] <= 256 && c.hidden_sizes[i] >= 4 && c.hidden_sizes[i] <= 65536 &&
+                (c.layer_type == "basic" || c.hidden_sizes[i] % 4 == 0),
+            path, "hidden_sizes", "each stage needs a depth in [1, 256] and a width in [4, 65536] (a multiple of 4 for bottlenecks)");
+  }
   if (c.model_type == "darknet") {
     c.leaky_slope = get<double>(j, "leaky_slope", 0.1, path);
     c.conv_layers = get<std::vector<std::array<int64_t, 3>>>(j, "conv_layers", {}, path);
@@ -79,6 +99,15 @@ nlohmann::json ImageConfig::to_json() const {
   j["classifier_dropout_prob"] = classifier_dropout_prob;
   j["layer_norm_eps"] = layer_norm_eps;
   j["initializer_range"] = initializer_range;
+  if (model_type == "resnet") {
+    j["embedding_size"] = embedding_size;
+    j["hidden_sizes"] = hidden_sizes;
+    j["depths"] = depths;
+    j["layer_type"] = layer_type;
+    j["downsample_in_first_stage"] = downsample_in_first_stage;
+    j["hidden_act"] = "relu";
+    for (const char* k : {"depth_multiplier", "min_depth", "tf_padding"}) j.erase(k);
+  }
   if (model_type == "darknet") {
     j["conv_layers"] = conv_layers;
     j["leaky_slope"] = leaky_slope;
@@ -99,6 +128,7 @@ nlohmann::json ImageConfig::to_json() const {
   write_labels(j, labels);
   j["architectures"] = {model_type == "mobilenet_v1"   ? "MobileNetV1ForImageClassification"
                         : model_type == "mobilenet_v2" ? "MobileNetV2ForImageClassification"
+                        : model_type == "resnet"       ? "ResNetForImageClassification"
                                                        : "DarknetForImageClassification"};
   return j;
 }

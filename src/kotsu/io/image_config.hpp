@@ -11,7 +11,7 @@
 namespace kotsu {
 
 struct ImageConfig {
-  std::string model_type;  // mobilenet_v1 | mobilenet_v2 | darknet
+  std::string model_type;  // mobilenet_v1 | mobilenet_v2 | darknet | resnet
   int64_t num_channels = 3;
   int64_t image_size = 224;
   double depth_multiplier = 1.0;
@@ -27,6 +27,10 @@ struct ImageConfig {
   double initializer_range = 0.02;
   std::vector<std::array<int64_t, 3>> conv_layers;  // darknet: filters, kernel, max pool after (0/1)
   double leaky_slope = 0.1;                          // darknet
+  int64_t embedding_size = 64;                       // resnet
+  std::vector<int64_t> hidden_sizes{256, 512, 1024, 2048}, depths{3, 4, 6, 3};  // resnet (ResNet-50 defaults)
+  std::string layer_type = "bottleneck";             // resnet: basic | bottleneck
+  bool downsample_in_first_stage = false;            // resnet
   std::vector<std::string> labels;  // id2label in id order; empty for a backbone without a head
   nlohmann::json raw;
 

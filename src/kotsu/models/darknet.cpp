@@ -56,8 +56,7 @@ torch::Tensor DarknetClassifier::features(const torch::Tensor& pixels) {
 }
 
 torch::Tensor DarknetClassifier::head(const torch::Tensor& f) {
-  if (!classifier_) return f;
-  return classifier_(kotsu::dropout(f, config_.classifier_dropout_prob, is_training()));
+  return dropout_linear(classifier_, f);
 }
 
 std::vector<ParamGroup> DarknetClassifier::param_groups() {

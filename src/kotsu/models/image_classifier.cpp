@@ -5,6 +5,8 @@
 #include "kotsu/core/error.hpp"
 #include "kotsu/models/darknet.hpp"
 #include "kotsu/models/mobilenet.hpp"
+#include "kotsu/models/ops.hpp"
+#include "kotsu/models/resnet.hpp"
 
 namespace kotsu {
 
@@ -45,6 +47,11 @@ void ImageClassifier::init_head(uint64_t seed) {
 }
 
 
+torch::Tensor ImageClassifier::dropout_linear(torch::nn::Linear& classifier, const torch::Tensor& f) {
+  if (!classifier) return f;
+  return classifier(kotsu::dropout(f, config_.classifier_dropout_prob, is_training()));
+}
+
 std::vector<ParamGroup> ImageClassifier::group_params(const std::string& stem,
                                                       const std::function<int64_t(const std::string&)>& layer_of) {
   std::vector<ParamGroup> groups{{"stem", {}}};
@@ -67,6 +74,7 @@ std::shared_ptr<ImageClassifier> make_image_classifier(const ImageConfig& config
   if (config.model_type == "mobilenet_v2") return std::make_shared<MobileNetV2Classifier>(config, num_labels);
   if (config.model_type == "mobilenet_v1") return std::make_shared<MobileNetV1Classifier>(config, num_labels);
   if (config.model_type == "darknet") return std::make_shared<DarknetClassifier>(config, num_labels);
+  if (config.model_type == "resnet") return std::make_shared<ResNetClassifier>(config, num_labels);
   throw Error("config.json", "model_type", "'" + config.model_type + "' is not an image architecture kotsu builds");
 }
 

@@ -5,6 +5,7 @@
 // Parameters carry their Hugging Face names, grouped "stem", "layer.0" .. "layer.N-1", "head".
 #pragma once
 #include <torch/nn/module.h>
+#include <torch/nn/modules/linear.h>
 #include <torch/types.h>
 
 #include <functional>
@@ -39,6 +40,9 @@ class ImageClassifier : public Classifier {
   explicit ImageClassifier(ImageConfig config)
       : config_(std::move(config)), hook_(std::make_shared<ActivationHook>()) {}
   torch::Tensor hooked(const std::string& where, const torch::Tensor& x) const { return *hook_ ? (*hook_)(where, x) : x; }
+  // The usual head: dropout (classifier_dropout_prob, training only) then the linear layer; a model
+  // without one (a backbone) returns the features.
+  torch::Tensor dropout_linear(torch::nn::Linear& classifier, const torch::Tensor& features);
   // param_groups() from the parameter names: `stem` prefix -> "stem", a layer_of(name) >= 0 -> "layer.N",
   // the rest -> "head".
   std::vector<ParamGroup> group_params(const std::string& stem, const std::function<int64_t(const std::string&)>& layer_of);

@@ -9,6 +9,7 @@
 #include "kotsu/io/model_dir.hpp"
 #include "kotsu/io/json_file.hpp"
 #include "kotsu/io/safetensors.hpp"
+#include "kotsu/models/resnet.hpp"
 
 namespace kotsu {
 
@@ -47,7 +48,10 @@ ImageModel load_image_model(const std::string& dir, const std::vector<std::strin
     return m;
   }
   const std::string st = model_weights_path(dir);
-  m.load_report = load_image_weights(*m.model, load_safetensors(st), st, seed, fresh_head);
+  auto tensors = load_safetensors(st);
+  if (m.config.model_type == "resnet" && has_torchvision_resnet_names(tensors))
+    tensors = resnet_hf_names(tensors);  // torchvision / timm checkpoint
+  m.load_report = load_image_weights(*m.model, tensors, st, seed, fresh_head);
   return m;
 }
 

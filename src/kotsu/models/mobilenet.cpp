@@ -116,8 +116,7 @@ torch::Tensor MobileNetV2Classifier::features(const torch::Tensor& pixels) {
 }
 
 torch::Tensor MobileNetV2Classifier::head(const torch::Tensor& f) {
-  if (!classifier_) return f;
-  return classifier_(kotsu::dropout(f, config_.classifier_dropout_prob, is_training()));
+  return dropout_linear(classifier_, f);
 }
 
 std::vector<ParamGroup> MobileNetV2Classifier::param_groups() {
@@ -171,8 +170,7 @@ torch::Tensor MobileNetV1Classifier::features(const torch::Tensor& pixels) {
 }
 
 torch::Tensor MobileNetV1Classifier::head(const torch::Tensor& f) {
-  if (!classifier_) return f;
-  return classifier_(kotsu::dropout(f, config_.classifier_dropout_prob, is_training()));
+  return dropout_linear(classifier_, f);
 }
 
 std::vector<ParamGroup> MobileNetV1Classifier::param_groups() {
