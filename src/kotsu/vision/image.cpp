@@ -35,7 +35,7 @@ Image decode_jpeg(std::string_view b, const std::string& name, int min_side) {
     int n = 0;
     tjscalingfactor* f = tjGetScalingFactors(&n);
     for (int i = 0; i < n; ++i) {
-      if (f[i].num != 1 || f[i].denom > 8) continue;
+      if (f[i].num >= f[i].denom) continue;  // shrinking factors only (libjpeg-turbo offers M/8, M = 1..15)
       const int sw = TJSCALED(w, f[i]), sh = TJSCALED(h, f[i]);
       if (sw >= min_side && sh >= min_side && sw * sh < dw * dh) {
         dw = sw;

@@ -20,7 +20,7 @@ struct Image {
 
 constexpr int64_t kMaxPixels = int64_t(1) << 28;  // 268M pixels (16384 x 16384)
 
-// min_side > 0 lets JPEG decode at 1/2, 1/4 or 1/8 scale (libjpeg's DCT scaling, several times faster)
+// min_side > 0 lets JPEG decode at a reduced scale (libjpeg-turbo's DCT scaling by M/8, faster)
 // while both sides stay >= min_side: for a picture that is about to be shrunk to min_side anyway.
 Image decode_image(const std::string& path, int min_side = 0);
 Image decode_image_bytes(std::string_view bytes, const std::string& name, int min_side = 0);
