@@ -2,7 +2,8 @@
 // of path,label (paths relative to the CSV's folder), or an IDX pair (MNIST / Fashion-MNIST layout,
 // gzip or not). Files are listed here and decoded on demand (image(i)); IDX pictures live in memory.
 // Classes of an ImageFolder are its sub-folders in sorted order (what torchvision does), of a CSV the
-// sorted distinct labels, of IDX the numbers 0..max.
+// sorted distinct labels, of IDX the numbers 0..max. The IDX reader is written by hand (a header of
+// big-endian sizes; no Debian library reads the format); gzip goes through zlib, pictures through vision/image.
 // requires: nothing of the files; an empty folder, a CSV without the columns, an IDX file whose header
 //           disagrees with its size is refused with kotsu::Error naming file, field and reason.
 #pragma once
