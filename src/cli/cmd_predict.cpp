@@ -34,7 +34,7 @@ int predict_pictures(const PredictFlags& f) {
   for (size_t s = 0; s < paths.size(); s += static_cast<size_t>(f.batch)) {
     std::vector<Image> images;
     const size_t e = std::min(paths.size(), s + static_cast<size_t>(f.batch));
-    for (size_t i = s; i < e; ++i) images.push_back(decode_image(paths[i], static_cast<int>(m.preprocess.resize_shortest)));
+    for (size_t i = s; i < e; ++i) images.push_back(decode_image(paths[i], static_cast<int>(m.preprocess.decode_side())));
     auto probs = predict_images(m, images, f.batch, f.device);
     auto [p, c] = probs.topk(k, 1);
     for (size_t i = s; i < e; ++i) {

@@ -3,6 +3,7 @@
 // become the model's input: resize, crop, rescale, normalise).
 // requires: nothing of the files; a missing or out-of-range field is a kotsu::Error naming it.
 #pragma once
+#include <algorithm>
 #include <array>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -46,6 +47,9 @@ struct ImagePreprocess {
   int64_t crop_height = 224, crop_width = 224;
   double rescale_factor = 1.0 / 255.0;
   std::vector<double> mean{0.485, 0.456, 0.406}, std{0.229, 0.224, 0.225};
+  // The shorter side a picture needs before the transforms (its resize or crop, whichever is larger):
+  // pictures may be decoded and kept at this size.
+  int64_t decode_side() const { return std::max({resize_shortest, crop_height, crop_width}); }
   static ImagePreprocess from_json(const nlohmann::json& j, const std::string& path);
   static ImagePreprocess load(const std::string& path);
   nlohmann::json to_json() const;

@@ -9,12 +9,15 @@ namespace kotsu {
 
 namespace fs = std::filesystem;
 
-std::string begin_model_dir(const std::string& out, bool overwrite) {
+void check_model_dir_target(const std::string& out, bool overwrite) {
   if (out.empty()) throw Error("import", "--out", "an output directory is required");
-  fs::path dst(out);
-  if (fs::exists(dst) && !(fs::is_directory(dst) && fs::is_empty(dst)) && !overwrite)
+  if (fs::exists(out) && !(fs::is_directory(out) && fs::is_empty(out)) && !overwrite)
     throw Error(out, "", "already exists and is not empty (pass --force to replace it)");
-  fs::path tmp = dst;
+}
+
+std::string begin_model_dir(const std::string& out, bool overwrite) {
+  check_model_dir_target(out, overwrite);
+  fs::path tmp(out);
   tmp += ".partial";
   fs::remove_all(tmp);
   make_dirs(tmp.string());

@@ -15,8 +15,10 @@ struct ImportReport {
   std::string extra;         // the tokenizer or preprocessing it wrote, in words
 };
 
-// Checks `out` may be written (refuses a non-empty existing one unless overwrite) and returns the
-// empty staging folder to write into.
+// Refuses (kotsu::Error) an empty `out`, or an existing non-empty one unless overwrite; importers call
+// it before reading their sources, so a bad --out fails fast.
+void check_model_dir_target(const std::string& out, bool overwrite);
+// check_model_dir_target, then the empty staging folder to write into.
 std::string begin_model_dir(const std::string& out, bool overwrite);
 // dir/model.safetensors; refuses (kotsu::Error) a directory without it, naming pickle checkpoints as unsafe.
 std::string model_weights_path(const std::string& dir);

@@ -65,4 +65,20 @@ void save_image_model(const ImageModel& m, const std::string& dir) {
   write_atomic((fs::path(dir) / "preprocessor_config.json").string(), m.preprocess.to_json().dump(2) + "\n");
 }
 
+ImportReport write_imported_image_model(const std::string& out, bool overwrite, const ImageConfig& config,
+                                        const ImagePreprocess& preprocess, const NamedTensors& tensors,
+                                        const std::string& source, const std::string& extra) {
+  const fs::path tmp = begin_model_dir(out, overwrite);
+  ImportReport r;
+  r.architecture = config.model_type;
+  r.tensors = tensors.size();
+  for (auto& [n, t] : tensors) r.parameters += t.numel();
+  r.extra = extra;
+  save_safetensors((tmp / "model.safetensors").string(), tensors, {{"format", "pt"}, {"source", source}});
+  write_atomic((tmp / "config.json").string(), config.to_json().dump(2) + "\n");
+  write_atomic((tmp / "preprocessor_config.json").string(), preprocess.to_json().dump(2) + "\n");
+  finish_model_dir(tmp.string(), out);
+  return r;
+}
+
 }  // namespace kotsu

@@ -6,6 +6,8 @@
 #include <vector>
 
 #include "kotsu/io/image_config.hpp"
+#include "kotsu/io/model_dir.hpp"
+#include "kotsu/io/safetensors.hpp"
 #include "kotsu/models/image_classifier.hpp"
 
 namespace kotsu {
@@ -27,5 +29,10 @@ ImageModel load_image_model(const std::string& dir, const std::vector<std::strin
                             bool random = false);
 // Writes config.json, model.safetensors and preprocessor_config.json atomically.
 void save_image_model(const ImageModel& m, const std::string& dir);
+// What an importer converted (config, preprocessing, tensors under kotsu's names) written as a whole model
+// directory at `out` (model_dir: complete or not at all); `source` goes into the safetensors metadata.
+ImportReport write_imported_image_model(const std::string& out, bool overwrite, const ImageConfig& config,
+                                        const ImagePreprocess& preprocess, const NamedTensors& tensors,
+                                        const std::string& source, const std::string& extra);
 
 }  // namespace kotsu

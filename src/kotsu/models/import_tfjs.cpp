@@ -8,6 +8,7 @@
 #include "kotsu/io/safetensors.hpp"
 #include "kotsu/io/tfjs.hpp"
 #include "kotsu/models/darknet.hpp"
+#include "kotsu/models/image_model.hpp"
 #include "kotsu/models/use_lite.hpp"
 #include "kotsu/text/tokenizer.hpp"
 
@@ -43,17 +44,9 @@ ImportReport import_darknet(const TfjsModel& m, const std::string& out, bool ove
     labels.erase(labels.begin());
     imp = darknet_from_tfjs(m, labels);
   }
-  const fs::path tmp = begin_model_dir(out, overwrite);
-  ImportReport r;
-  r.architecture = "darknet";
-  r.tensors = imp.tensors.size();
-  for (auto& [n, t] : imp.tensors) r.parameters += t.numel();
-  r.extra = std::to_string(imp.config.conv_layers.size()) + " conv layers, " + std::to_string(imp.config.labels.size()) + " classes";
-  save_safetensors((tmp / "model.safetensors").string(), imp.tensors, {{"format", "pt"}, {"source", "tfjs"}});
-  write_atomic((tmp / "config.json").string(), imp.config.to_json().dump(2) + "\n");
-  write_atomic((tmp / "preprocessor_config.json").string(), imp.preprocess.to_json().dump(2) + "\n");
-  finish_model_dir(tmp.string(), out);
-  return r;
+  return write_imported_image_model(out, overwrite, imp.config, imp.preprocess, imp.tensors, "tfjs",
+                                    std::to_string(imp.config.conv_layers.size()) + " conv layers, " +
+                                        std::to_string(imp.config.labels.size()) + " classes");
 }
 }  // namespace
 
@@ -61,9 +54,7 @@ ImportReport import_tfjs(const std::string& src, const std::string& out, bool ov
   if (!fs::exists(src)) throw Error(src, "", "no such file or directory");
   fs::path model_json = fs::is_directory(src) ? fs::path(src) / "model.json" : fs::path(src);
   if (!fs::exists(model_json)) throw Error(model_json.string(), "", "missing: not a TF.js model folder");
-  if (out.empty()) throw Error("import", "--out", "an output directory is required");
-  if (fs::exists(out) && !(fs::is_directory(out) && fs::is_empty(out)) && !overwrite)
-    throw Error(out, "", "already exists and is not empty (pass --force to replace it)");
+  check_model_dir_target(out, overwrite);
   TfjsModel m = read_tfjs(model_json.string());
   if (is_keras_conv_stack(m)) return import_darknet(m, out, overwrite, labels_file);
   if (!labels_file.empty()) throw Error("import", "--labels", "applies to image classifiers only");

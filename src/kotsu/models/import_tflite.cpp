@@ -7,7 +7,7 @@
 #include <fstream>
 
 #include "kotsu/core/error.hpp"
-#include "kotsu/io/file.hpp"
+#include "kotsu/models/image_model.hpp"
 #include "kotsu/models/import_tfjs.hpp"
 #include "kotsu/models/mobilenet.hpp"
 
@@ -164,25 +164,14 @@ TfliteImport mobilenet_from_tflite(const TfliteModel& m, std::vector<std::string
 
 ImportReport import_tflite(const std::string& src, const std::string& out, const std::string& labels_file, bool overwrite) {
   if (!fs::exists(src)) throw Error(src, "", "no such file");
-  if (out.empty()) throw Error("import", "--out", "an output directory is required");
-  if (fs::exists(out) && !(fs::is_directory(out) && fs::is_empty(out)) && !overwrite)
-    throw Error(out, "", "already exists and is not empty (pass --force to replace it)");
+  check_model_dir_target(out, overwrite);
   std::vector<std::string> labels = labels_file.empty() ? std::vector<std::string>() : read_label_lines(labels_file);
   TfliteModel m = read_tflite(src);
   TfliteImport imp = mobilenet_from_tflite(m, labels);
-  const std::string tmp = begin_model_dir(out, overwrite);
-  ImportReport r;
-  r.architecture = imp.config.model_type;
-  r.tensors = imp.tensors.size();
-  for (auto& [n, t] : imp.tensors) r.parameters += t.numel();
-  r.extra = "preprocessing: shorter side " + std::to_string(imp.preprocess.resize_shortest) + ", crop " +
-            std::to_string(imp.preprocess.crop_height) + ", mean " + std::to_string(imp.preprocess.mean[0]) + ", std " +
-            std::to_string(imp.preprocess.std[0]);
-  save_safetensors((fs::path(tmp) / "model.safetensors").string(), imp.tensors, {{"format", "pt"}, {"source", "tflite"}});
-  write_atomic((fs::path(tmp) / "config.json").string(), imp.config.to_json().dump(2) + "\n");
-  write_atomic((fs::path(tmp) / "preprocessor_config.json").string(), imp.preprocess.to_json().dump(2) + "\n");
-  finish_model_dir(tmp, out);
-  return r;
+  const std::string extra = "preprocessing: shorter side " + std::to_string(imp.preprocess.resize_shortest) + ", crop " +
+                            std::to_string(imp.preprocess.crop_height) + ", mean " + std::to_string(imp.preprocess.mean[0]) +
+                            ", std " + std::to_string(imp.preprocess.std[0]);
+  return write_imported_image_model(out, overwrite, imp.config, imp.preprocess, imp.tensors, "tflite", extra);
 }
 
 }  // namespace kotsu

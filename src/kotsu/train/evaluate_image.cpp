@@ -36,9 +36,8 @@ EvalResult evaluate_image_run(const std::string& run_dir, const std::string& dat
   ImageModel m = load_image_model(run_dir);
   if (m.config.labels.empty()) throw Error(run_dir, "id2label", "the model has no labels: train it first (kotsu train)");
   ImageDataset d = load_image_dataset(data);
-  const int64_t side = std::max({m.preprocess.resize_shortest, m.preprocess.crop_height, m.preprocess.crop_width});
   std::vector<Image> images;
-  check_images(d, skip_bad, runtime_threads(), &images, static_cast<int>(side));
+  check_images(d, skip_bad, runtime_threads(), &images, static_cast<int>(m.preprocess.decode_side()));
   auto y = remap_targets(d, m.config.labels);
   EvalResult r = make_eval_result(m.config.labels, y, score_logits(logits_of(m, images, batch_size, torch::Device(device)), y),
                                   run_dir, data);

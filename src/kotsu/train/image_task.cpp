@@ -48,7 +48,7 @@ class ImageTask : public ClassifierTask {
     if (labels_.size() < 2) throw Error(o.data, "", "needs at least two classes, found " + std::to_string(labels_.size()));
     im_ = load_image_model(o.model, labels_, o.seed, o.init == "random");
     im_.model->to(device_);
-    const int64_t side = std::max({im_.preprocess.resize_shortest, im_.preprocess.crop_height, im_.preprocess.crop_width});
+    const int64_t side = im_.preprocess.decode_side();
     std::vector<Image> all = decode_all(train_ds, o.skip_bad, side, progress);
     std::vector<int64_t> y = remap_targets(train_ds, labels_);
     if (!o.val_data.empty()) {
