@@ -6,6 +6,7 @@
 
 #include <filesystem>
 
+#include "kotsu/core/error.hpp"
 #include "kotsu/io/file.hpp"
 #include "kotsu/io/safetensors.hpp"
 #include "kotsu/models/image_model.hpp"
@@ -107,6 +108,45 @@ TEST(ImageTrain, BatchNormStatisticsStayFrozenUnlessAsked) {
     // the weights train either way
     const std::string w = "mobilenet_v1.layer.3.convolution.weight";
     EXPECT_FALSE(torch::equal(before.at(w), after.at(w)));
+  }
+}
+
+TEST(ImageTrain, FromScratchTrainsBatchNormStatistics) {
+  TrainOptions o = tiny_options("img-bn-scratch");
+  o.epochs = 1;
+  o.init = "random";  // nothing pre-trained to keep: batch statistics without --train-bn-stats
+  train_classifier(o, quiet());
+  auto before = load_safetensors(o.model + "/model.safetensors");
+  auto after = load_safetensors(o.out + "/model.safetensors");
+  const std::string k = "mobilenet_v1.layer.3.normalization.running_mean";
+  EXPECT_FALSE(torch::equal(before.at(k), after.at(k)));
+}
+
+TEST(ImageTrain, ImageSizeTrainsAndEvaluatesAtThatSize) {
+  TrainOptions o = tiny_options("img-size");
+  o.epochs = 1;
+  o.image_size = 24;  // the model's own: crop 32 after a resize to 32
+  train_classifier(o, quiet());
+  ImageModel m = load_image_model(o.out);
+  EXPECT_EQ(m.preprocess.crop_height, 24);
+  EXPECT_EQ(m.preprocess.crop_width, 24);
+  EXPECT_EQ(m.preprocess.resize_shortest, 24);  // keeps the model's resize/crop ratio (1)
+  EXPECT_EQ(m.config.image_size, 24);
+  auto run = nlohmann::json::parse(read_file(o.out + "/run.json"));
+  EXPECT_EQ(run["options"]["image_size"], 24);
+  EvalResult r = evaluate_image_run(o.out, test::fixture("image_task/images.csv"));
+  EXPECT_EQ(r.metrics.n, 12);
+  // a text model refuses the option, naming it
+  TrainOptions t;
+  t.model = test::fixture("tiny_bert_init");
+  t.data = test::fixture("task/train.csv");
+  t.out = test::temp_dir("img-size-text") + "/run";
+  t.image_size = 24;
+  try {
+    train_classifier(t, quiet());
+    FAIL() << "a text model trained with image_size";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("image_size"), std::string::npos) << e.what();
   }
 }
 

@@ -36,7 +36,10 @@ Action add_eval(CLI::App& app) {
     EvalResult r;
     if (is_image_model_dir(f->run)) {
       std::vector<std::string> names;
-      r = evaluate_image_run(f->run, f->data, f->batch, f->device, f->skip_bad, &names);
+      std::vector<std::pair<std::string, std::string>> skipped;
+      r = evaluate_image_run(f->run, f->data, f->batch, f->device, f->skip_bad, &names, &skipped);
+      for (auto& [name, why] : skipped) fmt::print(stderr, "skipped {}: {}\n", name, why);
+      if (!skipped.empty()) r.report["skipped"] = skipped.size();
       if (!f->predictions.empty()) write_image_predictions(r, names, f->predictions);
     } else {
       TextColumns cols = run_columns(f->run);

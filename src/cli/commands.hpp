@@ -13,5 +13,6 @@ Action add_predict(CLI::App& app);
 Action add_inspect(CLI::App& app);
 Action add_tokenize(CLI::App& app);
 Action add_import(CLI::App& app);
+Action add_embed(CLI::App& app);
 
 }  // namespace kotsu::cli

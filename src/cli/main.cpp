@@ -24,6 +24,7 @@ int main(int argc, char** argv) {
   reg(kotsu::cli::add_inspect);
   reg(kotsu::cli::add_tokenize);
   reg(kotsu::cli::add_import);
+  reg(kotsu::cli::add_embed);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

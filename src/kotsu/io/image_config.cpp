@@ -1,5 +1,8 @@
 #include "kotsu/io/image_config.hpp"
 
+#include <algorithm>
+#include <cmath>
+
 #include "kotsu/core/error.hpp"
 #include "kotsu/io/hf_config.hpp"
 #include "kotsu/io/json_file.hpp"
@@ -175,6 +178,12 @@ nlohmann::json ImagePreprocess::to_json() const {
   return {{"do_resize", true}, {"size", {{"shortest_edge", resize_shortest}}}, {"do_center_crop", true},
           {"crop_size", {{"height", crop_height}, {"width", crop_width}}}, {"do_rescale", true},
           {"rescale_factor", rescale_factor}, {"do_normalize", true}, {"image_mean", mean}, {"image_std", std}};
+}
+
+void ImagePreprocess::set_size(int64_t size) {
+  const double ratio = static_cast<double>(resize_shortest) / static_cast<double>(std::max(crop_height, crop_width));
+  crop_height = crop_width = size;
+  resize_shortest = std::max<int64_t>(size, std::lround(static_cast<double>(size) * ratio));
 }
 
 }  // namespace kotsu

@@ -50,6 +50,8 @@ struct ImagePreprocess {
   // The shorter side a picture needs before the transforms (its resize or crop, whichever is larger):
   // pictures may be decoded and kept at this size.
   int64_t decode_side() const { return std::max({resize_shortest, crop_height, crop_width}); }
+  // A square input of `size` (crop), resizing by the same resize/crop ratio as before.
+  void set_size(int64_t size);
   static ImagePreprocess from_json(const nlohmann::json& j, const std::string& path);
   static ImagePreprocess load(const std::string& path);
   nlohmann::json to_json() const;

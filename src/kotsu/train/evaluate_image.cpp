@@ -12,7 +12,9 @@
 namespace kotsu {
 
 namespace {
-torch::Tensor logits_of(ImageModel& m, const std::vector<Image>& images, int64_t batch_size, const torch::Device& dev) {
+// fn over the eval-transformed pictures in batches, in eval mode without gradients; float32 on the CPU.
+template <class F>
+torch::Tensor run_images(ImageModel& m, const std::vector<Image>& images, int64_t batch_size, const torch::Device& dev, F fn) {
   m.model->to(dev);
   m.model->eval();
   torch::NoGradGuard ng;
@@ -21,23 +23,32 @@ torch::Tensor logits_of(ImageModel& m, const std::vector<Image>& images, int64_t
     std::vector<torch::Tensor> xs;
     for (size_t i = s; i < std::min(images.size(), s + static_cast<size_t>(batch_size)); ++i)
       xs.push_back(eval_transform(images[i], m.preprocess));
-    out.push_back(m.model->logits(torch::stack(xs).to(dev)).to(torch::kCPU).to(torch::kFloat));
+    out.push_back(fn(torch::stack(xs).to(dev)).to(torch::kCPU).to(torch::kFloat));
   }
   return torch::cat(out);
 }
+torch::Tensor logits_of(ImageModel& m, const std::vector<Image>& images, int64_t batch_size, const torch::Device& dev) {
+  return run_images(m, images, batch_size, dev, [&](const torch::Tensor& x) { return m.model->logits(x); });
+}
 }  // namespace
+
+torch::Tensor image_features(ImageModel& m, const std::vector<Image>& images, int64_t batch_size, const std::string& device) {
+  return run_images(m, images, batch_size, torch::Device(device), [&](const torch::Tensor& x) { return m.model->features(x); });
+}
 
 torch::Tensor predict_images(ImageModel& m, const std::vector<Image>& images, int64_t batch_size, const std::string& device) {
   return torch::softmax(logits_of(m, images, batch_size, torch::Device(device)), 1);
 }
 
 EvalResult evaluate_image_run(const std::string& run_dir, const std::string& data, int64_t batch_size,
-                              const std::string& device, bool skip_bad, std::vector<std::string>* names) {
+                              const std::string& device, bool skip_bad, std::vector<std::string>* names,
+                              std::vector<std::pair<std::string, std::string>>* skipped) {
   ImageModel m = load_image_model(run_dir);
   if (m.config.labels.empty()) throw Error(run_dir, "id2label", "the model has no labels: train it first (kotsu train)");
   ImageDataset d = load_image_dataset(data);
   std::vector<Image> images;
-  check_images(d, skip_bad, runtime_threads(), &images, static_cast<int>(m.preprocess.decode_side()));
+  auto bad = check_images(d, skip_bad, runtime_threads(), &images, static_cast<int>(m.preprocess.decode_side()));
+  if (skipped) *skipped = std::move(bad);
   auto y = remap_targets(d, m.config.labels);
   EvalResult r = make_eval_result(m.config.labels, y, score_logits(logits_of(m, images, batch_size, torch::Device(device)), y),
                                   run_dir, data);

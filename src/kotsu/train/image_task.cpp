@@ -1,7 +1,8 @@
 // The image-classification task of train/task.hpp. Pictures are decoded once, in parallel, and kept in
 // memory shrunk to the model's resize size (a few hundred pictures is the use case: 1,000 photos take
-// ~250 MB); each epoch augments them afresh from (seed, epoch, example). Batch norms keep their running
-// statistics (eval mode) while training unless --train-bn-stats with the full strategy.
+// ~250 MB); each epoch augments them afresh from (seed, epoch, example) on worker threads that stay a few
+// batches ahead of training (data/prefetcher). Batch norms keep their running
+// statistics (eval mode) while training unless --train-bn-stats with the full strategy (or --init random).
 #include <fmt/format.h>
 #include <torch/torch.h>
 
@@ -10,6 +11,7 @@
 #include "kotsu/core/error.hpp"
 #include "kotsu/core/runtime.hpp"
 #include "kotsu/data/image_dataset.hpp"
+#include "kotsu/data/prefetcher.hpp"
 #include "kotsu/data/text_dataset.hpp"
 #include "kotsu/models/image_model.hpp"
 #include "kotsu/train/progress.hpp"
@@ -48,6 +50,10 @@ class ImageTask : public ClassifierTask {
     if (labels_.size() < 2) throw Error(o.data, "", "needs at least two classes, found " + std::to_string(labels_.size()));
     im_ = load_image_model(o.model, labels_, o.seed, o.init == "random");
     im_.model->to(device_);
+    if (o.image_size > 0) {
+      im_.preprocess.set_size(o.image_size);
+      im_.config.image_size = o.image_size;
+    }
     const int64_t side = im_.preprocess.decode_side();
     std::vector<Image> all = decode_all(train_ds, o.skip_bad, side, progress);
     std::vector<int64_t> y = remap_targets(train_ds, labels_);
@@ -92,30 +98,50 @@ class ImageTask : public ClassifierTask {
       out.emplace_back(order.begin() + static_cast<long>(s), order.begin() + static_cast<long>(std::min(order.size(), s + batch_size)));
     return out;
   }
+  void begin_epoch(const std::vector<std::vector<size_t>>& batches, int64_t epoch) override {
+    loader_.reset();  // joins the last epoch's workers before the batches they read change
+    epoch_batches_ = batches;
+    loader_epoch_ = epoch;
+    // worker threads augment the next batches while the training thread runs the model on this one
+    const size_t workers = static_cast<size_t>(std::max(1, runtime_threads() / 2));
+    loader_ = std::make_unique<Prefetcher<Batch>>(epoch_batches_.size(), workers, 2 * workers + 1,
+                                                  [this, epoch](size_t k) { return make_batch(epoch_batches_[k], epoch); });
+  }
   torch::Tensor train_logits(const std::vector<size_t>& idx, int64_t epoch, FusedAdamW&, torch::Tensor& y) override {
-    Augment aug;
-    aug.enabled = o_.augment;
-    std::vector<torch::Tensor> xs;
-    std::vector<int64_t> ys;
-    for (size_t i : idx) {
-      // one generator per (seed, epoch, example): the same augmentation on a resumed run
-      std::mt19937_64 rng(o_.seed * 0x9E3779B97F4A7C15ULL + static_cast<uint64_t>(epoch) * 1000003ULL + i);
-      xs.push_back(train_transform(train_images_[i], im_.preprocess, aug, rng));
-      ys.push_back(train_y_[i]);
-    }
-    y = torch::tensor(ys, torch::kLong).to(device_);
-    return im_.model->logits(torch::stack(xs).to(device_));
+    Batch b;
+    if (loader_ && loader_epoch_ == epoch && !loader_->done() && epoch_batches_[loader_->position()] == idx) b = loader_->next();
+    else b = make_batch(idx, epoch);  // not the batch the loader prepared next: made here
+    y = b.y.to(device_);
+    return im_.model->logits(b.x.to(device_));
   }
   void set_training(bool on) override {
     im_.model->train(on);
-    // the backbone keeps its batch-norm statistics unless full fine-tuning asks to train them
-    if (on && !(o_.strategy == "full" && o_.train_bn_stats))
+    // the backbone keeps its pre-trained batch-norm statistics unless full fine-tuning asks to train them;
+    // a model trained from scratch has no statistics worth keeping
+    if (on && !(o_.strategy == "full" && (o_.train_bn_stats || o_.init == "random")))
       for (auto& m : im_.model->modules(false))
         if (auto* bn = dynamic_cast<torch::nn::BatchNorm2dImpl*>(m.get())) bn->eval();
   }
   void save(const std::string& dir) override { save_image_model(im_, dir); }
 
  private:
+  struct Batch {
+    torch::Tensor x, y;
+  };
+  // The augmented pictures [B, C, H, W] and labels of train examples `idx`, on the CPU.
+  Batch make_batch(const std::vector<size_t>& idx, int64_t epoch) const {
+    Augment aug;
+    aug.enabled = o_.augment;
+    std::vector<torch::Tensor> xs;
+    std::vector<int64_t> ys;
+    for (size_t i : idx) {
+      // one generator per (seed, epoch, example): the same augmentation on a resumed run, on any thread
+      std::mt19937_64 rng(o_.seed * 0x9E3779B97F4A7C15ULL + static_cast<uint64_t>(epoch) * 1000003ULL + i);
+      xs.push_back(train_transform(train_images_[i], im_.preprocess, aug, rng));
+      ys.push_back(train_y_[i]);
+    }
+    return {torch::stack(xs), torch::tensor(ys, torch::kLong)};
+  }
   template <class F>
   torch::Tensor run_eval(const std::vector<Image>& images, F fn) {
     const bool was = im_.model->is_training();
@@ -136,6 +162,9 @@ class ImageTask : public ClassifierTask {
   ImageModel im_;
   std::vector<Image> train_images_, val_images_;
   std::vector<int64_t> train_y_, val_y_;
+  std::vector<std::vector<size_t>> epoch_batches_;
+  int64_t loader_epoch_ = -1;
+  std::unique_ptr<Prefetcher<Batch>> loader_;  // declared last: destroyed (workers joined) first
 };
 
 }  // namespace

@@ -23,7 +23,7 @@ nlohmann::json TrainOptions::to_json() const {
           {"device", device}, {"bf16", bf16},
           {"group_by_length", group_by_length}, {"head_first", head_first},
           {"lr_decay", lr_decay}, {"class_weights", class_weights}, {"augment", augment}, {"skip_bad", skip_bad},
-          {"train_bn_stats", train_bn_stats}};
+          {"train_bn_stats", train_bn_stats}, {"image_size", image_size}};
 }
 
 void TrainOptions::merge_json(const nlohmann::json& j, const std::string& source) {
@@ -66,6 +66,7 @@ void TrainOptions::merge_json(const nlohmann::json& j, const std::string& source
       else if (k == "augment") augment = v.get<bool>();
       else if (k == "skip_bad") skip_bad = v.get<bool>();
       else if (k == "train_bn_stats") train_bn_stats = v.get<bool>();
+      else if (k == "image_size") image_size = v.get<int64_t>();
       else throw Error(source, k, "unknown option");
     } catch (const nlohmann::json::exception&) {
       throw Error(source, k, "has the wrong type (" + std::string(v.type_name()) + ")");
@@ -99,6 +100,7 @@ void TrainOptions::validate() const {
   if (threads < 0) throw Error(src, "threads", "must be >= 0");
   if (lr_decay <= 0 || lr_decay > 1) throw Error(src, "lr_decay", "must be in (0, 1]");
   if (class_weights != "none" && class_weights != "balanced") throw Error(src, "class_weights", "must be none or balanced");
+  if (image_size != 0 && (image_size < 16 || image_size > 4096)) throw Error(src, "image_size", "must be 0 (the model's) or in [16, 4096]");
   if (device != "cpu" && device.rfind("cuda", 0) != 0) throw Error(src, "device", "must be cpu or cuda[:N]");
 }
 

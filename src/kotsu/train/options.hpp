@@ -46,8 +46,12 @@ struct TrainOptions {
   bool skip_bad = false;               // images: leave out unreadable pictures (counted) instead of stopping
   // images, full strategy: batch norm uses (and updates) batch statistics while training. Off by default:
   // with a few hundred pictures and small batches the statistics are noise, and the batch norms of a model
-  // imported from a folded TFLite graph are identities that batch statistics would break.
+  // imported from a folded TFLite graph are identities that batch statistics would break. Always on for
+  // --init random (nothing pre-trained to keep).
   bool train_bn_stats = false;
+  // images: train (and later evaluate) at this square input size instead of the model's own; the resize
+  // keeps the model's resize/crop ratio. 0: the model's size. Smaller is much faster on a CPU.
+  int64_t image_size = 0;
 
   double effective_lr() const;
   nlohmann::json to_json() const;

@@ -36,6 +36,9 @@ class ClassifierTask {
   // One epoch's mini-batches of train example indices, from a shuffled order.
   virtual std::vector<std::vector<size_t>> batches(const std::vector<size_t>& order, size_t batch_size,
                                                     std::mt19937_64& rng) = 0;
+  // Called with the epoch's batches before the first train_logits of the epoch: a task may prepare them
+  // ahead on worker threads.
+  virtual void begin_epoch(const std::vector<std::vector<size_t>>& batches, int64_t epoch) {}
   // Training-mode logits of the train examples `idx` (augmented as the epoch says) and their labels.
   virtual torch::Tensor train_logits(const std::vector<size_t>& idx, int64_t epoch, FusedAdamW& opt, torch::Tensor& y) = 0;
   // Switches the model to training (with the strategy's frozen parts) or evaluation mode.

@@ -89,6 +89,7 @@ class TextTask : public ClassifierTask {
 
 std::unique_ptr<ClassifierTask> make_task(const TrainOptions& o, const std::vector<std::string>& labels, Progress& progress) {
   if (is_image_model_dir(o.model)) return make_image_task(o, labels, progress);
+  if (o.image_size != 0) throw Error("options", "image_size", "applies to picture models; " + o.model + " is a text model");
   return std::make_unique<TextTask>(o, labels);
 }
 

@@ -217,6 +217,7 @@ TrainResult run_training(Run& r, TrainerState s, const TrainHooks& hooks, std::u
     std::mt19937_64 rng(o.seed ^ (0x9E3779B97F4A7C15ULL * static_cast<uint64_t>(epoch + 1)));
     std::shuffle(order.begin(), order.end(), rng);
     std::vector<std::vector<size_t>> batches = r.task->batches(order, static_cast<size_t>(o.batch_size), rng);
+    r.task->begin_epoch(batches, epoch);
     r.task->set_training(true);
     progress.start(fmt::format("epoch {}/{}", epoch + 1, o.epochs), micro_per_epoch);
     double loss_sum = 0;
