@@ -1,6 +1,12 @@
 // eval/metrics against scikit-learn's values on the same random predictions (fixtures/make_metrics_reference.py).
 #include "kotsu/eval/metrics.hpp"
 
+#include <cmath>
+#include <numeric>
+#include <random>
+
+#include "kotsu/eval/scores.hpp"
+
 #include "kotsu/io/file.hpp"
 #include "test_util.hpp"
 
@@ -38,4 +44,100 @@ TEST(Metrics, JsonReportCarriesEverything) {
   EXPECT_EQ(j["confusion_matrix"][1][2].get<int>(), 1);
   EXPECT_DOUBLE_EQ(j["per_class"]["c"]["precision"].get<double>(), 0.5);
   EXPECT_NE(metrics_text(m, {"a", "b", "c"}).find("macro avg"), std::string::npos);
+}
+
+// eval/scores against scikit-learn 1.2 (and a numpy ECE) on random, tied, never-predicted, absent-class and
+// single-class cases (fixtures/make_metrics_reference.py), to 1e-9.
+namespace {
+void expect_close(double got, const nlohmann::json& want, const std::string& what) {
+  if (want.is_null()) {
+    EXPECT_TRUE(std::isnan(got)) << what << ": undefined, got " << got;
+  } else {
+    EXPECT_NEAR(got, want.get<double>(), 1e-9) << what;
+  }
+}
+}  // namespace
+
+TEST(Scores, EqualScikitLearn) {
+  auto ref = nlohmann::json::parse(read_file(test::fixture("metrics_reference_scores.json")));
+  ASSERT_GE(ref["cases"].size(), 7u);
+  for (const auto& c : ref["cases"]) {
+    const std::string kind = c["kind"].get<std::string>() + "/" + std::to_string(c["n_classes"].get<int>());
+    auto y = c["y"].get<std::vector<int64_t>>();
+    auto p = c["probs"].get<std::vector<double>>();
+    const int64_t k = c["n_classes"];
+    auto auc = roc_auc_ovr(y, p, k);
+    auto ap = average_precision_ovr(y, p, k);
+    for (int64_t j = 0; j < k; ++j) {
+      expect_close(auc.per_class[j], c["roc_auc_per_class"][j], kind + " roc_auc class " + std::to_string(j));
+      expect_close(ap.per_class[j], c["ap_per_class"][j], kind + " ap class " + std::to_string(j));
+    }
+    expect_close(log_loss(y, p, k), c["log_loss"], kind + " log_loss");
+    std::vector<ReliabilityBin> bins;
+    expect_close(expected_calibration_error(y, p, k, 15, &bins), c["ece"], kind + " ece");
+    int64_t counted = 0;
+    for (auto& b : bins) counted += b.count;
+    EXPECT_EQ(counted, static_cast<int64_t>(y.size())) << kind;
+    if (c.contains("roc_auc_macro")) {
+      expect_close(auc.macro, c["roc_auc_macro"], kind + " roc_auc macro");
+      expect_close(auc.weighted, c["roc_auc_weighted"], kind + " roc_auc weighted");
+      expect_close(ap.macro, c["ap_macro"], kind + " mAP");
+      expect_close(ap.weighted, c["ap_weighted"], kind + " ap weighted");
+      for (auto& [t, v] : c["top_k"].items()) expect_close(top_k_accuracy(y, p, k, std::stoll(t)), v, kind + " top-" + t);
+    }
+    if (c.contains("roc_auc_binary")) {
+      std::vector<int> yb(y.begin(), y.end());
+      std::vector<double> s;
+      for (size_t i = 0; i < y.size(); ++i) s.push_back(p[2 * i + 1]);
+      expect_close(roc_auc_binary(yb, s), c["roc_auc_binary"], kind + " binary roc_auc");
+      expect_close(average_precision_binary(yb, s), c["ap_binary"], kind + " binary ap");
+    }
+  }
+  const auto& ml = ref["multilabel"];
+  auto s = average_precision_multilabel(ml["Y"].get<std::vector<int>>(), ml["scores"].get<std::vector<double>>(), ml["n_classes"]);
+  expect_close(s.macro, ml["ap_macro"], "multi-label mAP");
+  expect_close(s.weighted, ml["ap_weighted"], "multi-label weighted AP");
+  for (size_t j = 0; j < s.per_class.size(); ++j) expect_close(s.per_class[j], ml["ap_per_class"][j], "multi-label AP class");
+}
+
+TEST(Scores, BootstrapIntervalCoversTheEstimateAndNarrowsWithMoreData) {
+  // accuracy of n coin flips with p = 0.8: the 95% interval is about +-1.96 sqrt(p (1 - p) / n)
+  for (size_t n : {100u, 1600u}) {
+    std::mt19937_64 rng(7);
+    std::bernoulli_distribution hit(0.8);
+    std::vector<int> correct(n);
+    for (auto& c : correct) c = hit(rng);
+    auto acc = [&](const std::vector<size_t>& idx) {
+      double s = 0;
+      for (size_t i : idx) s += correct[i];
+      return s / static_cast<double>(idx.size());
+    };
+    std::vector<size_t> all(n);
+    std::iota(all.begin(), all.end(), 0);
+    const double est = acc(all);
+    Interval iv = bootstrap_interval(n, acc, 2000, 0.95, 3);
+    EXPECT_LT(iv.low, est);
+    EXPECT_GT(iv.high, est);
+    const double half = 1.96 * std::sqrt(est * (1 - est) / static_cast<double>(n));
+    EXPECT_NEAR(iv.high - iv.low, 2 * half, 0.25 * 2 * half) << n;
+    // the same seed gives the same interval
+    Interval again = bootstrap_interval(n, acc, 2000, 0.95, 3);
+    EXPECT_EQ(iv.low, again.low);
+    EXPECT_EQ(iv.high, again.high);
+  }
+}
+
+TEST(Scores, ReportHasEveryScoreAndNullForUndefined) {
+  // three classes, the third never occurs: its ROC-AUC is undefined (null), the means skip it
+  std::vector<int64_t> y = {0, 1, 0, 1, 0, 1};
+  std::vector<double> p = {0.7, 0.2, 0.1, 0.3, 0.6, 0.1, 0.5, 0.4, 0.1, 0.4, 0.5, 0.1, 0.8, 0.1, 0.1, 0.2, 0.7, 0.1};
+  auto j = score_report(y, p, 3, {"a", "b", "c"}, 200, 1);
+  EXPECT_TRUE(j["roc_auc"]["per_class"]["c"].is_null());
+  EXPECT_DOUBLE_EQ(j["roc_auc"]["per_class"]["a"].get<double>(), 1.0);
+  EXPECT_DOUBLE_EQ(j["roc_auc"]["macro"].get<double>(), 1.0);
+  EXPECT_DOUBLE_EQ(j["average_precision"]["per_class"]["c"].get<double>(), 0.0);  // scikit-learn's value without positives
+  EXPECT_DOUBLE_EQ(j["top_k_accuracy"]["2"].get<double>(), 1.0);
+  EXPECT_EQ(j["reliability"].size(), 15u);
+  EXPECT_EQ(j["confidence_95"]["accuracy"].size(), 2u);
+  EXPECT_GT(j["log_loss"].get<double>(), 0.0);
 }

@@ -5,6 +5,7 @@
 
 #include "commands.hpp"
 #include "kotsu/core/runtime.hpp"
+#include "kotsu/eval/scores.hpp"
 #include "kotsu/io/file.hpp"
 #include "kotsu/train/evaluate.hpp"
 #include "kotsu/train/evaluate_image.hpp"
@@ -57,6 +58,7 @@ Action add_eval(CLI::App& app) {
       fmt::print("{}\n", r.report.dump(2));
     } else {
       fmt::print("{} on {} ({} examples)\n\n{}", f->run, f->data, r.metrics.n, metrics_text(r.metrics, r.labels));
+      if (r.report.contains("scores")) fmt::print("\n{}", scores_text(r.report["scores"]));
       fmt::print("\nreport written to {}\n", report);
     }
     return 0;

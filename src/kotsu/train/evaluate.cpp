@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "kotsu/core/error.hpp"
+#include "kotsu/eval/scores.hpp"
 #include "kotsu/io/file.hpp"
 #include "kotsu/io/json_file.hpp"
 #include "kotsu/train/predict.hpp"
@@ -68,7 +69,9 @@ EvalResult make_eval_result(const std::vector<std::string>& labels, const std::v
   r.truth = truth;
   r.predicted = std::move(scored.predicted);
   r.confidence = std::move(scored.confidence);
+  r.probs = std::move(scored.probs);
   r.report = metrics_json(r.metrics, r.labels);
+  if (!r.truth.empty()) r.report["scores"] = score_report(r.truth, r.probs, static_cast<int64_t>(labels.size()), labels);
   r.report["run"] = run_dir;
   r.report["data"] = data;
   return r;

@@ -17,6 +17,7 @@ struct EvalResult {
   std::vector<std::string> labels;
   std::vector<int64_t> truth, predicted;  // per row of the data file
   std::vector<float> confidence;          // probability of the predicted label
+  std::vector<double> probs;              // every label's probability, row-major [rows, labels]
   std::vector<size_t> lines;              // where each row starts in the file
   nlohmann::json report;  // metrics_json + model, data, predictions summary
 };

@@ -43,6 +43,7 @@ ScoredLogits score_logits(const torch::Tensor& logits, const std::vector<int64_t
   ScoredLogits s;
   s.predicted.assign(pred.data_ptr<int64_t>(), pred.data_ptr<int64_t>() + pred.numel());
   s.confidence.assign(conf.data_ptr<float>(), conf.data_ptr<float>() + conf.numel());
+  s.probs.assign(probs.data_ptr<float>(), probs.data_ptr<float>() + probs.numel());
   s.metrics = classification_metrics(y, s.predicted, l.size(1));
   add_log_loss(s.metrics, y, std::vector<float>(probs.data_ptr<float>(), probs.data_ptr<float>() + probs.numel()));
   return s;

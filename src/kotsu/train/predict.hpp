@@ -15,6 +15,7 @@ struct ScoredLogits {
   ClassificationMetrics metrics;  // includes log loss
   std::vector<int64_t> predicted;
   std::vector<float> confidence;
+  std::vector<double> probs;  // softmax, row-major [N, C]
 };
 ScoredLogits score_logits(const torch::Tensor& logits, const std::vector<int64_t>& y);
 
