@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "commands.hpp"
+#include "kotsu/text/pii.hpp"
 #include "kotsu/core/runtime.hpp"
 #include "kotsu/text/utf8.hpp"
 #include "kotsu/core/error.hpp"
@@ -77,7 +78,11 @@ Action add_predict(CLI::App& app) {
     if (is_image_model_dir(f->run)) return predict_pictures(*f);
     TextModel m = load_text_model(f->run);
     const int64_t max_len = run_max_len(f->run);
-    auto emit = [&](const std::vector<std::string>& texts) {
+    std::unique_ptr<PiiMasker> masker;
+    if (run_masks_pii(f->run)) masker = std::make_unique<PiiMasker>();
+    auto emit = [&](std::vector<std::string> texts) {
+      if (masker)  // the run was trained on masked texts: predict (and echo) them masked
+        for (auto& t : texts) t = masker->mask(t);
       auto preds = predict_texts(m, texts, max_len, f->batch, f->device);
       for (size_t i = 0; i < preds.size(); ++i) {
         const auto& p = preds[i];

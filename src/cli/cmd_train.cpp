@@ -84,6 +84,7 @@ Action add_train(CLI::App& app) {
   c->add_option("--class-weights", o.class_weights, "none | balanced (weight the loss by inverse class frequency)")->capture_default_str();
   c->add_option("--augment", o.augment, "pictures: random resized crop, flips and colour jitter while training")->capture_default_str();
   c->add_option("--image-size", o.image_size, "pictures: square input size to train and evaluate at (0 = the model's; smaller is faster)")->capture_default_str();
+  c->add_flag("--mask-pii", o.mask_pii, "texts: replace personal data by typed placeholders (<EMAIL>, <PHONE>, ...) before training; eval and predict of the run do the same");
   c->add_flag("--train-bn-stats", o.train_bn_stats, "pictures, full strategy: batch norm trains on batch statistics (default: frozen)");
   c->add_flag("--skip-bad", o.skip_bad, "pictures: leave out unreadable files (counted in the log) instead of stopping");
   c->add_flag("--quiet", f->quiet, "no progress or log lines");

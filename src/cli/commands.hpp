@@ -14,5 +14,6 @@ Action add_inspect(CLI::App& app);
 Action add_tokenize(CLI::App& app);
 Action add_import(CLI::App& app);
 Action add_embed(CLI::App& app);
+Action add_mask(CLI::App& app);
 
 }  // namespace kotsu::cli

@@ -25,6 +25,7 @@ int main(int argc, char** argv) {
   reg(kotsu::cli::add_tokenize);
   reg(kotsu::cli::add_import);
   reg(kotsu::cli::add_embed);
+  reg(kotsu::cli::add_mask);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "kotsu/core/error.hpp"
+#include "kotsu/data/mask_file.hpp"
 #include "kotsu/eval/scores.hpp"
 #include "kotsu/io/file.hpp"
 #include "kotsu/io/json_file.hpp"
@@ -33,6 +34,11 @@ int64_t run_max_len(const std::string& run_dir) {
   }
 }
 
+bool run_masks_pii(const std::string& run_dir) {
+  const nlohmann::json o = run_options(run_dir);
+  return o.contains("mask_pii") && o["mask_pii"].is_boolean() && o["mask_pii"].get<bool>();
+}
+
 TextColumns run_columns(const std::string& run_dir) {
   TextColumns c;
   const nlohmann::json o = run_options(run_dir);
@@ -50,6 +56,7 @@ EvalResult evaluate_run(const std::string& run_dir, const std::string& data, con
                         const std::string& device, TextDataset* loaded) {
   TextModel m = load_text_model(run_dir);
   TextDataset d = load_text_dataset(data, cols);
+  if (run_masks_pii(run_dir)) mask_texts(d, PiiMasker());  // as in training: the originals are not kept
   auto y = label_ids(d, m.config.labels);
   const size_t max_len = static_cast<size_t>(std::min<int64_t>(run_max_len(run_dir), m.model->max_positions()));
   EncodedTexts enc = encode_texts(*m.tokenizer, d, max_len, y);

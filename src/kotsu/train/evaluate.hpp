@@ -42,6 +42,8 @@ std::vector<Prediction> predict_texts(TextModel& m, const std::vector<std::strin
                                       int64_t batch_size = 64, const std::string& device = "cpu");
 // max_len the run was trained with (run.json), 128 when it has none.
 int64_t run_max_len(const std::string& run_dir);
+// Whether the run was trained with --mask-pii (its eval and predict then mask their texts too).
+bool run_masks_pii(const std::string& run_dir);
 // The run's columns and max_len from its run.json, when it has one.
 TextColumns run_columns(const std::string& run_dir);
 

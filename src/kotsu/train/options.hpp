@@ -52,6 +52,9 @@ struct TrainOptions {
   // images: train (and later evaluate) at this square input size instead of the model's own; the resize
   // keeps the model's resize/crop ratio. 0: the model's size. Smaller is much faster on a CPU.
   int64_t image_size = 0;
+  // texts: replace personal data (e-mail, phone, card, ...) by typed placeholders as the data is read, for
+  // training, and for eval and predict of the run (text/pii); the originals reach no log, report or model
+  bool mask_pii = false;
 
   double effective_lr() const;
   nlohmann::json to_json() const;

@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include "kotsu/core/error.hpp"
+#include "kotsu/data/mask_file.hpp"
 #include "kotsu/models/image_model.hpp"
 #include "kotsu/models/text_model.hpp"
 #include "kotsu/train/precision.hpp"
@@ -18,8 +19,13 @@ namespace {
 
 class TextTask : public ClassifierTask {
  public:
-  TextTask(const TrainOptions& o, const std::vector<std::string>& fixed_labels) : o_(o), device_(o.device) {
+  TextTask(const TrainOptions& o, const std::vector<std::string>& fixed_labels, Progress& progress) : o_(o), device_(o.device) {
     TextDataset train_ds = load_text_dataset(o.data, o.columns);
+    std::unique_ptr<PiiMasker> masker;
+    if (o.mask_pii) {
+      masker = std::make_unique<PiiMasker>();
+      progress.log("masked personal data in " + o.data + ": " + pii_counts_text(mask_texts(train_ds, *masker)));
+    }
     labels_ = fixed_labels.empty() ? collect_labels(train_ds) : fixed_labels;
     if (labels_.size() < 2)
       throw Error(o.data, "--label-col", "needs at least two distinct labels, found " + std::to_string(labels_.size()));
@@ -28,6 +34,7 @@ class TextTask : public ClassifierTask {
     const size_t max_len = static_cast<size_t>(std::min<int64_t>(o.max_len, tm_.model->max_positions()));
     if (!o.val_data.empty()) {
       TextDataset val_ds = load_text_dataset(o.val_data, o.columns);
+      if (masker) progress.log("masked personal data in " + o.val_data + ": " + pii_counts_text(mask_texts(val_ds, *masker)));
       auto yv = label_ids(val_ds, labels_);
       train_ = encode_texts(*tm_.tokenizer, train_ds, max_len, y);
       val_ = encode_texts(*tm_.tokenizer, val_ds, max_len, yv);
@@ -90,7 +97,7 @@ class TextTask : public ClassifierTask {
 std::unique_ptr<ClassifierTask> make_task(const TrainOptions& o, const std::vector<std::string>& labels, Progress& progress) {
   if (is_image_model_dir(o.model)) return make_image_task(o, labels, progress);
   if (o.image_size != 0) throw Error("options", "image_size", "applies to picture models; " + o.model + " is a text model");
-  return std::make_unique<TextTask>(o, labels);
+  return std::make_unique<TextTask>(o, labels, progress);
 }
 
 }  // namespace kotsu
