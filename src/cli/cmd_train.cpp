@@ -81,6 +81,8 @@ Action add_train(CLI::App& app) {
   c->add_flag("--bf16", o.bf16, "bf16 autocast for the forward pass (float32 master weights); fast only on CPUs with AVX512-BF16 and on GPUs");
   c->add_option("--group-by-length", o.group_by_length, "batch rows of similar length together (less padding)")->capture_default_str();
   c->add_option("--lr-decay", o.lr_decay, "discriminative learning rates: each lower layer trains at this factor of the one above (1 = off)")->capture_default_str();
+  c->add_option("--balance", o.balance, "imbalanced classes: none | oversample | undersample (each epoch) | class-weights (weighted loss)")->capture_default_str();
+  c->add_option("--l1", o.l1, "L1 penalty on weight matrices and kernels (added to the loss)")->capture_default_str();
   c->add_option("--class-weights", o.class_weights, "none | balanced (weight the loss by inverse class frequency)")->capture_default_str();
   c->add_option("--augment", o.augment, "pictures: random resized crop, flips and colour jitter while training")->capture_default_str();
   c->add_option("--image-size", o.image_size, "pictures: square input size to train and evaluate at (0 = the model's; smaller is faster)")->capture_default_str();

@@ -30,9 +30,10 @@ Head head_of(Classifier& model) {
 
 // From the seeded initial head, L-BFGS to convergence on mean cross-entropy + l2/2 * squared weights.
 void fit(Classifier& model, const Head& h, const torch::Tensor& x, const torch::Tensor& y, double l2, uint64_t seed,
-         double label_smoothing) {
+         double label_smoothing, const torch::Tensor& class_weights) {
   model.init_head(seed);
   auto ce = torch::nn::functional::CrossEntropyFuncOptions().label_smoothing(label_smoothing);
+  if (class_weights.defined()) ce.weight(class_weights);
   torch::optim::LBFGS opt(h.params, torch::optim::LBFGSOptions(1.0)
                                         .max_iter(200)
                                         .history_size(20)
@@ -49,9 +50,11 @@ void fit(Classifier& model, const Head& h, const torch::Tensor& x, const torch::
   opt.step(closure);
 }
 
-double log_loss(Classifier& model, const torch::Tensor& x, const torch::Tensor& y) {
+double log_loss(Classifier& model, const torch::Tensor& x, const torch::Tensor& y, const torch::Tensor& class_weights) {
   torch::NoGradGuard ng;
-  return torch::nn::functional::cross_entropy(model.head(x).to(torch::kFloat), y).item<double>();
+  auto ce = torch::nn::functional::CrossEntropyFuncOptions();
+  if (class_weights.defined()) ce.weight(class_weights);
+  return torch::nn::functional::cross_entropy(model.head(x).to(torch::kFloat), y, ce).item<double>();
 }
 
 // k folds stratified by label: each class's rows shuffled (seeded) and dealt round robin.
@@ -73,7 +76,7 @@ std::vector<int64_t> stratified_folds(const torch::Tensor& y, int64_t k, uint64_
 }  // namespace
 
 HeadFit fit_head(Classifier& model, const torch::Tensor& x, const torch::Tensor& y, uint64_t seed,
-                 double label_smoothing) {
+                 double label_smoothing, const torch::Tensor& class_weights) {
   Head h = head_of(model);
   model.eval();  // no dropout: the L2 penalty regularises, and L-BFGS needs a deterministic loss
   // per-example strengths on features of unit scale per dimension (USE-Lite's scaled embedding, BERT's pooler):
@@ -97,8 +100,8 @@ HeadFit fit_head(Classifier& model, const torch::Tensor& x, const torch::Tensor&
       for (int64_t f = 0; f < k; ++f) {
         const auto& a = tr[static_cast<size_t>(f)];
         const auto& b = te[static_cast<size_t>(f)];
-        fit(model, h, x.index_select(0, a), y.index_select(0, a), l2, seed, label_smoothing);
-        sum += log_loss(model, x.index_select(0, b), y.index_select(0, b)) * static_cast<double>(b.size(0));
+        fit(model, h, x.index_select(0, a), y.index_select(0, a), l2, seed, label_smoothing, class_weights);
+        sum += log_loss(model, x.index_select(0, b), y.index_select(0, b), class_weights) * static_cast<double>(b.size(0));
       }
       const double cv = sum / static_cast<double>(n);
       ++best.candidates;
@@ -110,7 +113,7 @@ HeadFit fit_head(Classifier& model, const torch::Tensor& x, const torch::Tensor&
   } else {
     best.l2 = 1;  // too few rows to cross-validate
   }
-  fit(model, h, x, y, best.l2, seed, label_smoothing);
+  fit(model, h, x, y, best.l2, seed, label_smoothing, class_weights);
   for (auto& p : h.params) p.mutable_grad() = torch::Tensor();
   return best;
 }

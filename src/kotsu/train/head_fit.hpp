@@ -22,7 +22,8 @@ struct HeadFit {
 };
 
 // x [N, F] are model.features() outputs, y their label ids. Leaves the model in eval mode.
+// class_weights (optional, [classes]) weight the loss per true class, for imbalanced data.
 HeadFit fit_head(Classifier& model, const torch::Tensor& x, const torch::Tensor& y, uint64_t seed,
-                 double label_smoothing = 0.0);
+                 double label_smoothing = 0.0, const torch::Tensor& class_weights = {});
 
 }  // namespace kotsu

@@ -22,7 +22,7 @@ nlohmann::json TrainOptions::to_json() const {
           {"label_smoothing", label_smoothing}, {"max_len", max_len}, {"seed", seed}, {"threads", threads},
           {"device", device}, {"bf16", bf16},
           {"group_by_length", group_by_length}, {"head_first", head_first},
-          {"lr_decay", lr_decay}, {"class_weights", class_weights}, {"augment", augment}, {"skip_bad", skip_bad},
+          {"lr_decay", lr_decay}, {"class_weights", class_weights}, {"balance", balance}, {"l1", l1}, {"augment", augment}, {"skip_bad", skip_bad},
           {"train_bn_stats", train_bn_stats}, {"image_size", image_size}, {"mask_pii", mask_pii}};
 }
 
@@ -63,6 +63,8 @@ void TrainOptions::merge_json(const nlohmann::json& j, const std::string& source
       else if (k == "head_first") head_first = v.get<bool>();
       else if (k == "lr_decay") lr_decay = v.get<double>();
       else if (k == "class_weights") class_weights = v.get<std::string>();
+      else if (k == "balance") balance = v.get<std::string>();
+      else if (k == "l1") l1 = v.get<double>();
       else if (k == "augment") augment = v.get<bool>();
       else if (k == "skip_bad") skip_bad = v.get<bool>();
       else if (k == "train_bn_stats") train_bn_stats = v.get<bool>();
@@ -101,6 +103,9 @@ void TrainOptions::validate() const {
   if (threads < 0) throw Error(src, "threads", "must be >= 0");
   if (lr_decay <= 0 || lr_decay > 1) throw Error(src, "lr_decay", "must be in (0, 1]");
   if (class_weights != "none" && class_weights != "balanced") throw Error(src, "class_weights", "must be none or balanced");
+  if (balance != "none" && balance != "oversample" && balance != "undersample" && balance != "class-weights")
+    throw Error(src, "balance", "must be none, oversample, undersample or class-weights");
+  if (l1 < 0) throw Error(src, "l1", "must be >= 0");
   if (image_size != 0 && (image_size < 16 || image_size > 4096)) throw Error(src, "image_size", "must be 0 (the model's) or in [16, 4096]");
   if (device != "cpu" && device.rfind("cuda", 0) != 0) throw Error(src, "device", "must be cpu or cuda[:N]");
 }

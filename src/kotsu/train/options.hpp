@@ -41,6 +41,10 @@ struct TrainOptions {
   bool head_first = true;
   // discriminative learning rates: group i of L (bottom to top, head excluded) trains at lr * lr_decay^(L - i)
   double lr_decay = 1.0;
+  // none | oversample | undersample | class-weights: rebalance imbalanced classes each epoch (train/sampling),
+  // or weight the loss (the same as class_weights: balanced)
+  std::string balance = "none";
+  double l1 = 0.0;  // L1 penalty on the weight matrices and kernels (not embeddings, biases or norms), next to weight decay
   std::string class_weights = "none";  // none | balanced (loss weights n / (k * n_class), for imbalanced data)
   bool augment = true;                 // images: random resized crop, flip and colour jitter while training
   bool skip_bad = false;               // images: leave out unreadable pictures (counted) instead of stopping

@@ -21,6 +21,7 @@
 #include "kotsu/train/precision.hpp"
 #include "kotsu/train/predict.hpp"
 #include "kotsu/train/progress.hpp"
+#include "kotsu/train/sampling.hpp"
 #include "kotsu/train/task.hpp"
 
 namespace kotsu {
@@ -78,6 +79,18 @@ TrainResult result_of(const TrainerState& s, const std::string& out) {
 bool higher_is_better(const std::string& metric) { return metric != "loss"; }
 
 // "balanced" loss weights, as scikit-learn's class_weight="balanced": n / (classes * count(class)).
+// Sum of |w| over the trainable weight matrices and kernels (what --l1 penalises): not embeddings (their
+// gradients are sparse rows; a dense L1 gradient would touch every row), biases or norms.
+torch::Tensor l1_norm(Classifier& model) {
+  torch::Tensor sum;
+  for (const auto& item : model.named_parameters()) {
+    const torch::Tensor& p = item.value();
+    if (p.requires_grad() && p.dim() >= 2 && item.key().find("embeddings") == std::string::npos)
+      sum = sum.defined() ? sum + p.abs().sum() : p.abs().sum();
+  }
+  return sum.defined() ? sum : torch::zeros({});
+}
+
 torch::Tensor balanced_class_weights(const std::vector<int64_t>& y, size_t classes) {
   std::vector<double> count(classes, 0.0);
   for (int64_t t : y) count[static_cast<size_t>(t)] += 1;
@@ -133,6 +146,12 @@ struct Run {
   const std::vector<std::string>& labels() const { return task->labels(); }
 };
 
+// The head fit (L-BFGS on all features at once) cannot resample; every --balance mode weights its loss.
+torch::Tensor head_class_weights(const Run& r) {
+  if (r.o.balance == "none" && r.o.class_weights != "balanced") return {};
+  return balanced_class_weights(r.task->targets(true), r.labels().size()).to(r.device);
+}
+
 Run prepare(const TrainOptions& o, const std::vector<std::string>& fixed_labels, Progress& progress) {
   Run r;
   r.o = o;
@@ -167,7 +186,7 @@ TrainResult fit_head_only(Run& r, TrainerState& s, Progress& progress) {
   progress.log(fmt::format("feature cache: encoded {} examples once in {:.1f}s; the head is fitted on cached features",
                            x.size(0) + x_val.size(0), std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()));
   t0 = std::chrono::steady_clock::now();
-  HeadFit fit = fit_head(model, x, y, o.seed, o.label_smoothing);
+  HeadFit fit = fit_head(model, x, y, o.seed, o.label_smoothing, head_class_weights(r));
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   torch::Tensor vlogits;
   double train_loss;
@@ -200,22 +219,20 @@ TrainResult run_training(Run& r, TrainerState s, const TrainHooks& hooks, std::u
   FusedAdamW& opt = *opt_holder;
 
   if (o.strategy == "head") return fit_head_only(r, s, progress);
-  const int64_t n = static_cast<int64_t>(r.task->targets(true).size());
+  const int64_t n = static_cast<int64_t>(epoch_size(r.task->targets(true), o.balance));
   const int64_t micro_per_epoch = (n + o.batch_size - 1) / o.batch_size;
   const int64_t steps_per_epoch = (micro_per_epoch + o.grad_accum - 1) / o.grad_accum;
   const int64_t total_steps = steps_per_epoch * o.epochs;
   const int64_t warmup = static_cast<int64_t>(std::llround(o.warmup_ratio * static_cast<double>(total_steps)));
   const double base_lr = o.effective_lr();
   auto ce_opts = torch::nn::functional::CrossEntropyFuncOptions().label_smoothing(o.label_smoothing);
-  if (o.class_weights == "balanced") ce_opts.weight(balanced_class_weights(r.task->targets(true), r.labels().size()).to(r.device));
+  if (o.class_weights == "balanced" || o.balance == "class-weights") ce_opts.weight(balanced_class_weights(r.task->targets(true), r.labels().size()).to(r.device));
 
   for (int64_t epoch = s.epoch; epoch < o.epochs; ++epoch) {
     auto t0 = std::chrono::steady_clock::now();
     torch::manual_seed(o.seed * 1000003ULL + static_cast<uint64_t>(epoch));
-    std::vector<size_t> order(static_cast<size_t>(n));
-    std::iota(order.begin(), order.end(), 0);
     std::mt19937_64 rng(o.seed ^ (0x9E3779B97F4A7C15ULL * static_cast<uint64_t>(epoch + 1)));
-    std::shuffle(order.begin(), order.end(), rng);
+    const std::vector<size_t> order = epoch_order(r.task->targets(true), o.balance, rng);
     std::vector<std::vector<size_t>> batches = r.task->batches(order, static_cast<size_t>(o.batch_size), rng);
     r.task->begin_epoch(batches, epoch);
     r.task->set_training(true);
@@ -228,7 +245,9 @@ TrainResult run_training(Run& r, TrainerState s, const TrainHooks& hooks, std::u
       torch::Tensor y;
       torch::Tensor logits = r.task->train_logits(idx, epoch, opt, y);
       auto loss = torch::nn::functional::cross_entropy(logits.to(torch::kFloat), y, ce_opts);
-      (loss / static_cast<double>(o.grad_accum)).backward();
+      torch::Tensor objective = loss;
+      if (o.l1 > 0) objective = objective + o.l1 * l1_norm(model);
+      (objective / static_cast<double>(o.grad_accum)).backward();
       loss_sum += loss.item<double>() * static_cast<double>(idx.size());
       seen += static_cast<int64_t>(idx.size());
       if ((mb + 1) % o.grad_accum == 0 || mb + 1 == micro_per_epoch) {
@@ -304,7 +323,7 @@ void fit_head_first(Run& r, Progress& progress) {
   auto t0 = std::chrono::steady_clock::now();
   const torch::Tensor x = r.task->features(true);
   const torch::Tensor y = torch::tensor(r.task->targets(true), torch::kLong).to(r.device);
-  HeadFit fit = fit_head(r.task->model(), x, y, r.o.seed, r.o.label_smoothing);
+  HeadFit fit = fit_head(r.task->model(), x, y, r.o.seed, r.o.label_smoothing, head_class_weights(r));
   progress.log(fmt::format("head fitted first on cached features (L-BFGS, l2 {:g} of {} tried, cross-validated loss {:.4f}, {:.1f}s); "
                            "now fine-tuning",
                            fit.l2, fit.candidates, fit.cv_loss,
