@@ -3,7 +3,9 @@
 
 #include "commands.hpp"
 #include "kotsu/core/error.hpp"
+#include "kotsu/train/cross_validate.hpp"
 #include "kotsu/train/trainer.hpp"
+#include <fmt/format.h>
 
 namespace kotsu::cli {
 
@@ -41,14 +43,9 @@ struct TrainFlags {
   bool quiet = false;
 };
 
-}  // namespace
-
-Action add_train(CLI::App& app) {
-  auto f = std::make_shared<TrainFlags>();
-  auto* c = app.add_subcommand("train", "fine-tune a pre-trained model on labelled texts or pictures");
+// Registers every TrainOptions flag on `c` (train and cv share them).
+void add_train_options(CLI::App* c, TrainFlags* f) {
   TrainOptions& o = f->o;
-  c->add_option("run_file", f->run_file, "YAML run file with the same option names (flags override it)");
-  c->add_option("--resume", f->resume, "continue the killed or stopped run in this directory");
   c->add_option("--model", o.model, "Hugging Face model directory (config.json, model.safetensors, vocab.txt)");
   c->add_option("--data", o.data, "training data: texts in .csv, .tsv or .jsonl; pictures as a class-folder tree, a CSV of path,label or an IDX file");
   c->add_option("--val-data", o.val_data, "validation data (default: a stratified split of --data)");
@@ -89,7 +86,44 @@ Action add_train(CLI::App& app) {
   c->add_flag("--mask-pii", o.mask_pii, "texts: replace personal data by typed placeholders (<EMAIL>, <PHONE>, ...) before training; eval and predict of the run do the same");
   c->add_flag("--train-bn-stats", o.train_bn_stats, "pictures, full strategy: batch norm trains on batch statistics (default: frozen)");
   c->add_flag("--skip-bad", o.skip_bad, "pictures: leave out unreadable files (counted in the log) instead of stopping");
+  c->add_option("run_file", f->run_file, "YAML run file with the same option names (flags override it)");
   c->add_flag("--quiet", f->quiet, "no progress or log lines");
+}
+
+// The run file's options, overridden by the flags given on the command line.
+TrainOptions merged_options(const TrainFlags& f, const CLI::App* c) {
+  TrainOptions merged;
+  if (!f.run_file.empty()) {
+    YAML::Node root;
+    try {
+      root = YAML::LoadFile(f.run_file);
+    } catch (const YAML::BadFile&) {
+      throw Error(f.run_file, "", "cannot open run file");
+    } catch (const YAML::Exception& e) {
+      throw Error(f.run_file, "line " + std::to_string(e.mark.line + 1), e.msg);
+    }
+    merged.merge_json(yaml_to_json(root, f.run_file), f.run_file);
+  }
+  nlohmann::json given = nlohmann::json::object();
+  nlohmann::json all = f.o.to_json();
+  for (const auto* opt : c->get_options()) {
+    if (opt->count() == 0 || opt->get_lnames().empty()) continue;
+    std::string key = opt->get_lnames()[0];
+    for (auto& ch : key)
+      if (ch == '-') ch = '_';
+    if (all.contains(key)) given[key] = all[key];
+  }
+  merged.merge_json(given, "command line");
+  return merged;
+}
+
+}  // namespace
+
+Action add_train(CLI::App& app) {
+  auto f = std::make_shared<TrainFlags>();
+  auto* c = app.add_subcommand("train", "fine-tune a pre-trained model on labelled texts or pictures");
+  c->add_option("--resume", f->resume, "continue the killed or stopped run in this directory");
+  add_train_options(c, f.get());
   return [f, c]() {
     TrainHooks hooks;
     hooks.quiet = f->quiet;
@@ -97,30 +131,28 @@ Action add_train(CLI::App& app) {
       resume_classifier(f->resume, hooks);
       return 0;
     }
-    TrainOptions merged;
-    if (!f->run_file.empty()) {
-      YAML::Node root;
-      try {
-        root = YAML::LoadFile(f->run_file);
-      } catch (const YAML::BadFile&) {
-        throw Error(f->run_file, "", "cannot open run file");
-      } catch (const YAML::Exception& e) {
-        throw Error(f->run_file, "line " + std::to_string(e.mark.line + 1), e.msg);
-      }
-      merged.merge_json(yaml_to_json(root, f->run_file), f->run_file);
-    }
-    // flags given on the command line override the run file
-    nlohmann::json given = nlohmann::json::object();
-    nlohmann::json all = f->o.to_json();
-    for (const auto* opt : c->get_options()) {
-      if (opt->count() == 0 || opt->get_lnames().empty()) continue;
-      std::string key = opt->get_lnames()[0];
-      for (auto& ch : key)
-        if (ch == '-') ch = '_';
-      if (all.contains(key)) given[key] = all[key];
-    }
-    merged.merge_json(given, "command line");
-    train_classifier(merged, hooks);
+    train_classifier(merged_options(*f, c), hooks);
+    return 0;
+  };
+}
+
+Action add_cv(CLI::App& app) {
+  auto f = std::make_shared<TrainFlags>();
+  auto cvo = std::make_shared<CvOptions>();
+  auto* c = app.add_subcommand("cv", "K-fold cross-validation: a full fine-tune per fold, mean and std of every metric, out-of-fold predictions");
+  c->add_option("--folds", cvo->folds, "number of folds")->capture_default_str();
+  c->add_option("--group-col", cvo->group_col, "column of groups kept whole within one fold (grouped K-fold; default: stratified)");
+  add_train_options(c, f.get());
+  return [f, c, cvo]() {
+    TrainHooks hooks;
+    hooks.quiet = f->quiet;
+    nlohmann::json r = cross_validate(merged_options(*f, c), *cvo, hooks);
+    std::string s = fmt::format("{}-fold cross-validation of {} ({} rows){}\n\n", r["folds"].get<int64_t>(), r["data"].get<std::string>(),
+                                r["rows"].get<size_t>(), r["grouped_by"].get<std::string>().empty() ? "" : ", grouped by " + r["grouped_by"].get<std::string>());
+    s += fmt::format("{:<18} {:>8}  {:>8}\n", "metric", "mean", "std");
+    for (auto& [name, v] : r["mean"].items()) s += fmt::format("{:<18} {:8.4f}  {:8.4f}\n", name, v.get<double>(), r["std"][name].get<double>());
+    s += fmt::format("\nper fold, out-of-fold predictions and pooled metrics in {}/cv.json and {}/oof.jsonl\n", f->o.out, f->o.out);
+    fmt::print("{}", s);
     return 0;
   };
 }

@@ -8,6 +8,7 @@ namespace kotsu::cli {
 using Action = std::function<int()>;
 
 Action add_train(CLI::App& app);
+Action add_cv(CLI::App& app);
 Action add_eval(CLI::App& app);
 Action add_predict(CLI::App& app);
 Action add_inspect(CLI::App& app);

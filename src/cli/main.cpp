@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
     actions[app.get_subcommands({})[before]] = action;
   };
   reg(kotsu::cli::add_train);
+  reg(kotsu::cli::add_cv);
   reg(kotsu::cli::add_eval);
   reg(kotsu::cli::add_predict);
   reg(kotsu::cli::add_inspect);

@@ -52,6 +52,21 @@ TextDataset load_text_dataset(const std::string& path, const TextColumns& cols) 
   return d;
 }
 
+TextDataset subset(const TextDataset& d, const std::vector<int64_t>& keep) {
+  TextDataset out;
+  out.path = d.path;
+  for (int64_t k : keep) {
+    if (k < 0 || static_cast<size_t>(k) >= d.size())
+      throw Error(d.path, "rows", "row " + std::to_string(k) + " is past the " + std::to_string(d.size()) + " rows");
+    const auto i = static_cast<size_t>(k);
+    out.texts.push_back(d.texts[i]);
+    if (!d.pairs.empty()) out.pairs.push_back(d.pairs[i]);
+    if (!d.labels.empty()) out.labels.push_back(d.labels[i]);
+    out.lines.push_back(d.lines[i]);
+  }
+  return out;
+}
+
 std::vector<std::string> collect_labels(const TextDataset& d) {
   std::vector<std::string> labels(d.labels);
   std::sort(labels.begin(), labels.end());

@@ -26,6 +26,8 @@ struct TextDataset {
 
 // Loads a dataset; empty texts or labels are errors naming the line and column.
 TextDataset load_text_dataset(const std::string& path, const TextColumns& cols);
+// The rows `keep` (0-based, in that order); an index past the end is an error naming the file.
+TextDataset subset(const TextDataset& d, const std::vector<int64_t>& keep);
 // Sorted distinct labels (numerically when all are integers).
 std::vector<std::string> collect_labels(const TextDataset& d);
 // Label ids for `d`; a label outside `labels` is an error naming the line.

@@ -53,9 +53,10 @@ TextColumns run_columns(const std::string& run_dir) {
 }
 
 EvalResult evaluate_run(const std::string& run_dir, const std::string& data, const TextColumns& cols, int64_t batch_size,
-                        const std::string& device, TextDataset* loaded) {
+                        const std::string& device, TextDataset* loaded, const std::vector<int64_t>& rows) {
   TextModel m = load_text_model(run_dir);
   TextDataset d = load_text_dataset(data, cols);
+  if (!rows.empty()) d = subset(d, rows);
   if (run_masks_pii(run_dir)) mask_texts(d, PiiMasker());  // as in training: the originals are not kept
   auto y = label_ids(d, m.config.labels);
   const size_t max_len = static_cast<size_t>(std::min<int64_t>(run_max_len(run_dir), m.model->max_positions()));

@@ -23,7 +23,8 @@ struct EvalResult {
 };
 
 EvalResult evaluate_run(const std::string& run_dir, const std::string& data, const TextColumns& cols, int64_t batch_size = 64,
-                        const std::string& device = "cpu", TextDataset* loaded = nullptr);
+                        const std::string& device = "cpu", TextDataset* loaded = nullptr,
+                        const std::vector<int64_t>& rows = {});
 
 // One JSON object per row: line, text, label, predicted, confidence, correct (for error analysis).
 void write_predictions(const EvalResult& r, const TextDataset& d, const std::string& path);

@@ -16,7 +16,8 @@ namespace kotsu {
 // out, and why.
 EvalResult evaluate_image_run(const std::string& run_dir, const std::string& data, int64_t batch_size = 64,
                               const std::string& device = "cpu", bool skip_bad = false, std::vector<std::string>* names = nullptr,
-                              std::vector<std::pair<std::string, std::string>>* skipped = nullptr);
+                              std::vector<std::pair<std::string, std::string>>* skipped = nullptr,
+                              const std::vector<int64_t>& rows = {});
 void write_image_predictions(const EvalResult& r, const std::vector<std::string>& names, const std::string& path);
 
 // Class probabilities [N, labels] of the pictures (eval transform: resize, center crop, normalise).

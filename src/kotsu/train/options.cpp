@@ -23,7 +23,8 @@ nlohmann::json TrainOptions::to_json() const {
           {"device", device}, {"bf16", bf16},
           {"group_by_length", group_by_length}, {"head_first", head_first},
           {"lr_decay", lr_decay}, {"class_weights", class_weights}, {"balance", balance}, {"l1", l1}, {"augment", augment}, {"skip_bad", skip_bad},
-          {"train_bn_stats", train_bn_stats}, {"image_size", image_size}, {"mask_pii", mask_pii}};
+          {"train_bn_stats", train_bn_stats}, {"image_size", image_size}, {"mask_pii", mask_pii},
+          {"rows", rows}, {"labels", labels}};
 }
 
 void TrainOptions::merge_json(const nlohmann::json& j, const std::string& source) {
@@ -70,6 +71,8 @@ void TrainOptions::merge_json(const nlohmann::json& j, const std::string& source
       else if (k == "train_bn_stats") train_bn_stats = v.get<bool>();
       else if (k == "image_size") image_size = v.get<int64_t>();
       else if (k == "mask_pii") mask_pii = v.get<bool>();
+      else if (k == "rows") rows = v.get<std::vector<int64_t>>();
+      else if (k == "labels") labels = v.get<std::vector<std::string>>();
       else throw Error(source, k, "unknown option");
     } catch (const nlohmann::json::exception&) {
       throw Error(source, k, "has the wrong type (" + std::string(v.type_name()) + ")");

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "kotsu/data/text_dataset.hpp"
 
@@ -59,6 +60,10 @@ struct TrainOptions {
   // texts: replace personal data (e-mail, phone, card, ...) by typed placeholders as the data is read, for
   // training, and for eval and predict of the run (text/pii); the originals reach no log, report or model
   bool mask_pii = false;
+  // only these rows (0-based, in file order) of `data` are used (cross-validation folds); empty: all
+  std::vector<int64_t> rows;
+  // the label set and order; empty: the data's own (sorted). Cross-validation fixes it across folds.
+  std::vector<std::string> labels;
 
   double effective_lr() const;
   nlohmann::json to_json() const;

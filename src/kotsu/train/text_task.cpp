@@ -21,6 +21,7 @@ class TextTask : public ClassifierTask {
  public:
   TextTask(const TrainOptions& o, const std::vector<std::string>& fixed_labels, Progress& progress) : o_(o), device_(o.device) {
     TextDataset train_ds = load_text_dataset(o.data, o.columns);
+    if (!o.rows.empty()) train_ds = subset(train_ds, o.rows);
     std::unique_ptr<PiiMasker> masker;
     if (o.mask_pii) {
       masker = std::make_unique<PiiMasker>();

@@ -156,7 +156,7 @@ Run prepare(const TrainOptions& o, const std::vector<std::string>& fixed_labels,
   Run r;
   r.o = o;
   r.device = torch::Device(o.device);
-  r.task = make_task(o, fixed_labels, progress);
+  r.task = make_task(o, fixed_labels.empty() ? o.labels : fixed_labels, progress);
   return r;
 }
 
