@@ -3,7 +3,7 @@ BUILD ?= build
 JOBS ?= 2
 CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=Release
 
-.PHONY: all setup build demo test bench bench-transfer clean
+.PHONY: all setup build demo test bench bench-transfer bench-transfer-vision clean
 
 all: build
 
@@ -28,6 +28,10 @@ bench: build
 # about an hour on 2 cores; results cached per run in bench/results/transfer_text.json (delete it to rerun)
 bench-transfer: build
 	@/usr/bin/python3 bench/transfer_text.py $(BUILD)
+
+# several hours on 2 cores; results cached per run in bench/results/transfer_vision.json (delete it to rerun)
+bench-transfer-vision: build
+	@/usr/bin/python3 bench/transfer_vision.py $(BUILD)
 
 clean:
 	rm -rf $(BUILD) $(BUILD).cmake.log demo-out

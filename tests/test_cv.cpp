@@ -113,13 +113,10 @@ TEST(Cv, CliGroupedFoldsAndSummary) {
     pos = nl + 1;
   }
   write_atomic(dir + "/data.csv", out);
-  const std::string cmd = std::string(KOTSU_CLI) + " cv --model " + test::fixture("tiny_bert_init") + " --data " + dir +
-                          "/data.csv --out " + dir + "/cv --folds 4 --group-col group --strategy head --threads 1 --quiet 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  std::string text;
-  char buf[4096];
-  for (size_t n; (n = fread(buf, 1, sizeof buf, p)) > 0;) text.append(buf, n);
-  ASSERT_EQ(pclose(p), 0) << text;
+  int status;
+  const std::string text = test::run_command(std::string(KOTSU_CLI) + " cv --model " + test::fixture("tiny_bert_init") + " --data " + dir +
+                          "/data.csv --out " + dir + "/cv --folds 4 --group-col group --strategy head --threads 1 --quiet", &status);
+  ASSERT_EQ(status, 0) << text;
   EXPECT_NE(text.find("4-fold cross-validation"), std::string::npos) << text;
   EXPECT_NE(text.find("grouped by group"), std::string::npos) << text;
   EXPECT_NE(text.find("macro_f1"), std::string::npos) << text;

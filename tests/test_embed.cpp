@@ -23,15 +23,6 @@
 namespace kotsu {
 namespace {
 
-std::string run(const std::string& cmd, int* status) {
-  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
-  std::string out;
-  char buf[4096];
-  for (size_t n; (n = fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, n);
-  *status = pclose(p);
-  return out;
-}
-
 TEST(Npy, NumpyReadsWhatKotsuWritesAndBack) {
   const std::string dir = test::temp_dir("npy");
   auto x = torch::randn({5, 7}, torch::kFloat64);  // written as float32
@@ -42,7 +33,7 @@ TEST(Npy, NumpyReadsWhatKotsuWritesAndBack) {
   const std::string bytes = read_file(dir + "/x.npy");
   EXPECT_EQ((bytes.size() - 5 * 7 * 4) % 64, 0u);  // header padded to 64 bytes, as numpy writes it
   int status;
-  const std::string out = run("/usr/bin/python3 -c \"import numpy as np; a = np.load('" + dir +
+  const std::string out = test::run_command("/usr/bin/python3 -c \"import numpy as np; a = np.load('" + dir +
                                   "/x.npy'); np.save('" + dir + "/y.npy', a * 2); print(a.dtype, a.shape, repr(float(a[4, 6])))\"",
                               &status);
   ASSERT_EQ(status, 0) << out;
@@ -128,7 +119,7 @@ TEST(Embed, TextFeaturesAreWhatTheHeadStrategyCaches) {
 TEST(Embed, CliWritesNpyAndRowsAndRefusesBadInput) {
   const std::string dir = test::temp_dir("embed-cli");
   int status;
-  std::string out = run(std::string(KOTSU_CLI) + " embed --model " + test::fixture("tiny_bert_init") + " --data " +
+  std::string out = test::run_command(std::string(KOTSU_CLI) + " embed --model " + test::fixture("tiny_bert_init") + " --data " +
                             test::fixture("task/test.tsv") + " --out " + dir + "/f.npy --rows " + dir + "/rows.jsonl",
                         &status);
   ASSERT_EQ(status, 0) << out;
@@ -136,7 +127,7 @@ TEST(Embed, CliWritesNpyAndRowsAndRefusesBadInput) {
   auto f = read_npy(dir + "/f.npy");
   const std::string rows = read_file(dir + "/rows.jsonl");
   EXPECT_EQ(std::count(rows.begin(), rows.end(), '\n'), f.size(0));
-  out = run(std::string(KOTSU_CLI) + " embed --model " + dir + "/missing --data x.csv --out " + dir + "/g.npy", &status);
+  out = test::run_command(std::string(KOTSU_CLI) + " embed --model " + dir + "/missing --data x.csv --out " + dir + "/g.npy", &status);
   EXPECT_NE(status, 0);
   EXPECT_NE(out.find("model directory not found"), std::string::npos) << out;
   EXPECT_FALSE(std::filesystem::exists(dir + "/g.npy"));

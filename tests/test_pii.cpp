@@ -102,12 +102,9 @@ TEST(Pii, MaskFileKeepsOtherColumnsAndFieldTypes) {
     EXPECT_NE(std::string(e.what()).find("body"), std::string::npos) << e.what();
   }
   // the CLI prints counts, never the items
-  const std::string cmd = std::string(KOTSU_CLI) + " mask --data " + dir + "/in.csv --out " + dir + "/cli.csv 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  std::string out;
-  char buf[4096];
-  for (size_t n; (n = fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, n);
-  EXPECT_EQ(pclose(p), 0) << out;
+  int status;
+  const std::string out = test::run_command(std::string(KOTSU_CLI) + " mask --data " + dir + "/in.csv --out " + dir + "/cli.csv", &status);
+  EXPECT_EQ(status, 0) << out;
   EXPECT_NE(out.find("masked 1 items in 1 of 2 rows"), std::string::npos) << out;
   EXPECT_EQ(out.find("a@b.com"), std::string::npos) << out;
 }
@@ -136,14 +133,7 @@ TEST(Pii, TrainWithMaskPiiKeepsOriginalsOutOfEverything) {
   write_atomic(dir + "/train.csv", train);
   write_atomic(dir + "/test.csv", test);
   const std::string run = dir + "/run";
-  auto sh = [](const std::string& cmd, int* status) {
-    FILE* p = popen((cmd + " 2>&1").c_str(), "r");
-    std::string out;
-    char buf[4096];
-    for (size_t k; (k = fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, k);
-    *status = pclose(p);
-    return out;
-  };
+  auto sh = test::run_command;
   int status;
   std::string log = sh(std::string(KOTSU_CLI) + " train --model " + test::fixture("tiny_bert_init") + " --data " + dir +
                            "/train.csv --out " + run + " --epochs 1 --threads 1 --mask-pii",

@@ -2,6 +2,7 @@
 #pragma once
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -32,6 +33,17 @@ inline std::string temp_dir(const std::string& tag) {
   std::filesystem::create_directories(p);
   cleanup.dirs.push_back(p);
   return p.string();
+}
+
+// Runs a shell command with stderr joined to stdout; its output, and its exit status in *status.
+inline std::string run_command(const std::string& cmd, int* status) {
+  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
+  std::string out;
+  char buf[4096];
+  for (size_t n; (n = fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, n);
+  const int rc = pclose(p);
+  if (status) *status = rc;
+  return out;
 }
 
 // llama.cpp's tokenizer test vectors: strings separated by "\n__ggml_vocab_test__\n" (.inp), one line of

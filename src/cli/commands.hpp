@@ -16,5 +16,6 @@ Action add_tokenize(CLI::App& app);
 Action add_import(CLI::App& app);
 Action add_embed(CLI::App& app);
 Action add_mask(CLI::App& app);
+Action add_audit(CLI::App& app);
 
 }  // namespace kotsu::cli

@@ -27,6 +27,7 @@ int main(int argc, char** argv) {
   reg(kotsu::cli::add_import);
   reg(kotsu::cli::add_embed);
   reg(kotsu::cli::add_mask);
+  reg(kotsu::cli::add_audit);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
