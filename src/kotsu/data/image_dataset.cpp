@@ -230,6 +230,16 @@ ImageDataset load_image_dataset(const std::string& spec, const std::string& path
   return read_image_csv(spec, path_col, label_col);
 }
 
+ImageDataset select_rows(const ImageDataset& ds, const std::vector<int64_t>& rows) {
+  std::vector<size_t> keep;
+  for (int64_t r : rows) {
+    if (r < 0 || static_cast<size_t>(r) >= ds.size())
+      throw Error(ds.source, "rows", "row " + std::to_string(r) + " is past the " + std::to_string(ds.size()) + " pictures");
+    keep.push_back(static_cast<size_t>(r));
+  }
+  return ds.subset(keep);
+}
+
 std::vector<std::pair<std::string, std::string>> check_images(ImageDataset& ds, bool skip_bad, int threads,
                                                               std::vector<Image>* decoded, int min_side) {
   std::vector<Image> images(decoded ? ds.size() : 0);

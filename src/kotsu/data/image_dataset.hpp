@@ -46,6 +46,10 @@ ImageDataset read_idx(const std::string& images, const std::string& labels);
 std::vector<std::pair<std::string, std::string>> check_images(ImageDataset& ds, bool skip_bad, int threads,
                                                               std::vector<Image>* decoded = nullptr, int min_side = 1);
 
+// The rows `rows` (0-based, in that order) of a dataset, as `kotsu cv` folds name them; an index past the
+// end is an error naming the source.
+ImageDataset select_rows(const ImageDataset& ds, const std::vector<int64_t>& rows);
+
 // Maps the dataset's class names onto `labels` (a model's id2label), refusing a class the model lacks.
 std::vector<int64_t> remap_targets(const ImageDataset& ds, const std::vector<std::string>& labels);
 

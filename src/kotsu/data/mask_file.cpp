@@ -19,12 +19,6 @@ std::string csv_field(const std::string& s) {
   return q + "\"";
 }
 
-std::string lower_ext(const std::string& path) {
-  std::string e = std::filesystem::path(path).extension().string();
-  for (auto& c : e) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return e;
-}
-
 }  // namespace
 
 PiiCounts mask_texts(TextDataset& d, const PiiMasker& masker) {
@@ -47,19 +41,18 @@ MaskReport mask_file(const std::string& in, const std::string& out, const std::v
   std::error_code ec;
   if (std::filesystem::equivalent(in, out, ec)) throw Error(out, "", "is the input file: write the masked copy elsewhere");
   MaskReport r;
-  const std::string e = lower_ext(in);
+  const TableFormat format = table_format(in);
   std::string text;
-  if (e == ".jsonl" || e == ".ndjson" || e == ".json") {
+  if (format == TableFormat::Jsonl) {
     Table t = read_table(in);  // validates every line and the columns
     for (const auto& c : columns) t.column(c, "--text-col");
     const std::string raw = read_file(in, size_t(4) << 30);
-    size_t pos = 0, line = 0;
+    size_t pos = 0;
     while (pos < raw.size()) {
       size_t nl = raw.find('\n', pos);
       if (nl == std::string::npos) nl = raw.size();
       std::string s = raw.substr(pos, nl - pos);
       pos = nl + 1;
-      ++line;
       if (!s.empty() && s.back() == '\r') s.pop_back();
       if (s.find_first_not_of(" \t") == std::string::npos) {
         text += s + "\n";
@@ -80,7 +73,7 @@ MaskReport mask_file(const std::string& in, const std::string& out, const std::v
     }
   } else {
     Table t = read_table(in);
-    const bool csv = e == ".csv";
+    const bool csv = format == TableFormat::Csv;
     std::vector<size_t> idx;
     for (const auto& c : columns) idx.push_back(t.column(c, "--text-col"));
     auto write_row = [&](const std::vector<std::string>& row) {

@@ -163,19 +163,21 @@ size_t Table::column(const std::string& name, const std::string& option) const {
   throw Error(path, option, "column '" + name + "' not found; the columns are: " + have);
 }
 
+TableFormat table_format(const std::string& path) {
+  const std::string e = ext_of(path);
+  if (e == "csv") return TableFormat::Csv;
+  if (e == "tsv" || e == "tab") return TableFormat::Tsv;
+  if (e == "jsonl" || e == "ndjson" || e == "json") return TableFormat::Jsonl;
+  throw Error(path, "", "unknown data format: use a .csv, .tsv or .jsonl file");
+}
+
 Table read_table(const std::string& path, TableFormat format) {
   Table t;
   t.path = path;
   std::string text = read_file(path, size_t(4) << 30);
   strip_bom(text);
   check_utf8(path, text);
-  if (format == TableFormat::Auto) {
-    std::string e = ext_of(path);
-    if (e == "csv") format = TableFormat::Csv;
-    else if (e == "tsv" || e == "tab") format = TableFormat::Tsv;
-    else if (e == "jsonl" || e == "ndjson" || e == "json") format = TableFormat::Jsonl;
-    else throw Error(path, "", "unknown data format: use a .csv, .tsv or .jsonl file");
-  }
+  if (format == TableFormat::Auto) format = table_format(path);
   if (format == TableFormat::Jsonl) parse_jsonl(t, text);
   else parse_csv(t, text, format == TableFormat::Csv ? ',' : '\t', format == TableFormat::Csv);
   if (t.columns.empty()) throw Error(path, "", "file is empty");

@@ -21,5 +21,7 @@ struct Table {
 enum class TableFormat { Auto, Csv, Tsv, Jsonl };
 
 Table read_table(const std::string& path, TableFormat format = TableFormat::Auto);
+// The format a file's extension names (.csv, .tsv/.tab, .jsonl/.ndjson/.json); an error for any other.
+TableFormat table_format(const std::string& path);
 
 }  // namespace kotsu

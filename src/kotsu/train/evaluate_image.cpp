@@ -46,14 +46,7 @@ EvalResult evaluate_image_run(const std::string& run_dir, const std::string& dat
   ImageModel m = load_image_model(run_dir);
   if (m.config.labels.empty()) throw Error(run_dir, "id2label", "the model has no labels: train it first (kotsu train)");
   ImageDataset d = load_image_dataset(data);
-  if (!rows.empty()) {
-    std::vector<size_t> keep;
-    for (int64_t r : rows) {
-      if (r < 0 || static_cast<size_t>(r) >= d.size()) throw Error(data, "rows", "row " + std::to_string(r) + " is past the " + std::to_string(d.size()) + " pictures");
-      keep.push_back(static_cast<size_t>(r));
-    }
-    d = d.subset(keep);
-  }
+  if (!rows.empty()) d = select_rows(d, rows);
   std::vector<Image> images;
   auto bad = check_images(d, skip_bad, runtime_threads(), &images, static_cast<int>(m.preprocess.decode_side()));
   if (skipped) *skipped = std::move(bad);

@@ -41,21 +41,12 @@ std::vector<Image> decode_all(ImageDataset& ds, bool skip_bad, int64_t side, Pro
   return images;
 }
 
-std::vector<size_t> checked_rows(const std::vector<int64_t>& rows, size_t n, const std::string& source) {
-  std::vector<size_t> out;
-  for (int64_t r : rows) {
-    if (r < 0 || static_cast<size_t>(r) >= n) throw Error(source, "rows", "row " + std::to_string(r) + " is past the " + std::to_string(n) + " pictures");
-    out.push_back(static_cast<size_t>(r));
-  }
-  return out;
-}
-
 class ImageTask : public ClassifierTask {
  public:
   ImageTask(const TrainOptions& o, const std::vector<std::string>& fixed_labels, Progress& progress)
       : o_(o), device_(o.device) {
     ImageDataset train_ds = load_image_dataset(o.data);
-    if (!o.rows.empty()) train_ds = train_ds.subset(checked_rows(o.rows, train_ds.size(), o.data));
+    if (!o.rows.empty()) train_ds = select_rows(train_ds, o.rows);
     labels_ = fixed_labels.empty() ? train_ds.classes : fixed_labels;
     if (labels_.size() < 2) throw Error(o.data, "", "needs at least two classes, found " + std::to_string(labels_.size()));
     im_ = load_image_model(o.model, labels_, o.seed, o.init == "random");
