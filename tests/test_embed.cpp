@@ -18,6 +18,7 @@
 #include "kotsu/train/embed.hpp"
 #include "kotsu/train/predict.hpp"
 #include "kotsu/vision/transforms.hpp"
+#include "test_models.hpp"
 #include "test_util.hpp"
 
 namespace kotsu {
@@ -71,22 +72,13 @@ TEST(Npy, RefusesOtherDtypesAndTruncatedFiles) {
 
 TEST(Embed, PictureFeaturesAreTheModelsPooledFeatures) {
   // a random MobileNet V1 without labels: embed needs none
-  ImageModel m;
-  m.config.model_type = "mobilenet_v1";
-  m.config.depth_multiplier = 0.25;
-  m.config.image_size = 32;
-  m.preprocess.resize_shortest = 36;
-  m.preprocess.crop_height = m.preprocess.crop_width = 32;
-  m.model = make_image_classifier(m.config, 0);
-  m.model->init_all(5);
-  const std::string dir = test::temp_dir("embed-img") + "/base";
-  save_image_model(m, dir);
+  const std::string dir = test::tiny_mobilenet("embed-img", 36, 5);
   const std::string data = test::fixture("image_task/images.csv");
   Embedded e = embed_data(dir, data, TextColumns{}, 5, "cpu");
   ImageDataset d = load_image_dataset(data);
   ASSERT_EQ(e.features.size(0), static_cast<int64_t>(d.size()));
-  ASSERT_EQ(e.features.size(1), m.model->feature_size());
   ImageModel loaded = load_image_model(dir, {"a", "b"});
+  ASSERT_EQ(e.features.size(1), loaded.model->feature_size());
   loaded.model->eval();
   torch::NoGradGuard ng;
   for (size_t i : {size_t(0), d.size() - 1}) {

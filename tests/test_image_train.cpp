@@ -13,6 +13,7 @@
 #include "kotsu/models/import_tflite.hpp"
 #include "kotsu/train/evaluate_image.hpp"
 #include "kotsu/train/trainer.hpp"
+#include "test_models.hpp"
 #include "test_util.hpp"
 
 namespace kotsu {
@@ -26,24 +27,9 @@ TrainHooks quiet() {
   return h;
 }
 
-// A small random MobileNet V1 (width 0.25, 32x32 input) saved as a model directory without a head.
-std::string tiny_mobilenet(const std::string& tag) {
-  ImageModel m;
-  m.config.model_type = "mobilenet_v1";
-  m.config.depth_multiplier = 0.25;
-  m.config.image_size = 32;
-  m.preprocess.resize_shortest = 32;
-  m.preprocess.crop_height = m.preprocess.crop_width = 32;
-  m.model = make_image_classifier(m.config, 0);
-  m.model->init_all(3);
-  const std::string dir = test::temp_dir(tag) + "/base";
-  save_image_model(m, dir);
-  return dir;
-}
-
 TrainOptions tiny_options(const std::string& tag) {
   TrainOptions o;
-  o.model = tiny_mobilenet(tag);
+  o.model = test::tiny_mobilenet(tag);
   o.data = test::fixture("image_task/folder");
   o.val_data = o.data;
   o.out = test::temp_dir(tag) + "/run";

@@ -93,6 +93,35 @@ TEST(Scores, EqualScikitLearn) {
       expect_close(average_precision_binary(yb, s), c["ap_binary"], kind + " binary ap");
     }
   }
+  for (const auto& c : ref["cases"]) {
+    const std::string kind = c["kind"].get<std::string>() + "/" + std::to_string(c["n_classes"].get<int>());
+    auto y = c["y"].get<std::vector<int64_t>>();
+    auto p = c["probs"].get<std::vector<double>>();
+    const int64_t k = c["n_classes"];
+    ASSERT_FALSE(c["curves"].empty()) << kind;
+    for (const auto& want : c["curves"]) {
+      const int64_t cls = want["class"];
+      std::vector<int> yc;
+      std::vector<double> sc;
+      for (size_t i = 0; i < y.size(); ++i) {
+        yc.push_back(y[i] == cls);
+        sc.push_back(p[i * static_cast<size_t>(k) + static_cast<size_t>(cls)]);
+      }
+      const std::string what = kind + " class " + std::to_string(cls);
+      auto expect_curve = [&](const std::vector<double>& got, const nlohmann::json& ref_values, const std::string& name) {
+        ASSERT_EQ(got.size(), ref_values.size()) << what << " " << name;
+        for (size_t i = 0; i < got.size(); ++i) expect_close(got[i], ref_values[i], what + " " + name + "[" + std::to_string(i) + "]");
+      };
+      Curve roc = roc_curve(yc, sc);
+      expect_curve(roc.x, want["fpr"], "fpr");
+      expect_curve(roc.y, want["tpr"], "tpr");
+      expect_curve(roc.thresholds, want["roc_thresholds"], "roc thresholds");
+      Curve pr = precision_recall_curve(yc, sc);
+      expect_curve(pr.x, want["recall"], "recall");
+      expect_curve(pr.y, want["precision"], "precision");
+      expect_curve(pr.thresholds, want["pr_thresholds"], "pr thresholds");
+    }
+  }
   const auto& ml = ref["multilabel"];
   auto s = average_precision_multilabel(ml["Y"].get<std::vector<int>>(), ml["scores"].get<std::vector<double>>(), ml["n_classes"]);
   expect_close(s.macro, ml["ap_macro"], "multi-label mAP");
@@ -140,4 +169,35 @@ TEST(Scores, ReportHasEveryScoreAndNullForUndefined) {
   EXPECT_EQ(j["reliability"].size(), 15u);
   EXPECT_EQ(j["confidence_95"]["accuracy"].size(), 2u);
   EXPECT_GT(j["log_loss"].get<double>(), 0.0);
+  // curves: the micro average and the two classes with positives ("c" has none), each from (0, 0) to (1, 1)
+  const auto& roc = j["curves"]["roc"];
+  ASSERT_EQ(roc.size(), 3u);
+  EXPECT_EQ(roc[0]["label"], "micro average");
+  EXPECT_EQ(roc[1]["label"], "a");
+  EXPECT_EQ(roc[2]["label"], "b");
+  EXPECT_DOUBLE_EQ(roc[1]["area"].get<double>(), 1.0);
+  for (const auto& c : roc) {
+    EXPECT_EQ(c["x"].front(), 0.0);
+    EXPECT_EQ(c["y"].front(), 0.0);
+    EXPECT_EQ(c["x"].back(), 1.0);
+    EXPECT_EQ(c["y"].back(), 1.0);
+  }
+  EXPECT_EQ(j["curves"]["pr"].size(), 3u);
+  EXPECT_EQ(j["curves"]["pr"][1]["x"].back(), 0.0);  // recall decreasing to 0, precision 1 there
+  EXPECT_EQ(j["curves"]["pr"][1]["y"].back(), 1.0);
+  // binary: one curve, the second class's; long curves are thinned to 200 points
+  std::vector<int64_t> yb;
+  std::vector<double> pb;
+  for (int i = 0; i < 1000; ++i) {
+    yb.push_back(i % 3 == 0);
+    const double s = (i % 3 == 0 ? 0.3 : 0.0) + 0.7 * ((i * 7919) % 1000) / 1000.0;
+    pb.push_back(1 - s);
+    pb.push_back(s);
+  }
+  auto b = score_report(yb, pb, 2, {"no", "yes"}, 0);
+  ASSERT_EQ(b["curves"]["pr"].size(), 1u);
+  EXPECT_EQ(b["curves"]["pr"][0]["label"], "yes");
+  EXPECT_LE(b["curves"]["pr"][0]["x"].size(), 200u);
+  EXPECT_GT(b["curves"]["pr"][0]["x"].size(), 150u);
+  EXPECT_DOUBLE_EQ(b["curves"]["roc"][0]["area"].get<double>(), b["roc_auc"].get<double>());
 }

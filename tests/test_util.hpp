@@ -46,6 +46,37 @@ inline std::string run_command(const std::string& cmd, int* status) {
   return out;
 }
 
+// An HTML file as headless Chromium (Debian chromium) renders it: the DOM after scripts ran, the console
+// messages the page logged (Chromium's "CONSOLE" log lines: errors, uncaught exceptions, console.*), and a
+// screenshot written to png. available is false when no chromium is installed.
+struct BrowserPage {
+  bool available = false;
+  std::string dom, console;
+};
+inline BrowserPage open_in_chromium(const std::string& html, const std::string& png, int width = 1200, int height = 3000) {
+  BrowserPage page;
+  if (run_command("command -v chromium", nullptr).find("chromium") == std::string::npos) return page;
+  page.available = true;
+  const std::string profile = temp_dir("chromium");
+  const std::string flags = " --headless=new --no-sandbox --disable-gpu --hide-scrollbars --no-first-run --user-data-dir=" + profile +
+                            " --enable-logging=stderr --v=0 --window-size=" + std::to_string(width) + "," + std::to_string(height);
+  const std::string url = "file://" + std::filesystem::absolute(html).string();
+  auto console_lines = [](const std::string& log) {
+    std::string out;
+    std::istringstream ss(log);
+    for (std::string line; std::getline(ss, line);)
+      if (line.find(":CONSOLE") != std::string::npos) out += line + "\n";
+    return out;
+  };
+  std::string dump = run_command("timeout 120 chromium" + flags + " --dump-dom " + url, nullptr);
+  page.console = console_lines(dump);
+  const size_t start = dump.find("<!DOCTYPE html>") != std::string::npos ? dump.find("<!DOCTYPE html>") : dump.find("<html");
+  const size_t end = dump.rfind("</html>");
+  page.dom = start == std::string::npos || end == std::string::npos || end < start ? "" : dump.substr(start, end + 7 - start);
+  page.console += console_lines(run_command("timeout 120 chromium" + flags + " --screenshot=" + png + " " + url, nullptr));
+  return page;
+}
+
 // llama.cpp's tokenizer test vectors: strings separated by "\n__ggml_vocab_test__\n" (.inp), one line of
 // ids per string (.out).
 inline std::vector<std::string> vocab_test_inputs(const std::string& path) {

@@ -17,5 +17,6 @@ Action add_import(CLI::App& app);
 Action add_embed(CLI::App& app);
 Action add_mask(CLI::App& app);
 Action add_audit(CLI::App& app);
+Action add_report(CLI::App& app);
 
 }  // namespace kotsu::cli

@@ -28,6 +28,7 @@ int main(int argc, char** argv) {
   reg(kotsu::cli::add_embed);
   reg(kotsu::cli::add_mask);
   reg(kotsu::cli::add_audit);
+  reg(kotsu::cli::add_report);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <functional>
 #include <cstdlib>
 #include <map>
 #include <numeric>
@@ -12,18 +13,12 @@
 #include <unordered_set>
 
 #include "kotsu/core/error.hpp"
+#include "kotsu/core/hash.hpp"
 
 namespace kotsu {
 
 namespace {
 
-uint64_t mix64(uint64_t x) {  // splitmix64 finaliser
-  x ^= x >> 30;
-  x *= 0xbf58476d1ce4e5b9ULL;
-  x ^= x >> 27;
-  x *= 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
 
 uint64_t fnv1a(const char* s, size_t n) {
   uint64_t h = 0xcbf29ce484222325ULL;
@@ -89,6 +84,53 @@ std::string audit_normal_form(const std::string& text) {
   return r;
 }
 
+nlohmann::ordered_json equal_key_findings(const std::vector<std::string>& keys, const std::vector<bool>& first, const std::vector<std::string>& labels,
+                                          const std::function<nlohmann::ordered_json(size_t)>& ref, size_t max_listed) {
+  std::unordered_map<std::string, std::vector<size_t>> groups;
+  for (size_t i = 0; i < keys.size(); ++i)
+    if (!keys[i].empty()) groups[keys[i]].push_back(i);
+  std::vector<std::vector<size_t>> ordered;
+  for (auto& [k, ids] : groups)
+    if (ids.size() > 1) ordered.push_back(ids);
+  std::sort(ordered.begin(), ordered.end());
+  nlohmann::ordered_json dups = nlohmann::ordered_json::array(), conflicts = nlohmann::ordered_json::array(), leaks = nlohmann::ordered_json::array();
+  size_t n_dup_rows = 0, n_conflicts = 0, n_leaks = 0;
+  for (const auto& ids : ordered) {
+    std::vector<size_t> in_first, in_other;
+    for (size_t i : ids) (first[i] ? in_first : in_other).push_back(i);
+    if (in_first.size() > 1) {
+      std::set<std::string> distinct;
+      nlohmann::ordered_json g = nlohmann::ordered_json::array();
+      for (size_t i : in_first) distinct.insert(labels[i]), g.push_back(ref(i));
+      if (distinct.size() > 1) {
+        if (n_conflicts++ < max_listed) conflicts.push_back(g);
+      } else {
+        n_dup_rows += in_first.size() - 1;
+        if (dups.size() < max_listed) dups.push_back(g);
+      }
+    }
+    if (!in_first.empty() && !in_other.empty() && n_leaks++ < max_listed) leaks.push_back({ref(in_first[0]), ref(in_other[0])});
+  }
+  return {{"exact_duplicates", {{"extra_rows", n_dup_rows}, {"examples", dups}}},
+          {"conflicting_labels", {{"groups", n_conflicts}, {"examples", conflicts}}},
+          {"leak_groups", n_leaks},
+          {"leaks", leaks}};
+}
+
+std::string audit_loose_form(const std::string& normal) {
+  std::string r;
+  for (size_t i = 0; i < normal.size();) {
+    utf8proc_int32_t cp = 0;
+    const auto n = utf8proc_iterate(reinterpret_cast<const utf8proc_uint8_t*>(normal.data() + i), static_cast<utf8proc_ssize_t>(normal.size() - i), &cp);
+    const size_t len = n > 0 ? static_cast<size_t>(n) : 1;
+    const auto cat = n > 0 ? utf8proc_category(cp) : UTF8PROC_CATEGORY_CN;
+    const bool drop = (cat >= UTF8PROC_CATEGORY_PC && cat <= UTF8PROC_CATEGORY_PO) || cat == UTF8PROC_CATEGORY_ZS || normal[i] == ' ';
+    if (!drop) r.append(normal, i, len);
+    i += len;
+  }
+  return r;
+}
+
 std::vector<std::pair<size_t, size_t>> near_duplicate_pairs(const std::vector<std::string>& norm, double threshold) {
   constexpr int kBands = 32, kRows = 4;  // 128 MinHash values; P(candidate) at Jaccard 0.8 = 1 - (1 - 0.8^4)^32 ~ 1
   std::vector<std::vector<uint64_t>> sh(norm.size());
@@ -118,7 +160,7 @@ std::vector<std::pair<size_t, size_t>> near_duplicate_pairs(const std::vector<st
   }
   std::vector<std::pair<size_t, size_t>> out;
   for (auto [i, j] : cand)
-    if (norm[i] != norm[j] && jaccard(sh[i], sh[j]) >= threshold) out.emplace_back(i, j);
+    if (jaccard(sh[i], sh[j]) >= threshold) out.emplace_back(i, j);
   return out;
 }
 
@@ -156,40 +198,21 @@ nlohmann::json audit_texts(const std::vector<AuditRow>& rows, const std::vector<
   rep["too_short"] = {{"count", n_short}, {"min_chars", o.min_chars}, {"examples", short_}};
   if (o.max_tokens > 0) rep["too_long"] = {{"count", n_long}, {"max_tokens", o.max_tokens}, {"examples", long_}};
   // exact duplicates and conflicting labels (within the first file), leakage (across files)
-  std::unordered_map<std::string, std::vector<size_t>> groups;
-  for (size_t i = 0; i < rows.size(); ++i)
-    if (!norm[i].empty()) groups[norm[i]].push_back(i);
-  nlohmann::ordered_json dups = nlohmann::ordered_json::array(), conflicts = nlohmann::ordered_json::array(), leaks = nlohmann::ordered_json::array();
-  size_t n_dup_rows = 0, n_conflicts = 0, n_leaks = 0;
-  std::vector<std::vector<size_t>> ordered;
-  for (auto& [k, ids] : groups)
-    if (ids.size() > 1) ordered.push_back(ids);
-  std::sort(ordered.begin(), ordered.end());
-  for (const auto& ids : ordered) {
-    std::vector<size_t> in_first, in_other;
-    for (size_t i : ids) (rows[i].source == first ? in_first : in_other).push_back(i);
-    if (in_first.size() > 1) {
-      std::set<std::string> labels;
-      for (size_t i : in_first) labels.insert(rows[i].label);
-      nlohmann::ordered_json g = nlohmann::ordered_json::array();
-      for (size_t i : in_first) g.push_back(row_ref(rows[i], i));
-      if (labels.size() > 1) {
-        if (n_conflicts++ < o.max_listed) conflicts.push_back(g);
-      } else {
-        n_dup_rows += in_first.size() - 1;
-        if (dups.size() < o.max_listed) dups.push_back(g);
-      }
-    }
-    if (!in_first.empty() && !in_other.empty()) {
-      if (n_leaks++ < o.max_listed) leaks.push_back({row_ref(rows[in_first[0]], in_first[0]), row_ref(rows[in_other[0]], in_other[0])});
-    }
-  }
-  rep["exact_duplicates"] = {{"extra_rows", n_dup_rows}, {"examples", dups}};
-  rep["conflicting_labels"] = {{"groups", n_conflicts}, {"examples", conflicts}};
+  std::vector<bool> first_file(rows.size());
+  std::vector<std::string> labels(rows.size());
+  for (size_t i = 0; i < rows.size(); ++i) first_file[i] = rows[i].source == first, labels[i] = rows[i].label;
+  const nlohmann::ordered_json same = equal_key_findings(norm, first_file, labels, [&](size_t i) { return row_ref(rows[i], i); }, o.max_listed);
+  rep["exact_duplicates"] = same["exact_duplicates"];
+  rep["conflicting_labels"] = same["conflicting_labels"];
+  const auto& leaks = same["leaks"];
+  const size_t n_leaks = same["leak_groups"];
   // near duplicates
   size_t n_near = 0, n_near_conflict = 0, n_near_leak = 0;
   nlohmann::ordered_json near = nlohmann::ordered_json::array(), near_leaks = nlohmann::ordered_json::array();
-  for (auto [i, j] : near_duplicate_pairs(norm, o.near_threshold)) {
+  std::vector<std::string> loose(rows.size());
+  for (size_t i = 0; i < rows.size(); ++i) loose[i] = audit_loose_form(norm[i]);
+  for (auto [i, j] : near_duplicate_pairs(loose, o.near_threshold)) {
+    if (norm[i] == norm[j] || loose[i].empty() || loose[j].empty()) continue;  // exact duplicates; nothing but punctuation
     const bool a = rows[i].source == first, b = rows[j].source == first;
     if (a && b) {
       ++n_near;

@@ -23,7 +23,8 @@ void check_sizes(size_t n, size_t probs, int64_t k) {
 
 // scikit-learn's _binary_clf_curve: cumulative true and false positives at each distinct score, from the
 // highest score down.
-void binary_curve(const std::vector<int>& y, const std::vector<double>& score, std::vector<int64_t>& tps, std::vector<int64_t>& fps) {
+void binary_curve(const std::vector<int>& y, const std::vector<double>& score, std::vector<int64_t>& tps, std::vector<int64_t>& fps,
+                  std::vector<double>* thresholds = nullptr) {
   if (y.size() != score.size()) throw Error("", "scores", "targets and scores differ in length");
   std::vector<size_t> order(y.size());
   std::iota(order.begin(), order.end(), 0);
@@ -31,11 +32,13 @@ void binary_curve(const std::vector<int>& y, const std::vector<double>& score, s
   int64_t tp = 0, fp = 0;
   tps.clear();
   fps.clear();
+  if (thresholds) thresholds->clear();
   for (size_t i = 0; i < order.size(); ++i) {
     (y[order[i]] ? tp : fp) += 1;
     if (i + 1 == order.size() || score[order[i + 1]] != score[order[i]]) {
       tps.push_back(tp);
       fps.push_back(fp);
+      if (thresholds) thresholds->push_back(score[order[i]]);
     }
   }
 }
@@ -93,6 +96,23 @@ double quantile(const std::vector<double>& sorted, double q) {
 
 nlohmann::json number(double v) { return std::isnan(v) ? nlohmann::json(nullptr) : nlohmann::json(v); }
 
+// A curve for plotting: at most max_points points (evenly spaced along the curve's index, first and last
+// kept), values rounded to 4 decimals. Undefined curves (a class without positives) are left out.
+nlohmann::ordered_json plotted(const Curve& c, const std::string& label, double area, size_t max_points = 200) {
+  nlohmann::ordered_json xs = nlohmann::ordered_json::array(), ys = nlohmann::ordered_json::array();
+  const size_t n = c.x.size();
+  auto round4 = [](double v) { return std::round(v * 1e4) / 1e4; };
+  size_t last = n;  // index of the last point emitted
+  for (size_t j = 0; j < std::min(n, max_points); ++j) {
+    const size_t i = n <= max_points ? j : static_cast<size_t>(std::llround(static_cast<double>(j) * static_cast<double>(n - 1) / static_cast<double>(max_points - 1)));
+    if (i == last) continue;
+    last = i;
+    xs.push_back(round4(c.x[i]));
+    ys.push_back(round4(c.y[i]));
+  }
+  return {{"label", label}, {"area", number(area)}, {"x", xs}, {"y", ys}};
+}
+
 }  // namespace
 
 double roc_auc_binary(const std::vector<int>& y, const std::vector<double>& score) {
@@ -122,6 +142,46 @@ double average_precision_binary(const std::vector<int>& y, const std::vector<dou
     tp0 = tps[i];
   }
   return ap;
+}
+
+Curve roc_curve(const std::vector<int>& y, const std::vector<double>& score) {
+  std::vector<int64_t> tps, fps;
+  std::vector<double> th;
+  binary_curve(y, score, tps, fps, &th);
+  Curve c;
+  if (tps.empty()) return c;
+  std::vector<size_t> keep;  // drop_intermediate: points collinear with both neighbours
+  for (size_t i = 0; i < tps.size(); ++i) {
+    const bool corner = i == 0 || i + 1 == tps.size() || tps.size() <= 2 ||
+                        fps[i + 1] - 2 * fps[i] + fps[i - 1] != 0 || tps[i + 1] - 2 * tps[i] + tps[i - 1] != 0;
+    if (corner) keep.push_back(i);
+  }
+  const double p = static_cast<double>(tps.back()), q = static_cast<double>(fps.back());
+  c.x.push_back(q > 0 ? 0.0 : kNaN);
+  c.y.push_back(p > 0 ? 0.0 : kNaN);
+  c.thresholds.push_back(th[keep[0]] + 1);
+  for (size_t i : keep) {
+    c.x.push_back(q > 0 ? static_cast<double>(fps[i]) / q : kNaN);
+    c.y.push_back(p > 0 ? static_cast<double>(tps[i]) / p : kNaN);
+    c.thresholds.push_back(th[i]);
+  }
+  return c;
+}
+
+Curve precision_recall_curve(const std::vector<int>& y, const std::vector<double>& score) {
+  std::vector<int64_t> tps, fps;
+  std::vector<double> th;
+  binary_curve(y, score, tps, fps, &th);
+  Curve c;
+  for (size_t r = tps.size(); r-- > 0;) {  // recall decreasing, as scikit-learn returns it
+    const int64_t ps = tps[r] + fps[r];
+    c.y.push_back(ps ? static_cast<double>(tps[r]) / static_cast<double>(ps) : 0.0);
+    c.x.push_back(tps.back() ? static_cast<double>(tps[r]) / static_cast<double>(tps.back()) : 1.0);
+    c.thresholds.push_back(th[r]);
+  }
+  c.y.push_back(1.0);
+  c.x.push_back(0.0);
+  return c;
 }
 
 PerClassScore roc_auc_ovr(const std::vector<int64_t>& y, const std::vector<double>& probs, int64_t k) {
@@ -239,6 +299,27 @@ nlohmann::json score_report(const std::vector<int64_t>& y, const std::vector<dou
   if (k == 2) j["roc_auc"] = number(auc.per_class[1]);  // binary: the score of the second class, as scikit-learn
   else j["roc_auc"] = {{"macro", number(auc.macro)}, {"weighted", number(auc.weighted)}, {"per_class", per_class_json(auc)}};
   j["average_precision"] = {{"mean", number(ap.macro)}, {"weighted", number(ap.weighted)}, {"per_class", per_class_json(ap)}};
+  // Curves for the HTML report: the positive class of a binary task; per class (up to 20 classes) and the
+  // micro average (all one-vs-rest decisions pooled) otherwise.
+  nlohmann::ordered_json roc = nlohmann::ordered_json::array(), prc = nlohmann::ordered_json::array();
+  auto add_curves = [&](const std::vector<int>& yc, const std::vector<double>& sc, const std::string& label, double auc_v, double ap_v) {
+    if (std::count(yc.begin(), yc.end(), 1) == 0) return;
+    if (!std::isnan(auc_v)) roc.push_back(plotted(roc_curve(yc, sc), label, auc_v));
+    prc.push_back(plotted(precision_recall_curve(yc, sc), label, ap_v));
+  };
+  if (k == 2) {
+    add_curves(one_vs_rest(y, 1), column(probs, y.size(), k, 1), labels[1], auc.per_class[1], ap.per_class[1]);
+  } else {
+    std::vector<int> flat_y;
+    flat_y.reserve(probs.size());
+    for (int64_t yi : y)
+      for (int64_t c = 0; c < k; ++c) flat_y.push_back(yi == c);
+    add_curves(flat_y, probs, "micro average", roc_auc_binary(flat_y, probs), average_precision_binary(flat_y, probs));
+    if (k <= 20)
+      for (int64_t c = 0; c < k; ++c)
+        add_curves(one_vs_rest(y, c), column(probs, y.size(), k, c), labels[static_cast<size_t>(c)], auc.per_class[static_cast<size_t>(c)],
+                   ap.per_class[static_cast<size_t>(c)]);
+  }
   nlohmann::ordered_json topk = nlohmann::ordered_json::object();
   for (int64_t t : {2, 3, 5})
     if (t < k) topk[std::to_string(t)] = top_k_accuracy(y, probs, k, t);
@@ -286,6 +367,7 @@ nlohmann::json score_report(const std::vector<int64_t>& y, const std::vector<dou
     j["confidence_95"] = ci;
     j["bootstrap_rounds"] = bootstrap_rounds;
   }
+  j["curves"] = {{"roc", roc}, {"pr", prc}};
   return nlohmann::json(j);
 }
 

@@ -16,6 +16,16 @@ namespace kotsu {
 double roc_auc_binary(const std::vector<int>& y, const std::vector<double>& score);
 double average_precision_binary(const std::vector<int>& y, const std::vector<double>& score);
 
+// scikit-learn 1.2's roc_curve (drop_intermediate=True; x = false positive rate, y = true positive rate,
+// from (0, 0) with an extra first threshold of max + 1; NaN rates when a class is absent) and
+// precision_recall_curve (x = recall, decreasing, y = precision, ending at (0, 1); one threshold fewer
+// than points). thresholds are the distinct scores.
+struct Curve {
+  std::vector<double> x, y, thresholds;
+};
+Curve roc_curve(const std::vector<int>& y, const std::vector<double>& score);
+Curve precision_recall_curve(const std::vector<int>& y, const std::vector<double>& score);
+
 // One-vs-rest over k classes (y: class ids) or multi-label targets (Y: row-major [n, k] of 0/1):
 // per-class values, and their macro (unweighted) and support-weighted means over the defined classes.
 struct PerClassScore {
@@ -53,7 +63,9 @@ Interval bootstrap_interval(size_t n, const std::function<double(const std::vect
 // Everything above for a single-label classifier's probabilities, as the eval report's "scores" object:
 // roc_auc {macro, weighted, per_class}, average_precision (per class, mAP = macro), top-k accuracy for
 // k = 2, 3, 5 below the class count, log_loss, ece and the reliability diagram, and 95% bootstrap
-// intervals of accuracy, macro-F1 and macro ROC-AUC (the last when n x classes <= 200,000).
+// intervals of accuracy, macro-F1 and macro ROC-AUC (the last when n x classes <= 200,000), and "curves":
+// ROC and precision-recall curves for plotting ({label, area, x, y}, at most 200 points each): the second
+// class of a binary task; the micro average and each class (up to 20 classes) otherwise.
 nlohmann::json score_report(const std::vector<int64_t>& y, const std::vector<double>& probs, int64_t k,
                             const std::vector<std::string>& labels, int64_t bootstrap_rounds = 1000, uint64_t seed = 0);
 

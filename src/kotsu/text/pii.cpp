@@ -157,7 +157,7 @@ PiiMasker::PiiMasker(const std::vector<PiiKind>& kinds) : impl_(std::make_unique
   // not part of a longer run of digit groups (a 12-digit prefix of a 16-digit card is no My Number)
   const std::string NB = "(?<!" + D + ")(?<!" + D + H + ")", NA = "(?!" + D + ")(?!" + H + D + ")";
   add(PiiKind::Url, R"((?i)\b(?:(?:https?|ftp)://|www\.)[^\s<>"'\x{3000}-\x{303F}\x{FF08}\x{FF09}]+)", any, true);
-  add(PiiKind::Email, R"((?i)(?<![\w.%+-])[a-z0-9](?:[a-z0-9._%+-]*[a-z0-9_%+-])?@[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*\.[a-z]{2,}(?![\w-]))", any);
+  add(PiiKind::Email, R"((?i)(?<![A-Za-z0-9_.%+-])[a-z0-9](?:[a-z0-9._%+-]*[a-z0-9_%+-])?@[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*\.[a-z]{2,}(?![A-Za-z0-9_-]))", any);
   add(PiiKind::Iban, R"((?<![A-Za-z0-9])[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]){11,30}(?![A-Za-z0-9]))", [](std::string_view s) {
     std::string c;
     for (char ch : s)
@@ -172,12 +172,12 @@ PiiMasker::PiiMasker(const std::vector<PiiKind>& kinds) : impl_(std::make_unique
       [](std::string_view s) { return my_number_valid(digits_of(s)); });
   // phones: international (+81 90-1234-5678, +1 (415) 555-0100, +44 20 7946 0958), Japanese (03-1234-5678,
   // 090-1234-5678, (03)1234-5678, 0120-123-456, 09012345678), North American ((415) 555-0100, 415-555-0100)
-  add(PiiKind::Phone, R"((?<![\w+])\+[0-9]{1,3}(?:[ .-]?\(?[0-9]{1,4}\)?){2,5}(?![0-9]))", digit_count(8, 15));
+  add(PiiKind::Phone, R"((?<![A-Za-z0-9_+])\+[0-9]{1,3}(?:[ .-]?\(?[0-9]{1,4}\)?){2,5}(?![0-9]))", digit_count(8, 15));
   add(PiiKind::Phone, NB + "[0\\x{FF10}]" + D + "{1,4}" + H + D + "{1,4}" + H + D + "{3,4}" + NA, digit_count(10, 11));
   add(PiiKind::Phone, "[(\\x{FF08}][0\\x{FF10}]" + D + "{1,4}[)\\x{FF09}] ?" + D + "{1,4}" + H + D + "{4}" + NA, digit_count(10, 11));
   add(PiiKind::Phone, NB + "0[5789]0[0-9]{8}" + NA, any);
   add(PiiKind::Phone, R"((?<![0-9])(?:\([0-9]{3}\) ?|[0-9]{3}[-. ])[0-9]{3}[-. ][0-9]{4}(?![0-9]))", any);
-  add(PiiKind::IpV6, R"((?i)(?<![\w:.])(?:[0-9a-f]{0,4}:){2,7}(?:[0-9a-f]{1,4}|[0-9]{1,3}(?:\.[0-9]{1,3}){3})?(?![\w:]))",
+  add(PiiKind::IpV6, R"((?i)(?<![A-Za-z0-9_:.])(?:[0-9a-f]{0,4}:){2,7}(?:[0-9a-f]{1,4}|[0-9]{1,3}(?:\.[0-9]{1,3}){3})?(?![A-Za-z0-9_:]))",
       [](std::string_view s) {
         // a decimal digit somewhere: "a::b" in code is valid IPv6 but no address
         return std::any_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; }) && ip_valid(s, AF_INET6);
