@@ -18,5 +18,6 @@ Action add_embed(CLI::App& app);
 Action add_mask(CLI::App& app);
 Action add_audit(CLI::App& app);
 Action add_report(CLI::App& app);
+Action add_tune(CLI::App& app);
 
 }  // namespace kotsu::cli

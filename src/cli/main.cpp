@@ -29,6 +29,7 @@ int main(int argc, char** argv) {
   reg(kotsu::cli::add_mask);
   reg(kotsu::cli::add_audit);
   reg(kotsu::cli::add_report);
+  reg(kotsu::cli::add_tune);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

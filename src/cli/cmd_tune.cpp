@@ -1,0 +1,129 @@
+// kotsu tune --function NAME: a hyper-parameter study (tune/study) on a standard test function, to check
+// and compare the samplers and the shared storage (bench/hpo); --jobs J runs J worker processes on one
+// study, and more workers may join from other shells with the same --storage.
+#include <fmt/format.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <thread>
+
+#include "commands.hpp"
+#include "kotsu/core/error.hpp"
+#include "kotsu/tune/study.hpp"
+
+namespace kotsu::cli {
+
+namespace {
+
+std::string worker_name() {
+  char host[256] = {0};
+  gethostname(host, sizeof host - 1);
+  return fmt::format("{}:{}", host, getpid());
+}
+
+}  // namespace
+
+Action add_tune(CLI::App& app) {
+  struct Flags {
+    std::string function, storage, sampler = "tpe", pruner = "none", name;
+    int64_t trials = 50;
+    uint64_t seed = 0;
+    int jobs = 1, candidates = 24, startup = 10;
+    double delay = 0, stale = 60, heartbeat = 5;
+    bool json = false, univariate = false;
+  };
+  auto f = std::make_shared<Flags>();
+  auto* c = app.add_subcommand("tune", "hyper-parameter search (grid, random, TPE) with pruning and resumable shared studies");
+  c->add_option("--function", f->function, "optimise a standard test function: branin, hartmann6 or mixed (checks the samplers)")->required();
+  c->add_option("--storage", f->storage, "study storage: a SQLite file (default: FUNCTION-SAMPLER-SEED.db); :memory: keeps nothing");
+  c->add_option("--name", f->name, "study name (default: the function)");
+  c->add_option("--trials", f->trials, "trials in the whole study (workers share the budget)")->capture_default_str();
+  c->add_option("--sampler", f->sampler, "tpe, random or grid")->capture_default_str();
+  c->add_flag("--univariate", f->univariate, "TPE: one Parzen estimator per parameter (Optuna's default) instead of a joint one");
+  c->add_option("--startup-trials", f->startup, "TPE: random trials before the model is used")->capture_default_str();
+  c->add_option("--ei-candidates", f->candidates, "TPE: candidates drawn from the good trials' density per sample")->capture_default_str();
+  c->add_option("--pruner", f->pruner, "none, median or asha")->capture_default_str();
+  c->add_option("--seed", f->seed, "sampler seed")->capture_default_str();
+  c->add_option("--jobs", f->jobs, "worker processes on this machine")->capture_default_str();
+  c->add_option("--function-delay", f->delay, "seconds each evaluation takes (to exercise parallel workers)")->capture_default_str();
+  c->add_option("--stale", f->stale, "seconds without a heartbeat after which a running trial counts as failed and is queued again")->capture_default_str();
+  c->add_option("--heartbeat", f->heartbeat, "seconds between a running trial's heartbeats")->capture_default_str();
+  c->add_flag("--json", f->json, "print every trial as JSON");
+  return [f]() {
+    SearchSpace space = test_function_space(f->function);  // refuses an unknown name
+    if (f->jobs < 1) throw Error("options", "jobs", "must be >= 1");
+    if (f->heartbeat <= 0 || f->stale <= f->heartbeat) throw Error("options", "stale", "must exceed --heartbeat, which must be > 0");
+    StudyOptions o;
+    o.storage = f->storage.empty() ? fmt::format("{}-{}-{}.db", f->function, f->sampler, f->seed) : f->storage;
+    if (o.storage == ":memory:" && f->jobs > 1) throw Error("options", "storage", ":memory: cannot be shared by --jobs; give a file");
+    o.name = f->name.empty() ? f->function : f->name;
+    o.direction = Direction::Minimize;
+    o.sampler = f->sampler;
+    o.pruner = f->pruner;
+    o.seed = f->seed;
+    o.trials = f->trials;
+    o.stale_seconds = f->stale;
+    o.heartbeat_seconds = f->heartbeat;
+    o.tpe.multivariate = !f->univariate;
+    o.tpe.n_ei_candidates = f->candidates;
+    o.tpe.n_startup_trials = f->startup;
+    if (f->candidates < 1 || f->startup < 0) throw Error("options", "ei_candidates", "needs at least one candidate and >= 0 start-up trials");
+    o.objective = {{"function", f->function}};
+    const std::string fn = f->function;
+    const double delay = f->delay;
+    Objective objective = [fn, delay](const Trial& t, const Report&) {
+      if (delay > 0) std::this_thread::sleep_for(std::chrono::duration<double>(delay));
+      return test_function(fn, t.params);
+    };
+    // children: workers 2..J, each with its own connection (opened after the fork)
+    std::vector<pid_t> children;
+    if (f->jobs > 1) Study(space, o);  // create the study once before the workers race to
+    for (int j = 1; j < f->jobs; ++j) {
+      const pid_t pid = fork();
+      if (pid < 0) throw Error("options", "jobs", "cannot start a worker process");
+      if (pid == 0) {
+        int code = 0;
+        try {
+          Study(space, o).optimize(objective, worker_name());
+        } catch (const std::exception& e) {
+          fmt::print(stderr, "kotsu: worker {}: {}\n", getpid(), e.what());
+          code = 1;
+        }
+        _exit(code);
+      }
+      children.push_back(pid);
+    }
+    Study study(space, o);
+    const int64_t mine = study.optimize(objective, worker_name());
+    int failed_workers = 0;
+    for (pid_t pid : children) {
+      int status = 0;
+      waitpid(pid, &status, 0);
+      failed_workers += !(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    }
+    std::vector<Trial> trials = study.trials();
+    if (f->json) {
+      nlohmann::json out = nlohmann::json::array();
+      for (const auto& t : trials)
+        out.push_back({{"number", t.number}, {"state", trial_state_name(t.state)}, {"params", t.params},
+                       {"value", std::isnan(t.value) ? nlohmann::json(nullptr) : nlohmann::json(t.value)}, {"worker", t.worker}});
+      fmt::print("{}\n", out.dump());
+    } else {
+      int64_t complete = 0, pruned = 0, failed = 0;
+      for (const auto& t : trials) {
+        complete += t.state == TrialState::Complete;
+        pruned += t.state == TrialState::Pruned;
+        failed += t.state == TrialState::Failed;
+      }
+      fmt::print("study {} in {}: {} trials ({} complete, {} pruned, {} failed); this worker ran {}\n", o.name, o.storage, trials.size(), complete,
+                 pruned, failed, mine);
+      if (auto b = study.best()) fmt::print("best: trial {} value {:.6g} params {}\n", b->number, b->value, b->params.dump());
+    }
+    if (failed_workers) throw Error("tune", "jobs", fmt::format("{} worker process(es) failed", failed_workers));
+    return 0;
+  };
+}
+
+}  // namespace kotsu::cli
