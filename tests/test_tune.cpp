@@ -287,3 +287,75 @@ TEST(Tune, KilledWorkersTrialIsFailedAndQueuedAgain) {
 
 }  // namespace
 }  // namespace kotsu
+
+namespace kotsu {
+namespace {
+
+std::string search_run_file(const std::string& dir, const std::string& tune) {
+  const std::string path = dir + "/run.yaml";
+  write_atomic(path, "model: " + test::fixture("tiny_bert_init") + "\ndata: " + test::fixture("task/train.csv") + "\nout: " + dir +
+                         "/out\nepochs: 3\npatience: 0\nseed: 5\nsearch:\n"
+                         "  lr: {type: float, low: 1e-4, high: 3e-3, log: true}\n"
+                         "  batch_size: {type: categorical, choices: [8, 16]}\n"
+                         "  strategy: {type: categorical, choices: [full, partial]}\n"
+                         "  unfreeze: {type: int, low: 1, high: 2, when: {strategy: partial}}\n" +
+                         tune);
+  return path;
+}
+
+TEST(TuneFineTune, TrialsAreTrainRunsAndTheSearchResumes) {
+  const std::string dir = test::temp_dir("tune-ft");
+  const std::string cli = KOTSU_CLI, run = search_run_file(dir, "tune:\n  trials: 4\n");
+  int status = 0;
+  std::string out = test::run_command(cli + " tune " + run + " --jobs 2", &status);
+  ASSERT_EQ(status, 0) << out;
+  EXPECT_NE(out.find("leaderboard (maximize accuracy)"), std::string::npos) << out;
+  auto summary = nlohmann::json::parse(read_file(dir + "/out/tune.json"));
+  ASSERT_EQ(summary["trials"].size(), 4u);
+  for (const auto& t : summary["trials"]) {
+    EXPECT_EQ(t["state"], "complete");
+    // each trial is a train run with the trial's parameters over the run file's options
+    auto r = nlohmann::json::parse(read_file(t["run"].get<std::string>() + "/run.json"));
+    EXPECT_DOUBLE_EQ(r["options"]["lr"].get<double>(), t["params"]["lr"].get<double>());
+    EXPECT_EQ(r["options"]["batch_size"], t["params"]["batch_size"]);
+    EXPECT_EQ(r["options"]["epochs"], 3);
+    EXPECT_DOUBLE_EQ(r["best_metric"]["value"].get<double>(), t["value"].get<double>());
+  }
+  const auto first = summary["trials"];
+  // run again with a bigger budget: the finished trials stay, two more run
+  out = test::run_command(cli + " tune " + run + " --trials 6", &status);
+  ASSERT_EQ(status, 0) << out;
+  summary = nlohmann::json::parse(read_file(dir + "/out/tune.json"));
+  ASSERT_EQ(summary["trials"].size(), 6u);
+  for (size_t i = 0; i < 4; ++i) EXPECT_EQ(summary["trials"][i]["params"], first[i]["params"]);
+  const auto best = summary["best"];
+  for (const auto& t : summary["trials"]) EXPECT_LE(t["value"].get<double>(), best["value"].get<double>());
+  // a parameter that is no train option is refused before any trial runs, naming it
+  const std::string bad = dir + "/bad.yaml";
+  write_atomic(bad, "model: m\ndata: d.csv\nout: " + dir + "/bad\nsearch:\n  learning_rate: {type: float, low: 0.1, high: 0.2}\n");
+  out = test::run_command(cli + " tune " + bad, &status);
+  EXPECT_NE(status, 0);
+  EXPECT_NE(out.find("learning_rate"), std::string::npos) << out;
+}
+
+TEST(TuneFineTune, AshaStopsPoorTrialsEarly) {
+  const std::string dir = test::temp_dir("tune-asha");
+  int status = 0;
+  const std::string out = test::run_command(std::string(KOTSU_CLI) + " tune " + search_run_file(dir, "metric: loss\ntune:\n  trials: 8\n  pruner: asha\n"), &status);
+  ASSERT_EQ(status, 0) << out;
+  auto summary = nlohmann::json::parse(read_file(dir + "/out/tune.json"));
+  int pruned = 0;
+  for (const auto& t : summary["trials"]) {
+    if (t["state"] != "pruned") continue;
+    ++pruned;
+    EXPECT_LT(t["epochs"].get<int>(), 3);
+    auto r = nlohmann::json::parse(read_file(t["run"].get<std::string>() + "/run.json"));
+    EXPECT_EQ(r["status"], "pruned");
+    EXPECT_EQ(r["history"].size(), t["epochs"].get<size_t>());
+  }
+  EXPECT_GT(pruned, 0) << out;
+  EXPECT_LT(summary["epochs_trained"].get<int>(), 8 * 3);
+}
+
+}  // namespace
+}  // namespace kotsu

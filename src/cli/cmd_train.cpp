@@ -1,8 +1,7 @@
 // kotsu train [RUN.yaml] [flags]: fine-tunes a classifier; flags override the run file; --resume DIR continues.
-#include <yaml-cpp/yaml.h>
-
 #include "commands.hpp"
 #include "kotsu/core/error.hpp"
+#include "kotsu/io/run_file.hpp"
 #include "kotsu/train/cross_validate.hpp"
 #include "kotsu/train/trainer.hpp"
 #include <fmt/format.h>
@@ -10,32 +9,6 @@
 namespace kotsu::cli {
 
 namespace {
-
-nlohmann::json yaml_to_json(const YAML::Node& n, const std::string& path) {
-  switch (n.Type()) {
-    case YAML::NodeType::Null: return nullptr;
-    case YAML::NodeType::Scalar: {
-      const std::string s = n.Scalar();
-      if (n.Tag() == "!") return s;  // quoted: always a string
-      try { size_t pos; long long v = std::stoll(s, &pos); if (pos == s.size()) return v; } catch (...) {}
-      try { size_t pos; double v = std::stod(s, &pos); if (pos == s.size()) return v; } catch (...) {}
-      if (s == "true" || s == "yes") return true;
-      if (s == "false" || s == "no") return false;
-      return s;
-    }
-    case YAML::NodeType::Sequence: {
-      nlohmann::json a = nlohmann::json::array();
-      for (const auto& e : n) a.push_back(yaml_to_json(e, path));
-      return a;
-    }
-    case YAML::NodeType::Map: {
-      nlohmann::json o = nlohmann::json::object();
-      for (const auto& kv : n) o[kv.first.as<std::string>()] = yaml_to_json(kv.second, path);
-      return o;
-    }
-    default: throw Error(path, "", "unsupported YAML node");
-  }
-}
 
 struct TrainFlags {
   std::string run_file, resume;
@@ -94,15 +67,7 @@ void add_train_options(CLI::App* c, TrainFlags* f) {
 TrainOptions merged_options(const TrainFlags& f, const CLI::App* c) {
   TrainOptions merged;
   if (!f.run_file.empty()) {
-    YAML::Node root;
-    try {
-      root = YAML::LoadFile(f.run_file);
-    } catch (const YAML::BadFile&) {
-      throw Error(f.run_file, "", "cannot open run file");
-    } catch (const YAML::Exception& e) {
-      throw Error(f.run_file, "line " + std::to_string(e.mark.line + 1), e.msg);
-    }
-    merged.merge_json(yaml_to_json(root, f.run_file), f.run_file);
+    merged.merge_json(read_run_file(f.run_file), f.run_file);
   }
   nlohmann::json given = nlohmann::json::object();
   nlohmann::json all = f.o.to_json();

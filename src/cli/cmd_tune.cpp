@@ -1,5 +1,7 @@
-// kotsu tune --function NAME: a hyper-parameter study (tune/study) on a standard test function, to check
-// and compare the samplers and the shared storage (bench/hpo); --jobs J runs J worker processes on one
+// kotsu tune RUNFILE: hyper-parameter search over fine-tuning runs (tune/fine_tune): the run file holds the
+// train options, a `search:` map and optionally a `tune:` map; flags override the latter.
+// kotsu tune --function NAME: the same study machinery (tune/study) on a standard test function, to check
+// and compare the samplers and the shared storage (bench/hpo). --jobs J runs J worker processes on one
 // study, and more workers may join from other shells with the same --storage.
 #include <fmt/format.h>
 #include <sys/wait.h>
@@ -11,6 +13,7 @@
 
 #include "commands.hpp"
 #include "kotsu/core/error.hpp"
+#include "kotsu/tune/fine_tune.hpp"
 #include "kotsu/tune/study.hpp"
 
 namespace kotsu::cli {
@@ -27,7 +30,8 @@ std::string worker_name() {
 
 Action add_tune(CLI::App& app) {
   struct Flags {
-    std::string function, storage, sampler = "tpe", pruner = "none", name;
+    std::string run_file, out, function, storage, sampler = "tpe", pruner = "none", name;
+    std::vector<std::string> params;
     int64_t trials = 50;
     uint64_t seed = 0;
     int jobs = 1, candidates = 24, startup = 10;
@@ -36,7 +40,10 @@ Action add_tune(CLI::App& app) {
   };
   auto f = std::make_shared<Flags>();
   auto* c = app.add_subcommand("tune", "hyper-parameter search (grid, random, TPE) with pruning and resumable shared studies");
-  c->add_option("--function", f->function, "optimise a standard test function: branin, hartmann6 or mixed (checks the samplers)")->required();
+  c->add_option("run_file", f->run_file, "run file: train options, a search: map of parameters, optionally a tune: map");
+  c->add_option("--out", f->out, "search directory (trial runs, study.db, tune.json); default: the run file's out");
+  c->add_option("--param", f->params, "a search parameter NAME=KIND(ARGS)[|PARENT=VALUE], KIND float, log, int, intlog or cat (adds to the run file's)");
+  c->add_option("--function", f->function, "instead of a run file, optimise a standard test function: branin, hartmann6 or mixed");
   c->add_option("--storage", f->storage, "study storage: a SQLite file (default: FUNCTION-SAMPLER-SEED.db); :memory: keeps nothing");
   c->add_option("--name", f->name, "study name (default: the function)");
   c->add_option("--trials", f->trials, "trials in the whole study (workers share the budget)")->capture_default_str();
@@ -51,7 +58,43 @@ Action add_tune(CLI::App& app) {
   c->add_option("--stale", f->stale, "seconds without a heartbeat after which a running trial counts as failed and is queued again")->capture_default_str();
   c->add_option("--heartbeat", f->heartbeat, "seconds between a running trial's heartbeats")->capture_default_str();
   c->add_flag("--json", f->json, "print every trial as JSON");
-  return [f]() {
+  return [f, c]() {
+    if (f->run_file.empty() == f->function.empty()) throw Error("options", "run_file", "give either a run file or --function");
+    if (!f->run_file.empty()) {
+      FineTuneSearch s = read_search_run_file(f->run_file);
+      if (!f->params.empty()) {
+        nlohmann::json merged = s.space.to_json();
+        for (auto& [k, v] : SearchSpace::from_specs(f->params).to_json().items()) merged[k] = v;
+        s.space = SearchSpace::from_json(merged, "--param");
+      }
+      if (!f->out.empty()) s.base.out = f->out;
+      if (c->count("--trials")) s.study.trials = f->trials;
+      if (c->count("--sampler")) s.study.sampler = f->sampler;
+      if (c->count("--pruner")) s.study.pruner = f->pruner;
+      if (c->count("--seed")) s.study.seed = f->seed;
+      if (c->count("--jobs")) s.jobs = f->jobs;
+      if (c->count("--storage")) s.study.storage = f->storage;
+      if (c->count("--startup-trials")) s.study.tpe.n_startup_trials = f->startup;
+      s.study.tpe.multivariate = !f->univariate;
+      s.study.stale_seconds = f->stale;
+      s.study.heartbeat_seconds = f->heartbeat;
+      nlohmann::json r = run_fine_tune_search(s);
+      if (f->json) {
+        fmt::print("{}\n", r.dump(2));
+        return 0;
+      }
+      fmt::print("\nleaderboard ({} {}):\n", r["direction"].get<std::string>(), r["metric"].get<std::string>());
+      for (size_t i = 0; i < r["leaderboard"].size() && i < 10; ++i) {
+        const auto& t = r["trials"][r["leaderboard"][i].get<size_t>()];
+        fmt::print("  {:>2}. trial {:>3}  {:.4f}  {}\n", i + 1, t["number"].get<int64_t>(), t["value"].get<double>(), t["params"].dump());
+      }
+      int64_t pruned = 0, failed = 0;
+      for (const auto& t : r["trials"]) pruned += t["state"] == "pruned", failed += t["state"] == "failed";
+      fmt::print("{} trials ({} pruned, {} failed), {} epochs trained; summary in {}/tune.json\n", r["trials"].size(), pruned, failed,
+                 r["epochs_trained"].get<int64_t>(), s.base.out);
+      if (r.contains("best")) fmt::print("best: {} ({})\n", r["best"]["run"].get<std::string>(), r["best"]["params"].dump());
+      return 0;
+    }
     SearchSpace space = test_function_space(f->function);  // refuses an unknown name
     if (f->jobs < 1) throw Error("options", "jobs", "must be >= 1");
     if (f->heartbeat <= 0 || f->stale <= f->heartbeat) throw Error("options", "stale", "must exceed --heartbeat, which must be > 0");

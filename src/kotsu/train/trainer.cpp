@@ -176,7 +176,7 @@ void write_run_json(const Run& r, const TrainerState& s, const std::string& stat
 }
 
 // --strategy head: the head fitted once on cached features; recorded as one epoch.
-TrainResult fit_head_only(Run& r, TrainerState& s, Progress& progress) {
+TrainResult fit_head_only(Run& r, TrainerState& s, Progress& progress, const TrainHooks& hooks) {
   const TrainOptions& o = r.o;
   Classifier& model = r.task->model();
   auto t0 = std::chrono::steady_clock::now();
@@ -209,6 +209,7 @@ TrainResult fit_head_only(Run& r, TrainerState& s, Progress& progress) {
   progress.log(fmt::format("head fitted (L-BFGS, l2 {:g} chosen by 3-fold cross-validation from {} strengths, {:.1f}s): train_loss {:.4f}  "
                            "val_loss {:.4f}  val_accuracy {:.4f}  val_macro_f1 {:.4f}; model saved in {}",
                            fit.l2, fit.candidates, secs, train_loss, m.log_loss, m.accuracy, m.macro_f1, o.out));
+  if (hooks.on_epoch) hooks.on_epoch(1, s.best);  // one fit: nothing left to stop
   return result_of(s, o.out);
 }
 
@@ -218,7 +219,7 @@ TrainResult run_training(Run& r, TrainerState s, const TrainHooks& hooks, std::u
   Classifier& model = r.task->model();
   FusedAdamW& opt = *opt_holder;
 
-  if (o.strategy == "head") return fit_head_only(r, s, progress);
+  if (o.strategy == "head") return fit_head_only(r, s, progress, hooks);
   const int64_t n = static_cast<int64_t>(epoch_size(r.task->targets(true), o.balance));
   const int64_t micro_per_epoch = (n + o.batch_size - 1) / o.batch_size;
   const int64_t steps_per_epoch = (micro_per_epoch + o.grad_accum - 1) / o.grad_accum;
@@ -305,6 +306,13 @@ TrainResult run_training(Run& r, TrainerState s, const TrainHooks& hooks, std::u
 
     if (hooks.stop_after_epoch > 0 && s.epoch >= hooks.stop_after_epoch && s.epoch < o.epochs && !s.stopped_early)
       return result_of(s, o.out);
+    if (hooks.on_epoch && hooks.on_epoch(s.epoch, value) && s.epoch < o.epochs && !s.stopped_early) {
+      write_run_json(r, s, "pruned");
+      progress.log(fmt::format("stopped after epoch {} (pruned by the search)", s.epoch));
+      TrainResult pr = result_of(s, o.out);
+      pr.pruned = true;
+      return pr;
+    }
     if (s.stopped_early) {
       progress.log(fmt::format("early stopping: no {} improvement for {} epochs", o.metric, o.patience));
       break;

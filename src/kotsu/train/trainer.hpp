@@ -6,6 +6,7 @@
 //          continues to the same result as an uninterrupted run with the same seed and thread count.
 //          Data order and dropout masks derive from (seed, epoch) alone.
 #pragma once
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -19,12 +20,16 @@ struct TrainResult {
   int64_t best_epoch = 0;
   int64_t epochs_run = 0;
   bool stopped_early = false;
+  bool pruned = false;  // stopped by TrainHooks::on_epoch
   nlohmann::json history;
 };
 
 struct TrainHooks {
   bool quiet = false;
   int64_t stop_after_epoch = 0;  // tests: return (as if killed) after this epoch; 0 = never
+  // After each epoch's validation (once for a head fit) with the validation metric; returning true stops
+  // the run there (status "pruned" in run.json; the best checkpoint so far stays). Hyper-parameter search.
+  std::function<bool(int64_t epoch, double metric)> on_epoch;
 };
 
 TrainResult train_classifier(const TrainOptions& opts, const TrainHooks& hooks = {});

@@ -1,0 +1,160 @@
+#include "kotsu/tune/fine_tune.hpp"
+
+#include <fmt/format.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <thread>
+
+#include "kotsu/core/error.hpp"
+#include "kotsu/io/file.hpp"
+#include "kotsu/io/run_file.hpp"
+#include "kotsu/train/trainer.hpp"
+
+namespace kotsu {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string worker_id() {
+  char host[256] = {0};
+  gethostname(host, sizeof host - 1);
+  return fmt::format("{}:{}", host, getpid());
+}
+
+// The train options of a trial: the base with the trial's parameters merged in.
+TrainOptions trial_options(const TrainOptions& base, const nlohmann::json& params, int64_t number, const std::string& source = "") {
+  TrainOptions o = base;
+  o.merge_json(params, source.empty() ? fmt::format("trial {}", number) : source);
+  o.out = (fs::path(base.out) / fmt::format("trial-{}", number)).string();
+  return o;
+}
+
+int64_t worker(const FineTuneSearch& s) {
+  Study study(s.space, s.study);
+  Objective objective = [&](const Trial& t, const Report& report) {
+    TrainOptions o = trial_options(s.base, t.params, t.number);
+    std::error_code ec;
+    fs::remove_all(o.out, ec);  // a re-queued trial (its worker died) starts over
+    TrainHooks hooks;
+    hooks.quiet = true;
+    hooks.on_epoch = [&](int64_t epoch, double metric) { return report(epoch, metric); };
+    TrainResult r = train_classifier(o, hooks);
+    if (r.pruned) throw TrialPruned{};
+    return r.best_metric;
+  };
+  return study.optimize(objective, worker_id(), [&](const Trial& t) {
+    if (s.quiet) return;
+    fmt::print("trial {:>3} {:<8} {:>8} {}\n", t.number, trial_state_name(t.state),
+               std::isnan(t.value) ? std::string("-") : fmt::format("{:.4f}", t.value), t.params.dump());
+    std::fflush(stdout);
+  });
+}
+
+}  // namespace
+
+FineTuneSearch read_search_run_file(const std::string& path) {
+  nlohmann::json j = read_run_file(path);
+  FineTuneSearch s;
+  if (!j.contains("search")) throw Error(path, "search", "missing: the parameters to search (see kotsu tune --help)");
+  s.space = SearchSpace::from_json(j["search"], path);
+  j.erase("search");
+  if (j.contains("tune")) {
+    const auto t = j["tune"];
+    j.erase("tune");
+    if (!t.is_object()) throw Error(path, "tune", "must be a map");
+    for (auto& [k, v] : t.items()) {
+      const std::string field = "tune." + k;
+      try {
+        if (k == "trials") s.study.trials = v.get<int64_t>();
+        else if (k == "sampler") s.study.sampler = v.get<std::string>();
+        else if (k == "pruner") s.study.pruner = v.get<std::string>();
+        else if (k == "seed") s.study.seed = v.get<uint64_t>();
+        else if (k == "jobs") s.jobs = v.get<int>();
+        else if (k == "storage") s.study.storage = v.get<std::string>();
+        else throw Error(path, field, "unknown key (trials, sampler, pruner, seed, jobs, storage)");
+      } catch (const nlohmann::json::exception&) {
+        throw Error(path, field, "has the wrong type: " + v.dump());
+      }
+    }
+  }
+  s.base.merge_json(j, path);
+  return s;
+}
+
+nlohmann::json run_fine_tune_search(FineTuneSearch s) {
+  if (s.base.out.empty()) throw Error("options", "out", "is required (the search directory)");
+  if (s.jobs < 1) throw Error("options", "jobs", "must be >= 1");
+  // every parameter must be a train option with a valid value: merge a sample of each branch now
+  for (const auto& point : grid_points(s.space, 2)) trial_options(s.base, point, 0, "search (a train option)").validate();
+  make_dirs(s.base.out);
+  if (s.study.storage.empty()) s.study.storage = (fs::path(s.base.out) / "study.db").string();
+  s.study.name = "fine-tune";
+  s.study.direction = s.base.metric == "loss" ? Direction::Minimize : Direction::Maximize;
+  nlohmann::json identity = s.base.to_json();
+  for (const char* k : {"out", "threads", "device"}) identity.erase(k);
+  s.study.objective = identity;
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  if (s.base.threads <= 0) s.base.threads = std::max(1, cores / s.jobs);
+  { Study create(s.space, s.study); }  // create (or check) the study before workers race to
+  std::vector<pid_t> children;
+  for (int j = 1; j < s.jobs; ++j) {
+    const pid_t pid = fork();
+    if (pid < 0) throw Error("options", "jobs", "cannot start a worker process");
+    if (pid == 0) {
+      int code = 0;
+      try {
+        worker(s);
+      } catch (const std::exception& e) {
+        fmt::print(stderr, "kotsu: tune worker {}: {}\n", getpid(), e.what());
+        code = 1;
+      }
+      std::fflush(stdout);
+      _exit(code);
+    }
+    children.push_back(pid);
+  }
+  worker(s);
+  int failed = 0;
+  for (pid_t pid : children) {
+    int status = 0;
+    waitpid(pid, &status, 0);
+    failed += !(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  }
+  if (failed) throw Error(s.base.out, "jobs", fmt::format("{} worker process(es) failed", failed));
+  // the summary
+  Study study(s.space, s.study);
+  std::vector<Trial> trials = study.trials();
+  nlohmann::json list = nlohmann::json::array();
+  std::vector<size_t> ranked;
+  for (size_t i = 0; i < trials.size(); ++i) {
+    const Trial& t = trials[i];
+    list.push_back({{"number", t.number}, {"state", trial_state_name(t.state)}, {"params", t.params},
+                    {"value", std::isnan(t.value) ? nlohmann::json(nullptr) : nlohmann::json(t.value)},
+                    {"epochs", t.intermediate.size()}, {"seconds", t.seconds},
+                    {"run", (fs::path(s.base.out) / fmt::format("trial-{}", t.number)).string()}});
+    if (t.state == TrialState::Complete && !std::isnan(t.value)) ranked.push_back(i);
+  }
+  const bool maximize = s.study.direction == Direction::Maximize;
+  std::stable_sort(ranked.begin(), ranked.end(), [&](size_t a, size_t b) {
+    return maximize ? trials[a].value > trials[b].value : trials[a].value < trials[b].value;
+  });
+  nlohmann::json out = {{"metric", s.base.metric}, {"direction", maximize ? "maximize" : "minimize"}, {"sampler", s.study.sampler},
+                        {"pruner", s.study.pruner}, {"budget", s.study.trials}, {"storage", s.study.storage}, {"space", s.space.to_json()},
+                        {"trials", list}};
+  nlohmann::json board = nlohmann::json::array();
+  for (size_t i : ranked) board.push_back(trials[i].number);
+  out["leaderboard"] = board;
+  if (!ranked.empty()) out["best"] = list[ranked[0]];
+  int64_t epochs = 0;
+  for (const auto& t : trials) epochs += static_cast<int64_t>(t.intermediate.size());
+  out["epochs_trained"] = epochs;  // the search's compute, in epochs
+  write_atomic((fs::path(s.base.out) / "tune.json").string(), out.dump(2) + "\n");
+  return out;
+}
+
+}  // namespace kotsu

@@ -1,0 +1,34 @@
+// kotsu/tune/fine_tune: hyper-parameter search over fine-tuning runs: every trial is `kotsu train` with the
+// run file's options plus the trial's parameters (any train option: lr, batch_size, strategy, unfreeze,
+// weight_decay, label_smoothing, epochs, ...), into OUT/trial-N; the objective is the run's best
+// validation metric, reported after each epoch so that the pruner can stop poor trials early. J worker
+// processes share the study (SQLite in OUT/study.db unless another storage is given), each with
+// cores / J threads. The study resumes where it stopped when run again with the same OUT.
+#pragma once
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "kotsu/train/options.hpp"
+#include "kotsu/tune/study.hpp"
+
+namespace kotsu {
+
+struct FineTuneSearch {
+  TrainOptions base;  // base.out: the search directory
+  SearchSpace space;
+  StudyOptions study; // storage (default OUT/study.db), trials, sampler, pruner, seed; direction and name are set here
+  int jobs = 1;
+  bool quiet = false;
+};
+
+// The run file's `search:` map and optional `tune:` map (trials, sampler, pruner, seed, jobs, storage)
+// taken out of it; the rest are train options.
+FineTuneSearch read_search_run_file(const std::string& path);
+
+// Runs (or resumes) the search; returns the summary also written to OUT/tune.json: every trial (number,
+// state, params, value, epochs run, run directory), the best one, and the leaderboard order.
+nlohmann::json run_fine_tune_search(FineTuneSearch s);
+
+}  // namespace kotsu
