@@ -9,10 +9,13 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <map>
+#include <random>
 #include <set>
 #include <thread>
 
 #include "kotsu/core/error.hpp"
+#include "kotsu/eval/html_report.hpp"
 #include "kotsu/io/file.hpp"
 #include "kotsu/tune/pruner.hpp"
 #include "kotsu/tune/sampler.hpp"
@@ -322,6 +325,12 @@ TEST(TuneFineTune, TrialsAreTrainRunsAndTheSearchResumes) {
     EXPECT_DOUBLE_EQ(r["best_metric"]["value"].get<double>(), t["value"].get<double>());
   }
   const auto first = summary["trials"];
+  auto page = test::open_in_chromium(dir + "/out/tune.html", dir + "/tune.png", 1000, 1600);
+  if (page.available) {
+    EXPECT_EQ(page.console, "");
+    for (const char* id : {"best", "leaderboard", "optimization-history", "parameter-importance", "parallel-coordinates"})
+      EXPECT_NE(page.dom.find(std::string("id=\"") + id + "\""), std::string::npos) << id;
+  }
   // run again with a bigger budget: the finished trials stay, two more run
   out = test::run_command(cli + " tune " + run + " --trials 6", &status);
   ASSERT_EQ(status, 0) << out;
@@ -336,6 +345,28 @@ TEST(TuneFineTune, TrialsAreTrainRunsAndTheSearchResumes) {
   out = test::run_command(cli + " tune " + bad, &status);
   EXPECT_NE(status, 0);
   EXPECT_NE(out.find("learning_rate"), std::string::npos) << out;
+}
+
+TEST(TuneFineTune, ParameterImportanceFindsTheParameterThatMatters) {
+  // the value depends on `a` only; `b` is noise; `c` exists only when a > 0.5
+  nlohmann::json tune = {{"space", {{"a", {{"type", "float"}, {"low", 0}, {"high", 1}}},
+                                    {"b", {{"type", "categorical"}, {"choices", {"x", "y"}}}},
+                                    {"c", {{"type", "float"}, {"low", 1e-3}, {"high", 1}, {"log", true}}}}},
+                         {"trials", nlohmann::json::array()}};
+  std::mt19937_64 rng(4);
+  std::uniform_real_distribution<double> u(0, 1);
+  for (int i = 0; i < 60; ++i) {
+    const double a = u(rng);
+    nlohmann::json p = {{"a", a}, {"b", i % 2 ? "x" : "y"}};
+    if (a > 0.5) p["c"] = std::exp(std::log(1e-3) * u(rng));
+    tune["trials"].push_back({{"number", i}, {"state", "complete"}, {"params", p}, {"value", 3 * a + 0.01 * u(rng)}});
+  }
+  auto imp = parameter_importance(tune);
+  ASSERT_EQ(imp.size(), 3u);
+  std::map<std::string, double> m(imp.begin(), imp.end());
+  EXPECT_GT(m["a"], 0.85);
+  EXPECT_LT(m["b"], 0.1);
+  EXPECT_GT(m["c"], m["b"]);  // its presence follows a
 }
 
 TEST(TuneFineTune, AshaStopsPoorTrialsEarly) {

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <filesystem>
 #include <limits>
+#include <map>
 
 #include "kotsu/eval/svg.hpp"
 
@@ -405,6 +406,172 @@ std::string audit_report_html(const json& a, const std::string& data) {
     b += table("likely-mislabels", {"rank", "row", "label", "p(label)", "suggested", "p(suggested)", "flagged", "content"}, rows, true);
   }
   return page("kotsu audit: " + data, b);
+}
+
+}  // namespace kotsu
+
+namespace kotsu {
+
+namespace {
+
+// Complete trials of a tune summary, with their values.
+std::vector<const nlohmann::json*> complete_trials(const nlohmann::json& tune) {
+  std::vector<const nlohmann::json*> out;
+  if (!tune.contains("trials") || !tune["trials"].is_array()) return out;
+  for (const auto& t : tune["trials"])  // pointers into `tune` itself, not into a copy
+    if (t.value("state", std::string()) == "complete" && t.contains("value") && t["value"].is_number()) out.push_back(&t);
+  return out;
+}
+
+// The group of a trial for a parameter: the categorical value, the quartile of a numeric one, or not set.
+std::string importance_group(const nlohmann::json& params, const std::string& name, const std::vector<double>& cuts) {
+  if (!params.contains(name)) return "(not set)";
+  const auto& v = params[name];
+  if (!v.is_number() || cuts.empty()) return v.dump();
+  const double x = v.get<double>();
+  size_t q = 0;
+  while (q < cuts.size() && x > cuts[q]) ++q;
+  return "q" + std::to_string(q);
+}
+
+}  // namespace
+
+std::vector<std::pair<std::string, double>> parameter_importance(const nlohmann::json& tune) {
+  std::vector<std::pair<std::string, double>> out;
+  const auto trials = complete_trials(tune);
+  if (trials.size() < 2) return out;
+  double mean = 0;
+  for (const auto* t : trials) mean += (*t)["value"].get<double>();
+  mean /= static_cast<double>(trials.size());
+  double total = 0;
+  for (const auto* t : trials) total += std::pow((*t)["value"].get<double>() - mean, 2);
+  const nlohmann::json space = tune.value("space", nlohmann::json::object());
+  for (auto& [name, spec] : space.items()) {
+    std::vector<double> cuts;  // quartile boundaries of a numeric parameter
+    if (spec.value("type", std::string()) != "categorical") {
+      std::vector<double> xs;
+      for (const auto* t : trials)
+        if ((*t)["params"].contains(name)) xs.push_back(spec.value("log", false) ? std::log((*t)["params"][name].get<double>()) : (*t)["params"][name].get<double>());
+      std::sort(xs.begin(), xs.end());
+      for (int q = 1; q < 4 && !xs.empty(); ++q) cuts.push_back(xs[std::min(xs.size() - 1, xs.size() * static_cast<size_t>(q) / 4)]);
+      if (spec.value("log", false))
+        for (auto& c : cuts) c = std::exp(c);
+    }
+    std::map<std::string, std::pair<double, int>> groups;
+    for (const auto* t : trials) {
+      auto& g = groups[importance_group((*t)["params"], name, cuts)];
+      g.first += (*t)["value"].get<double>();
+      g.second += 1;
+    }
+    double between = 0;
+    for (auto& [k, g] : groups) between += g.second * std::pow(g.first / g.second - mean, 2);
+    out.emplace_back(name, total > 0 ? between / total : 0.0);
+  }
+  return out;
+}
+
+std::string tune_report_html(const nlohmann::json& tune, const std::string& out_dir) {
+  const bool maximize = tune.value("direction", std::string("maximize")) == "maximize";
+  const std::string metric = tune.value("metric", std::string("metric"));
+  const auto& trials = tune.value("trials", nlohmann::json::array());
+  std::string b = fmt::format("<h1>kotsu tune {}</h1><p class=\"sub\">{} {} · sampler {} · pruner {} · {} trials of {} · {} epochs trained</p>",
+                              escape(out_dir), maximize ? "maximise" : "minimise", escape(metric), escape(str(tune, "sampler", "?")),
+                              escape(str(tune, "pruner", "?")), trials.size(), fmt_num(tune.value("budget", nlohmann::json())),
+                              fmt_num(tune.value("epochs_trained", nlohmann::json())));
+  if (tune.contains("best"))
+    b += fmt::format("<div class=\"ok\" id=\"best\">Best: trial {} with {} {} ({}), run in <code>{}</code>.</div>", fmt_num(tune["best"]["number"]),
+                     escape(metric), fmt_num(tune["best"]["value"]), escape(tune["best"]["params"].dump()), escape(str(tune["best"], "run")));
+  // leaderboard
+  std::vector<std::vector<std::string>> rows;
+  size_t rank = 0;
+  for (const auto& n : tune.value("leaderboard", nlohmann::json::array())) {
+    const auto& t = trials[n.get<size_t>()];
+    rows.push_back({std::to_string(++rank), fmt_num(t["number"]), fmt_num(t["value"]), escape(t["params"].dump()), fmt_num(t.value("epochs", nlohmann::json())),
+                    t.contains("seconds") ? fmt::format("{:.1f}", t["seconds"].get<double>()) : ""});
+  }
+  b += "<h2>Leaderboard</h2>" + table("leaderboard", {"rank", "trial", escape(metric), "parameters", "epochs", "seconds"}, rows, true);
+  // optimisation history
+  svg::Series values{"trial value", {}, {}, true, false, ""}, best{"best so far", {}, {}, false, false, ""}, pruned{"pruned (last report)", {}, {}, true, false, "#bab0ac"};
+  double so_far = std::nan("");
+  for (const auto& t : trials) {
+    const double x = t["number"].get<double>();
+    if (!t.contains("value") || !t["value"].is_number()) continue;
+    const double v = t["value"].get<double>();
+    if (t["state"] == "pruned") {
+      pruned.x.push_back(x), pruned.y.push_back(v);
+      continue;
+    }
+    if (t["state"] != "complete") continue;
+    values.x.push_back(x), values.y.push_back(v);
+    if (std::isnan(so_far) || (maximize ? v > so_far : v < so_far)) so_far = v;
+    best.x.push_back(x), best.y.push_back(so_far);
+  }
+  svg::Axes ha;
+  ha.id = "optimization-history";
+  ha.title = "Optimisation history";
+  ha.x_label = "trial";
+  ha.y_label = metric;
+  ha.width = 520;
+  b += "<h2>Search</h2><div class=\"charts\">" + svg::line_chart({values, best, pruned}, ha);
+  // importance
+  std::vector<std::string> names;
+  std::vector<double> shares;
+  for (auto& [n, v] : parameter_importance(tune)) names.push_back(n), shares.push_back(v);
+  svg::Axes ia;
+  ia.id = "parameter-importance";
+  ia.title = "Parameter importance (share of variance explained)";
+  ia.y_label = "share";
+  ia.y_min = 0, ia.y_max = 1;
+  b += svg::bar_chart(names, shares, ia) + "</div>";
+  // parallel coordinates: one axis per parameter, trials as lines coloured by value (dark = better)
+  const auto done = complete_trials(tune);
+  const auto space = tune.value("space", nlohmann::json::object());
+  const int W = 900, H = 340, top = 40, bottom = 40, left = 40;
+  const size_t k = space.size();
+  std::string pc = fmt::format("<figure class=\"chart\" id=\"parallel-coordinates\"><svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{}\" viewBox=\"0 0 {} {}\" role=\"img\">"
+                               "<title>Parallel coordinates</title><text x=\"10\" y=\"18\" class=\"chart-title\">Parallel coordinates (complete trials; darker = better)</text>",
+                               W, H, W, H);
+  double lo = INFINITY, hi = -INFINITY;
+  for (const auto* t : done) lo = std::min(lo, (*t)["value"].get<double>()), hi = std::max(hi, (*t)["value"].get<double>());
+  auto axis_x = [&](size_t i) { return left + (k <= 1 ? 0.0 : static_cast<double>(i) * (W - 2 * left) / static_cast<double>(k - 1)); };
+  size_t i = 0;
+  for (auto& [name, spec] : space.items()) {
+    const double x = axis_x(i++);
+    pc += fmt::format("<line class=\"frame\" x1=\"{:.1f}\" y1=\"{}\" x2=\"{:.1f}\" y2=\"{}\"/><text class=\"tick\" x=\"{:.1f}\" y=\"{}\" text-anchor=\"middle\">{}</text>", x, top, x,
+                      H - bottom, x, H - bottom + 16, escape(name));
+  }
+  auto position = [&](const nlohmann::json& spec, const nlohmann::json& v) -> double {  // 0 (bottom) .. 1 (top)
+    if (spec.value("type", std::string()) == "categorical") {
+      const auto& ch = spec["choices"];
+      for (size_t c = 0; c < ch.size(); ++c)
+        if (ch[c] == v) return ch.size() == 1 ? 0.5 : static_cast<double>(c) / static_cast<double>(ch.size() - 1);
+      return 0.5;
+    }
+    const bool lg = spec.value("log", false);
+    const double a = spec["low"].get<double>(), z = spec["high"].get<double>(), x = v.get<double>();
+    const double p = lg ? (std::log(x) - std::log(a)) / (std::log(z) - std::log(a)) : (x - a) / (z - a);
+    return std::isfinite(p) ? std::clamp(p, 0.0, 1.0) : 0.5;
+  };
+  for (const auto* t : done) {
+    const double v = (*t)["value"].get<double>();
+    double goodness = hi > lo ? (v - lo) / (hi - lo) : 1.0;
+    if (!maximize) goodness = 1 - goodness;
+    const int shade = static_cast<int>(std::lround(220 - 180 * goodness));
+    std::string path;
+    size_t a = 0;
+    for (auto& [name, spec] : space.items()) {
+      const double x = axis_x(a++);
+      if (!(*t)["params"].contains(name)) continue;  // an inactive conditional parameter: the line skips the axis
+      const double y = H - bottom - position(spec, (*t)["params"][name]) * (H - top - bottom);
+      path += fmt::format("{}{:.1f},{:.1f}", path.empty() ? "M" : " L", x, y);
+    }
+    pc += fmt::format("<path class=\"series\" d=\"{}\" stroke=\"rgb({},{},255)\" stroke-width=\"1.5\"><title>trial {}: {} {}</title></path>", path, shade,
+                      shade, fmt_num((*t)["number"]), escape(metric), fmt_num((*t)["value"]));
+  }
+  pc += "</svg></figure>";
+  b += "<div class=\"charts\">" + pc + "</div>";
+  b += fmt::format("<p class=\"note\">Written by kotsu from {}/tune.json; trials are train runs in {}/trial-N.</p>", escape(out_dir), escape(out_dir));
+  return page("kotsu tune: " + out_dir, b);
 }
 
 }  // namespace kotsu

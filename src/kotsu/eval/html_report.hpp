@@ -5,6 +5,8 @@
 #pragma once
 #include <nlohmann/json.hpp>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace kotsu {
 
@@ -28,5 +30,13 @@ std::string run_report_html(const nlohmann::json& run, const nlohmann::json& eva
 // table, and the likely-mislabel ranking. Pictures that exist on disk are shown as thumbnails linked by
 // file:// URL (relative paths taken from the current directory), so that page is not self-contained.
 std::string audit_report_html(const nlohmann::json& audit, const std::string& data);
+
+// tune: tune.json of `kotsu tune`: summary, leaderboard, optimisation history (every trial's value and the
+// best so far), parameter importance (the share of the variance of complete trials' values explained by
+// each parameter: its values, or quartiles of a numeric one, as groups; "(not set)" for trials where a
+// conditional parameter was inactive) and parallel coordinates (one line per complete trial).
+std::string tune_report_html(const nlohmann::json& tune, const std::string& out_dir);
+// The importance of each parameter as above, in [0, 1]; parameters in the space's order.
+std::vector<std::pair<std::string, double>> parameter_importance(const nlohmann::json& tune);
 
 }  // namespace kotsu

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "kotsu/core/error.hpp"
+#include "kotsu/eval/html_report.hpp"
 #include "kotsu/io/file.hpp"
 #include "kotsu/io/run_file.hpp"
 #include "kotsu/train/trainer.hpp"
@@ -154,6 +155,7 @@ nlohmann::json run_fine_tune_search(FineTuneSearch s) {
   for (const auto& t : trials) epochs += static_cast<int64_t>(t.intermediate.size());
   out["epochs_trained"] = epochs;  // the search's compute, in epochs
   write_atomic((fs::path(s.base.out) / "tune.json").string(), out.dump(2) + "\n");
+  write_atomic((fs::path(s.base.out) / "tune.html").string(), tune_report_html(out, s.base.out));
   return out;
 }
 
