@@ -78,6 +78,32 @@ TEST(Trainer, HeadStrategyLeavesEncoderBitIdentical) {
   EXPECT_GT(same, 30u);
 }
 
+TEST(Trainer, HeadTrialsReuseTheFeaturesTheyShare) {
+  // a hyper-parameter search runs many head fits on the same data in one process: the second encodes nothing
+  auto o = task_options("head-cache");
+  o.model = test::fixture("tiny_bert");
+  o.strategy = "head";
+  o.seed = 11;  // a split no other test uses, so the first run computes
+  const TrainResult a = train_classifier(o, quiet());
+  EXPECT_FALSE(a.history[0]["features_reused"].get<bool>());
+  auto o2 = o;
+  o2.out = o.out + "-2";
+  o2.label_smoothing = 0.1;  // a head option: same features
+  const TrainResult b = train_classifier(o2, quiet());
+  EXPECT_TRUE(b.history[0]["features_reused"].get<bool>());
+  auto o3 = o;
+  o3.out = o.out + "-3";
+  const TrainResult c = train_classifier(o3, quiet());
+  EXPECT_TRUE(c.history[0]["features_reused"].get<bool>());
+  EXPECT_DOUBLE_EQ(c.best_metric, a.best_metric);  // the same fit as from freshly encoded features
+  EXPECT_DOUBLE_EQ(c.history[0]["val_loss"].get<double>(), a.history[0]["val_loss"].get<double>());
+  auto o4 = o;
+  o4.out = o.out + "-4";
+  o4.max_len = 16;  // changes the features: encoded again
+  const TrainResult d = train_classifier(o4, quiet());
+  EXPECT_FALSE(d.history[0]["features_reused"].get<bool>());
+}
+
 TEST(Trainer, PartialTrainsOnlyTopLayersPoolerAndHead) {
   auto o = task_options("partial");
   o.strategy = "partial";

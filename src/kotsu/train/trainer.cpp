@@ -17,6 +17,7 @@
 #include "kotsu/io/json_file.hpp"
 #include "kotsu/io/safetensors.hpp"
 #include "kotsu/train/adamw.hpp"
+#include "kotsu/train/feature_cache.hpp"
 #include "kotsu/train/head_fit.hpp"
 #include "kotsu/train/precision.hpp"
 #include "kotsu/train/predict.hpp"
@@ -180,10 +181,12 @@ TrainResult fit_head_only(Run& r, TrainerState& s, Progress& progress, const Tra
   const TrainOptions& o = r.o;
   Classifier& model = r.task->model();
   auto t0 = std::chrono::steady_clock::now();
-  const torch::Tensor x = r.task->features(true);
-  const torch::Tensor x_val = r.task->features(false);
+  bool hit_train = false, hit_val = false;
+  const torch::Tensor x = cached_features(o, true, [&] { return r.task->features(true); }, &hit_train);
+  const torch::Tensor x_val = cached_features(o, false, [&] { return r.task->features(false); }, &hit_val);
   const torch::Tensor y = torch::tensor(r.task->targets(true), torch::kLong).to(r.device);
-  progress.log(fmt::format("feature cache: encoded {} examples once in {:.1f}s; the head is fitted on cached features",
+  const bool reused = hit_train && hit_val;
+  progress.log(fmt::format("feature cache: {} {} examples in {:.1f}s; the head is fitted on cached features", reused ? "reused the features of" : "encoded",
                            x.size(0) + x_val.size(0), std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()));
   t0 = std::chrono::steady_clock::now();
   HeadFit fit = fit_head(model, x, y, o.seed, o.label_smoothing, head_class_weights(r));
@@ -198,7 +201,7 @@ TrainResult fit_head_only(Run& r, TrainerState& s, Progress& progress, const Tra
   const ClassificationMetrics m = score_logits(vlogits, r.task->targets(false)).metrics;
   s.history.push_back({{"epoch", 1}, {"step", 0}, {"train_loss", train_loss}, {"val_loss", m.log_loss},
                        {"val_accuracy", m.accuracy}, {"val_macro_f1", m.macro_f1}, {"val_weighted_f1", m.weighted_f1},
-                       {"l2", fit.l2}, {"seconds", secs}});
+                       {"l2", fit.l2}, {"seconds", secs}, {"features_reused", reused}});
   s.best = m.get(o.metric);
   s.best_loss = m.log_loss;
   s.has_best = true;
@@ -329,7 +332,7 @@ TrainResult run_training(Run& r, TrainerState s, const TrainHooks& hooks, std::u
 // in every checkpoint).
 void fit_head_first(Run& r, Progress& progress) {
   auto t0 = std::chrono::steady_clock::now();
-  const torch::Tensor x = r.task->features(true);
+  const torch::Tensor x = cached_features(r.o, true, [&] { return r.task->features(true); });
   const torch::Tensor y = torch::tensor(r.task->targets(true), torch::kLong).to(r.device);
   HeadFit fit = fit_head(r.task->model(), x, y, r.o.seed, r.o.label_smoothing, head_class_weights(r));
   progress.log(fmt::format("head fitted first on cached features (L-BFGS, l2 {:g} of {} tried, cross-validated loss {:.4f}, {:.1f}s); "
