@@ -369,6 +369,22 @@ TEST(TuneFineTune, ParameterImportanceFindsTheParameterThatMatters) {
   EXPECT_GT(m["c"], m["b"]);  // its presence follows a
 }
 
+TEST(TuneFineTune, CvObjectiveIsTheMeanOverFolds) {
+  const std::string dir = test::temp_dir("tune-cv");
+  int status = 0;
+  const std::string out = test::run_command(std::string(KOTSU_CLI) + " tune " + search_run_file(dir, "tune:\n  trials: 2\n  cv: 3\n"), &status);
+  ASSERT_EQ(status, 0) << out;
+  auto summary = nlohmann::json::parse(read_file(dir + "/out/tune.json"));
+  EXPECT_EQ(summary["report_unit"], "fold");
+  ASSERT_EQ(summary["trials"].size(), 2u);
+  for (const auto& t : summary["trials"]) {
+    auto cv = nlohmann::json::parse(read_file(t["run"].get<std::string>() + "/cv.json"));
+    EXPECT_EQ(cv["folds"], 3);
+    EXPECT_DOUBLE_EQ(t["value"].get<double>(), cv["mean"]["accuracy"].get<double>());
+    EXPECT_EQ(t["reports"], 3);
+  }
+}
+
 TEST(TuneFineTune, AshaStopsPoorTrialsEarly) {
   const std::string dir = test::temp_dir("tune-asha");
   int status = 0;
@@ -379,13 +395,14 @@ TEST(TuneFineTune, AshaStopsPoorTrialsEarly) {
   for (const auto& t : summary["trials"]) {
     if (t["state"] != "pruned") continue;
     ++pruned;
-    EXPECT_LT(t["epochs"].get<int>(), 3);
+    EXPECT_LT(t["reports"].get<int>(), 3);
     auto r = nlohmann::json::parse(read_file(t["run"].get<std::string>() + "/run.json"));
     EXPECT_EQ(r["status"], "pruned");
-    EXPECT_EQ(r["history"].size(), t["epochs"].get<size_t>());
+    EXPECT_EQ(r["history"].size(), t["reports"].get<size_t>());
   }
   EXPECT_GT(pruned, 0) << out;
-  EXPECT_LT(summary["epochs_trained"].get<int>(), 8 * 3);
+  EXPECT_LT(summary["reports"].get<int>(), 8 * 3);
+  EXPECT_EQ(summary["report_unit"], "epoch");
 }
 
 }  // namespace

@@ -35,6 +35,7 @@ Action add_tune(CLI::App& app) {
     int64_t trials = 50;
     uint64_t seed = 0;
     int jobs = 1, candidates = 24, startup = 10;
+    int64_t cv = 0;
     double delay = 0, stale = 60, heartbeat = 5;
     bool json = false, univariate = false;
   };
@@ -42,6 +43,7 @@ Action add_tune(CLI::App& app) {
   auto* c = app.add_subcommand("tune", "hyper-parameter search (grid, random, TPE) with pruning and resumable shared studies");
   c->add_option("run_file", f->run_file, "run file: train options, a search: map of parameters, optionally a tune: map");
   c->add_option("--out", f->out, "search directory (trial runs, study.db, tune.json); default: the run file's out");
+  c->add_option("--cv", f->cv, "objective: the mean metric of a K-fold cv per trial instead of the validation split");
   c->add_option("--param", f->params, "a search parameter NAME=KIND(ARGS)[|PARENT=VALUE], KIND float, log, int, intlog or cat (adds to the run file's)");
   c->add_option("--function", f->function, "instead of a run file, optimise a standard test function: branin, hartmann6 or mixed");
   c->add_option("--storage", f->storage, "study storage: a SQLite file (default: FUNCTION-SAMPLER-SEED.db); :memory: keeps nothing");
@@ -74,6 +76,7 @@ Action add_tune(CLI::App& app) {
       if (c->count("--seed")) s.study.seed = f->seed;
       if (c->count("--jobs")) s.jobs = f->jobs;
       if (c->count("--storage")) s.study.storage = f->storage;
+      if (c->count("--cv")) s.cv_folds = f->cv;
       if (c->count("--startup-trials")) s.study.tpe.n_startup_trials = f->startup;
       s.study.tpe.multivariate = !f->univariate;
       s.study.stale_seconds = f->stale;
@@ -90,8 +93,8 @@ Action add_tune(CLI::App& app) {
       }
       int64_t pruned = 0, failed = 0;
       for (const auto& t : r["trials"]) pruned += t["state"] == "pruned", failed += t["state"] == "failed";
-      fmt::print("{} trials ({} pruned, {} failed), {} epochs trained; summary in {}/tune.json\n", r["trials"].size(), pruned, failed,
-                 r["epochs_trained"].get<int64_t>(), s.base.out);
+      fmt::print("{} trials ({} pruned, {} failed), {} {}s run; summary in {}/tune.json and tune.html\n", r["trials"].size(), pruned, failed,
+                 r["reports"].get<int64_t>(), r["report_unit"].get<std::string>(), s.base.out);
       if (r.contains("best")) fmt::print("best: {} ({})\n", r["best"]["run"].get<std::string>(), r["best"]["params"].dump());
       return 0;
     }

@@ -474,10 +474,10 @@ std::string tune_report_html(const nlohmann::json& tune, const std::string& out_
   const bool maximize = tune.value("direction", std::string("maximize")) == "maximize";
   const std::string metric = tune.value("metric", std::string("metric"));
   const auto& trials = tune.value("trials", nlohmann::json::array());
-  std::string b = fmt::format("<h1>kotsu tune {}</h1><p class=\"sub\">{} {} · sampler {} · pruner {} · {} trials of {} · {} epochs trained</p>",
+  std::string b = fmt::format("<h1>kotsu tune {}</h1><p class=\"sub\">{} {} · sampler {} · pruner {} · {} trials of {} · {} {}s run</p>",
                               escape(out_dir), maximize ? "maximise" : "minimise", escape(metric), escape(str(tune, "sampler", "?")),
                               escape(str(tune, "pruner", "?")), trials.size(), fmt_num(tune.value("budget", nlohmann::json())),
-                              fmt_num(tune.value("epochs_trained", nlohmann::json())));
+                              fmt_num(tune.value("reports", nlohmann::json())), escape(str(tune, "report_unit", "epoch")));
   if (tune.contains("best"))
     b += fmt::format("<div class=\"ok\" id=\"best\">Best: trial {} with {} {} ({}), run in <code>{}</code>.</div>", fmt_num(tune["best"]["number"]),
                      escape(metric), fmt_num(tune["best"]["value"]), escape(tune["best"]["params"].dump()), escape(str(tune["best"], "run")));
@@ -486,10 +486,10 @@ std::string tune_report_html(const nlohmann::json& tune, const std::string& out_
   size_t rank = 0;
   for (const auto& n : tune.value("leaderboard", nlohmann::json::array())) {
     const auto& t = trials[n.get<size_t>()];
-    rows.push_back({std::to_string(++rank), fmt_num(t["number"]), fmt_num(t["value"]), escape(t["params"].dump()), fmt_num(t.value("epochs", nlohmann::json())),
+    rows.push_back({std::to_string(++rank), fmt_num(t["number"]), fmt_num(t["value"]), escape(t["params"].dump()), fmt_num(t.value("reports", nlohmann::json())),
                     t.contains("seconds") ? fmt::format("{:.1f}", t["seconds"].get<double>()) : ""});
   }
-  b += "<h2>Leaderboard</h2>" + table("leaderboard", {"rank", "trial", escape(metric), "parameters", "epochs", "seconds"}, rows, true);
+  b += "<h2>Leaderboard</h2>" + table("leaderboard", {"rank", "trial", escape(metric), "parameters", escape(str(tune, "report_unit", "epoch")) + "s", "seconds"}, rows, true);
   // optimisation history
   svg::Series values{"trial value", {}, {}, true, false, ""}, best{"best so far", {}, {}, false, false, ""}, pruned{"pruned (last report)", {}, {}, true, false, "#bab0ac"};
   double so_far = std::nan("");

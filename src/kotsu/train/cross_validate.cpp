@@ -205,6 +205,11 @@ nlohmann::json cross_validate(const TrainOptions& base, const CvOptions& cv, con
     per_fold.push_back(fm);
     progress.log(fmt::format("fold {}/{}: accuracy {:.4f}  macro_f1 {:.4f}", f + 1, k, fm["accuracy"].get<double>(),
                              fm["macro_f1"].get<double>()));
+    if (cv.on_fold && cv.on_fold(f + 1, nlohmann::json(fm)) && f + 1 < k) {
+      nlohmann::json stopped = {{"status", "stopped"}, {"data", base.data}, {"folds", k}, {"folds_done", f + 1}, {"per_fold", per_fold}};
+      write_atomic((out / "cv.json").string(), stopped.dump(2) + "\n");
+      return stopped;
+    }
   }
   // mean and sample standard deviation of every per-fold number; pooled out-of-fold metrics
   nlohmann::ordered_json mean, stdev;

@@ -8,6 +8,7 @@
 // row's out-of-fold prediction and probabilities: what `kotsu audit` ranks likely mislabels by).
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -27,6 +28,9 @@ std::vector<int64_t> group_folds(const std::vector<std::string>& groups, int64_t
 struct CvOptions {
   int64_t folds = 5;
   std::string group_col;  // empty: stratified folds
+  // After each finished fold with its metrics (accuracy, macro_f1, weighted_f1, log_loss, ...); returning
+  // true stops the cv there (the summary's status is then "stopped"; a later run continues). Search pruning.
+  std::function<bool(int64_t fold, const nlohmann::json& metrics)> on_fold;
 };
 
 // o.out is the cv directory; o.rows and o.val_data must be empty (each fold makes its own).

@@ -13,6 +13,7 @@
 #include "kotsu/eval/html_report.hpp"
 #include "kotsu/io/file.hpp"
 #include "kotsu/io/run_file.hpp"
+#include "kotsu/train/cross_validate.hpp"
 #include "kotsu/train/trainer.hpp"
 
 namespace kotsu {
@@ -43,6 +44,20 @@ int64_t worker(const FineTuneSearch& s) {
     fs::remove_all(o.out, ec);  // a re-queued trial (its worker died) starts over
     TrainHooks hooks;
     hooks.quiet = true;
+    if (s.cv_folds > 0) {  // the mean of the held-out folds' metric; pruning after each fold on the mean so far
+      const std::string key = o.metric == "loss" ? "log_loss" : o.metric;
+      CvOptions cv;
+      cv.folds = s.cv_folds;
+      double sum = 0;
+      cv.on_fold = [&](int64_t fold, const nlohmann::json& m) {
+        if (!m.contains(key) || !m[key].is_number()) throw Error("search", "metric", "the cv folds have no '" + key + "'");
+        sum += m[key].get<double>();
+        return report(fold, sum / static_cast<double>(fold));
+      };
+      nlohmann::json r = cross_validate(o, cv, hooks);
+      if (r.value("status", std::string()) == "stopped") throw TrialPruned{};
+      return r.at("mean").at(key).get<double>();
+    }
     hooks.on_epoch = [&](int64_t epoch, double metric) { return report(epoch, metric); };
     TrainResult r = train_classifier(o, hooks);
     if (r.pruned) throw TrialPruned{};
@@ -77,7 +92,8 @@ FineTuneSearch read_search_run_file(const std::string& path) {
         else if (k == "seed") s.study.seed = v.get<uint64_t>();
         else if (k == "jobs") s.jobs = v.get<int>();
         else if (k == "storage") s.study.storage = v.get<std::string>();
-        else throw Error(path, field, "unknown key (trials, sampler, pruner, seed, jobs, storage)");
+        else if (k == "cv") s.cv_folds = v.get<int64_t>();
+        else throw Error(path, field, "unknown key (trials, sampler, pruner, seed, jobs, storage, cv)");
       } catch (const nlohmann::json::exception&) {
         throw Error(path, field, "has the wrong type: " + v.dump());
       }
@@ -98,6 +114,8 @@ nlohmann::json run_fine_tune_search(FineTuneSearch s) {
   s.study.direction = s.base.metric == "loss" ? Direction::Minimize : Direction::Maximize;
   nlohmann::json identity = s.base.to_json();
   for (const char* k : {"out", "threads", "device"}) identity.erase(k);
+  if (s.cv_folds == 1 || s.cv_folds < 0) throw Error("options", "cv", "must be >= 2 folds (or 0: the validation split)");
+  identity["cv_folds"] = s.cv_folds;
   s.study.objective = identity;
   const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   if (s.base.threads <= 0) s.base.threads = std::max(1, cores / s.jobs);
@@ -136,7 +154,7 @@ nlohmann::json run_fine_tune_search(FineTuneSearch s) {
     const Trial& t = trials[i];
     list.push_back({{"number", t.number}, {"state", trial_state_name(t.state)}, {"params", t.params},
                     {"value", std::isnan(t.value) ? nlohmann::json(nullptr) : nlohmann::json(t.value)},
-                    {"epochs", t.intermediate.size()}, {"seconds", t.seconds},
+                    {"reports", t.intermediate.size()}, {"seconds", t.seconds},
                     {"run", (fs::path(s.base.out) / fmt::format("trial-{}", t.number)).string()}});
     if (t.state == TrialState::Complete && !std::isnan(t.value)) ranked.push_back(i);
   }
@@ -153,7 +171,8 @@ nlohmann::json run_fine_tune_search(FineTuneSearch s) {
   if (!ranked.empty()) out["best"] = list[ranked[0]];
   int64_t epochs = 0;
   for (const auto& t : trials) epochs += static_cast<int64_t>(t.intermediate.size());
-  out["epochs_trained"] = epochs;  // the search's compute, in epochs
+  out["reports"] = epochs;  // the search's compute: epochs trained, or folds with cv
+  out["report_unit"] = s.cv_folds > 0 ? "fold" : "epoch";
   write_atomic((fs::path(s.base.out) / "tune.json").string(), out.dump(2) + "\n");
   write_atomic((fs::path(s.base.out) / "tune.html").string(), tune_report_html(out, s.base.out));
   return out;

@@ -1,7 +1,8 @@
 // kotsu/tune/fine_tune: hyper-parameter search over fine-tuning runs: every trial is `kotsu train` with the
 // run file's options plus the trial's parameters (any train option: lr, batch_size, strategy, unfreeze,
 // weight_decay, label_smoothing, epochs, ...), into OUT/trial-N; the objective is the run's best
-// validation metric, reported after each epoch so that the pruner can stop poor trials early. J worker
+// validation metric, reported after each epoch so that the pruner can stop poor trials early (with cv,
+// the mean over K folds of the held-out fold's metric, reported after each fold). J worker
 // processes share the study (SQLite in OUT/study.db unless another storage is given), each with
 // cores / J threads. The study resumes where it stopped when run again with the same OUT.
 #pragma once
@@ -20,6 +21,7 @@ struct FineTuneSearch {
   SearchSpace space;
   StudyOptions study; // storage (default OUT/study.db), trials, sampler, pruner, seed; direction and name are set here
   int jobs = 1;
+  int64_t cv_folds = 0;  // > 0: the objective is the mean of a K-fold cv (kotsu cv), reported fold by fold
   bool quiet = false;
 };
 
