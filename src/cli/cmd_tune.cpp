@@ -4,11 +4,10 @@
 // and compare the samplers and the shared storage (bench/hpo). --jobs J runs J worker processes on one
 // study, and more workers may join from other shells with the same --storage.
 #include <fmt/format.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <cmath>
+#include <optional>
 #include <thread>
 
 #include "commands.hpp"
@@ -18,15 +17,6 @@
 
 namespace kotsu::cli {
 
-namespace {
-
-std::string worker_name() {
-  char host[256] = {0};
-  gethostname(host, sizeof host - 1);
-  return fmt::format("{}:{}", host, getpid());
-}
-
-}  // namespace
 
 Action add_tune(CLI::App& app) {
   struct Flags {
@@ -123,32 +113,14 @@ Action add_tune(CLI::App& app) {
       if (delay > 0) std::this_thread::sleep_for(std::chrono::duration<double>(delay));
       return test_function(fn, t.params);
     };
-    // children: workers 2..J, each with its own connection (opened after the fork)
-    std::vector<pid_t> children;
     if (f->jobs > 1) Study(space, o);  // create the study once before the workers race to
-    for (int j = 1; j < f->jobs; ++j) {
-      const pid_t pid = fork();
-      if (pid < 0) throw Error("options", "jobs", "cannot start a worker process");
-      if (pid == 0) {
-        int code = 0;
-        try {
-          Study(space, o).optimize(objective, worker_name());
-        } catch (const std::exception& e) {
-          fmt::print(stderr, "kotsu: worker {}: {}\n", getpid(), e.what());
-          code = 1;
-        }
-        _exit(code);
-      }
-      children.push_back(pid);
-    }
-    Study study(space, o);
-    const int64_t mine = study.optimize(objective, worker_name());
-    int failed_workers = 0;
-    for (pid_t pid : children) {
-      int status = 0;
-      waitpid(pid, &status, 0);
-      failed_workers += !(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-    }
+    int64_t mine = 0;
+    std::optional<Study> here;  // this process's connection (children open theirs after the fork); kept for :memory:
+    const int failed_workers = run_worker_processes(f->jobs, [&] {
+      here.emplace(space, o);
+      mine = here->optimize(objective, worker_name());
+    });
+    Study& study = *here;
     std::vector<Trial> trials = study.trials();
     if (f->json) {
       nlohmann::json out = nlohmann::json::array();

@@ -1,8 +1,6 @@
 #include "kotsu/tune/fine_tune.hpp"
 
 #include <fmt/format.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -21,12 +19,6 @@ namespace kotsu {
 namespace fs = std::filesystem;
 
 namespace {
-
-std::string worker_id() {
-  char host[256] = {0};
-  gethostname(host, sizeof host - 1);
-  return fmt::format("{}:{}", host, getpid());
-}
 
 // The train options of a trial: the base with the trial's parameters merged in.
 TrainOptions trial_options(const TrainOptions& base, const nlohmann::json& params, int64_t number, const std::string& source = "") {
@@ -63,7 +55,7 @@ int64_t worker(const FineTuneSearch& s) {
     if (r.pruned) throw TrialPruned{};
     return r.best_metric;
   };
-  return study.optimize(objective, worker_id(), [&](const Trial& t) {
+  return study.optimize(objective, worker_name(), [&](const Trial& t) {
     if (s.quiet) return;
     fmt::print("trial {:>3} {:<8} {:>8} {}\n", t.number, trial_state_name(t.state),
                std::isnan(t.value) ? std::string("-") : fmt::format("{:.4f}", t.value), t.params.dump());
@@ -120,30 +112,7 @@ nlohmann::json run_fine_tune_search(FineTuneSearch s) {
   const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   if (s.base.threads <= 0) s.base.threads = std::max(1, cores / s.jobs);
   { Study create(s.space, s.study); }  // create (or check) the study before workers race to
-  std::vector<pid_t> children;
-  for (int j = 1; j < s.jobs; ++j) {
-    const pid_t pid = fork();
-    if (pid < 0) throw Error("options", "jobs", "cannot start a worker process");
-    if (pid == 0) {
-      int code = 0;
-      try {
-        worker(s);
-      } catch (const std::exception& e) {
-        fmt::print(stderr, "kotsu: tune worker {}: {}\n", getpid(), e.what());
-        code = 1;
-      }
-      std::fflush(stdout);
-      _exit(code);
-    }
-    children.push_back(pid);
-  }
-  worker(s);
-  int failed = 0;
-  for (pid_t pid : children) {
-    int status = 0;
-    waitpid(pid, &status, 0);
-    failed += !(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-  }
+  const int failed = run_worker_processes(s.jobs, [&] { worker(s); });
   if (failed) throw Error(s.base.out, "jobs", fmt::format("{} worker process(es) failed", failed));
   // the summary
   Study study(s.space, s.study);

@@ -1,5 +1,9 @@
 #include "kotsu/tune/study.hpp"
 
+#include <fmt/format.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -108,6 +112,42 @@ std::optional<Trial> Study::best() {
     if (!b || (o_.direction == Direction::Minimize ? t.value < b->value : t.value > b->value)) b = t;
   }
   return b;
+}
+
+std::string worker_name() {
+  char host[256] = {0};
+  gethostname(host, sizeof host - 1);
+  return fmt::format("{}:{}", host, getpid());
+}
+
+int run_worker_processes(int jobs, const std::function<void()>& work) {
+  if (jobs < 1) throw Error("options", "jobs", "must be >= 1");
+  std::vector<pid_t> children;
+  for (int j = 1; j < jobs; ++j) {
+    std::fflush(stdout);
+    const pid_t pid = fork();
+    if (pid < 0) throw Error("options", "jobs", "cannot start a worker process");
+    if (pid == 0) {
+      int code = 0;
+      try {
+        work();
+      } catch (const std::exception& e) {
+        fmt::print(stderr, "kotsu: worker {}: {}\n", getpid(), e.what());
+        code = 1;
+      }
+      std::fflush(stdout);
+      _exit(code);
+    }
+    children.push_back(pid);
+  }
+  work();
+  int failed = 0;
+  for (pid_t pid : children) {
+    int status = 0;
+    waitpid(pid, &status, 0);
+    failed += !(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  }
+  return failed;
 }
 
 SearchSpace test_function_space(const std::string& name) {

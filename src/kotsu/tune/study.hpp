@@ -56,6 +56,13 @@ class Study {
   std::unique_ptr<Pruner> pruner_;
 };
 
+// "host:pid", the name a worker process records on the trials it runs.
+std::string worker_name();
+// Runs work() in `jobs` processes: jobs - 1 forked children (each opening its own storage connection
+// inside work) and this process; waits for the children and returns how many failed. The study should
+// exist before (create it once, so the workers do not race to).
+int run_worker_processes(int jobs, const std::function<void()>& work);
+
 // Standard test functions for checking samplers (bench/hpo, tests): "branin" (2 floats, minimum
 // 0.397887), "hartmann6" (6 floats in [0, 1], minimum -3.32237), "mixed" (a categorical choosing which
 // conditional float/int/log parameters exist, plus a shared float; minimum 0). All minimised.
