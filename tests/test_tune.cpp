@@ -1,8 +1,11 @@
 // kotsu/tune: search spaces, samplers (TPE's density equal to Optuna's, better than random; grid; random),
 // pruners (Optuna's decisions), the SQLite study storage shared by processes, and a killed worker's trial
 // failed and queued again.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -203,9 +206,9 @@ TEST(Tune, PrunersDecideAsOptuna) {
 }
 
 // The study `kotsu tune --function branin --trials N --storage db` creates, opened from the test.
-StudyOptions cli_study(const std::string& db, int64_t trials) {
+StudyOptions cli_study(const std::string& storage, int64_t trials) {
   StudyOptions o;
-  o.storage = db;
+  o.storage = storage;
   o.name = "branin";
   o.direction = Direction::Minimize;
   o.trials = trials;
@@ -213,17 +216,17 @@ StudyOptions cli_study(const std::string& db, int64_t trials) {
   return o;
 }
 
-TEST(Tune, TwoProcessesShareOneSqliteStudyExactly) {
-  const std::string dir = test::temp_dir("tune-share");
-  const std::string cli = KOTSU_CLI, db = dir + "/study.db";
-  const std::string cmd = cli + " tune --function branin --trials 30 --function-delay 0.02 --storage " + db;
+// Two workers started from the shell at once and a third process with --jobs 2 finish a study of 30
+// trials on one storage: exactly 30 trial records, all complete, work shared.
+void share_one_study(const std::string& storage, const std::string& dir) {
+  const std::string cli = KOTSU_CLI;
+  const std::string cmd = cli + " tune --function branin --trials 30 --function-delay 0.02 --storage '" + storage + "'";
   int status = 0;
-  // two workers started from the shell at once, and a third process with --jobs 2 joining the same study
   const std::string out = test::run_command("(" + cmd + " > " + dir + "/a.log 2>&1 & " + cmd + " > " + dir + "/b.log 2>&1 & " + cmd +
                                                 " --jobs 2 > " + dir + "/c.log 2>&1; wait) && cat " + dir + "/a.log " + dir + "/b.log " + dir + "/c.log",
                                             &status);
   ASSERT_EQ(status, 0) << out;
-  StudyOptions o = cli_study(db, 30);
+  StudyOptions o = cli_study(storage, 30);
   Study s(test_function_space("branin"), o);
   auto trials = s.trials();
   ASSERT_EQ(trials.size(), 30u) << out;
@@ -234,7 +237,7 @@ TEST(Tune, TwoProcessesShareOneSqliteStudyExactly) {
     workers.insert(trials[i].worker);
   }
   EXPECT_GE(workers.size(), 3u) << "the work was shared";
-  // the same storage with another configuration is refused, naming what differs
+  // the same study with another configuration is refused, naming what differs
   o.sampler = "random";
   try {
     Study other(test_function_space("branin"), o);
@@ -244,10 +247,10 @@ TEST(Tune, TwoProcessesShareOneSqliteStudyExactly) {
   }
 }
 
-TEST(Tune, KilledWorkersTrialIsFailedAndQueuedAgain) {
-  const std::string dir = test::temp_dir("tune-kill");
-  const std::string db = dir + "/study.db";
-  const std::string args = " tune --function branin --trials 3 --heartbeat 0.2 --stale 1.5 --storage " + db;
+// A worker killed mid-trial: a second worker finds the stale trial, marks it failed and runs its
+// parameters again; the study ends with its 3 trials complete plus the failed record.
+void killed_worker_requeued(const std::string& storage) {
+  const std::string args = " tune --function branin --trials 3 --heartbeat 0.2 --stale 1.5 --storage '" + storage + "'";
   pid_t pid = fork();
   ASSERT_GE(pid, 0);
   if (pid == 0) {
@@ -255,23 +258,19 @@ TEST(Tune, KilledWorkersTrialIsFailedAndQueuedAgain) {
     execl("/bin/sh", "sh", "-c", ("exec " + cmd).c_str(), static_cast<char*>(nullptr));
     _exit(127);
   }
-  // wait until the first worker has claimed a trial, then kill it mid-trial
-  const StudyOptions o = cli_study(db, 3);
+  const StudyOptions o = cli_study(storage, 3);
   std::vector<Trial> trials;
-  for (int i = 0; i < 200 && trials.empty(); ++i) {
+  for (int i = 0; i < 200 && trials.empty(); ++i) {  // until the first worker has claimed a trial
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    if (file_exists(db)) {
-      try {
-        trials = Study(test_function_space("branin"), o).trials();
-      } catch (const Error&) {  // the study is being created
-      }
+    try {
+      trials = Study(test_function_space("branin"), o).trials();
+    } catch (const Error&) {  // the study is being created
     }
   }
   ASSERT_EQ(trials.size(), 1u);
   EXPECT_EQ(trials[0].state, TrialState::Running);
   kill(pid, SIGKILL);
   waitpid(pid, nullptr, 0);
-  // a second worker finds the stale trial after 1.5 s, marks it failed, runs its parameters again
   int status = 0;
   const std::string out = test::run_command(std::string(KOTSU_CLI) + args, &status);
   ASSERT_EQ(status, 0) << out;
@@ -286,6 +285,95 @@ TEST(Tune, KilledWorkersTrialIsFailedAndQueuedAgain) {
   }
   EXPECT_EQ(complete, 3);
   EXPECT_TRUE(requeued) << "the killed trial's parameters ran again";
+}
+
+TEST(Tune, TwoProcessesShareOneSqliteStudyExactly) {
+  const std::string dir = test::temp_dir("tune-share");
+  share_one_study(dir + "/study.db", dir);
+}
+
+TEST(Tune, KilledWorkersTrialIsFailedAndQueuedAgain) {
+  killed_worker_requeued(test::temp_dir("tune-kill") + "/study.db");
+}
+
+// A loopback TCP port nobody listens on now (the kernel's choice).
+int free_port() {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t n = sizeof a;
+  const bool ok = bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 && getsockname(fd, reinterpret_cast<sockaddr*>(&a), &n) == 0;
+  close(fd);
+  return ok ? ntohs(a.sin_port) : 0;
+}
+
+// A PostgreSQL server of the test's own (Debian's postgresql binaries): initdb into a temp dir, listening
+// on 127.0.0.1 at a free port (workers connect over TCP, as from other machines), its Unix socket in the
+// temp dir, run as the postgres user when the test runs as root (initdb refuses root). url is empty (and
+// why says why) when it cannot start.
+struct PgServer {
+  std::string dir, data, url, why, as;
+  std::string bin;
+  PgServer() {
+    bin = test::run_command("ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1", nullptr);
+    while (!bin.empty() && (bin.back() == '\n' || bin.back() == ' ')) bin.pop_back();
+    if (bin.empty() || !std::filesystem::exists(bin + "/initdb")) {
+      why = "PostgreSQL server binaries not found (scripts/setup installs postgresql)";
+      return;
+    }
+    dir = test::temp_dir("pg");
+    data = dir + "/data";
+    if (geteuid() == 0) {
+      as = "runuser -u postgres -- ";
+      test::run_command("chown -R postgres " + dir, nullptr);
+    }
+    int status = 0;
+    std::string out = test::run_command(as + bin + "/initdb -D " + data + " -A trust -U postgres --no-sync", &status);
+    if (status != 0) {
+      why = "initdb failed: " + out.substr(0, 300);
+      return;
+    }
+    const std::string port = std::to_string(free_port());
+    out = test::run_command(
+        as + bin + "/pg_ctl -D " + data + " -w -l " + dir + "/server.log -o \"-k " + dir + " -c listen_addresses=127.0.0.1 -p " + port + "\" start", &status);
+    if (status != 0) {
+      why = "pg_ctl start failed: " + out.substr(0, 300);
+      return;
+    }
+    url = "postgresql://postgres@127.0.0.1:" + port + "/postgres";
+  }
+  ~PgServer() {
+    if (!url.empty()) test::run_command(as + bin + "/pg_ctl -D " + data + " -m immediate stop", nullptr);
+  }
+};
+
+TEST(TunePostgres, TwoWorkersShareOneStudyExactlyAndStudiesStayApart) {
+  PgServer pg;
+  if (pg.url.empty()) GTEST_SKIP() << pg.why;
+  share_one_study(pg.url, test::temp_dir("pg-share"));
+  // another study in the same database: kept apart by its name
+  StudyOptions o = cli_study(pg.url, 5);
+  o.name = "second";
+  o.direction = Direction::Minimize;
+  Study second(test_function_space("branin"), o);
+  EXPECT_EQ(second.optimize([](const Trial& t, const Report&) { return test_function("branin", t.params); }, "test"), 5);
+  EXPECT_EQ(Study(test_function_space("branin"), cli_study(pg.url, 30)).trials().size(), 30u);
+  // a bad URL is one line naming the storage, with no password in it
+  StudyOptions bad = cli_study("postgresql://postgres:secret@127.0.0.1:" + std::to_string(free_port()) + "/postgres", 3);
+  try {
+    Study s(test_function_space("branin"), bad);
+    ADD_FAILURE() << "connected to a closed port";
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()).find("secret"), std::string::npos) << e.what();
+    EXPECT_EQ(std::string(e.what()).find('\n'), std::string::npos) << e.what();
+  }
+}
+
+TEST(TunePostgres, KilledWorkersTrialIsFailedAndQueuedAgain) {
+  PgServer pg;
+  if (pg.url.empty()) GTEST_SKIP() << pg.why;
+  killed_worker_requeued(pg.url);
 }
 
 }  // namespace

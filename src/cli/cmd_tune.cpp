@@ -56,7 +56,8 @@ Action add_tune(CLI::App& app) {
       FineTuneSearch s = read_search_run_file(f->run_file);
       if (!f->params.empty()) {
         nlohmann::json merged = s.space.to_json();
-        for (auto& [k, v] : SearchSpace::from_specs(f->params).to_json().items()) merged[k] = v;
+        const nlohmann::json extra = SearchSpace::from_specs(f->params).to_json();
+        for (const auto& [k, v] : extra.items()) merged[k] = v;
         s.space = SearchSpace::from_json(merged, "--param");
       }
       if (!f->out.empty()) s.base.out = f->out;

@@ -249,11 +249,10 @@ class SqliteStorage : public Storage {
 
 }  // namespace
 
-std::unique_ptr<Storage> open_storage(const std::string& url) {
+std::unique_ptr<Storage> open_storage(const std::string& url, const std::string& study) {
   std::string path = url;
   if (path.rfind("sqlite:", 0) == 0) path = path.substr(7);
-  if (path.rfind("postgresql:", 0) == 0 || path.rfind("postgres:", 0) == 0)
-    throw Error(url, "storage", "PostgreSQL storage is not built yet; use a SQLite file");
+  if (path.rfind("postgresql://", 0) == 0 || path.rfind("postgres://", 0) == 0) return open_postgres_storage(url, study);
   if (path.empty()) throw Error("options", "storage", "is empty");
   return std::make_unique<SqliteStorage>(path);
 }

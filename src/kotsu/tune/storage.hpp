@@ -1,5 +1,6 @@
 // kotsu/tune/storage: where a study's trials live, shared by every worker of the study. SQLite (one file
-// per study; processes on one machine coordinate through its locks). A worker claims work in one
+// per study; processes on one machine coordinate through its locks) or PostgreSQL (workers on many
+// machines; claims serialised by a row lock on the study). A worker claims work in one
 // exclusive transaction: re-queued trials first, else a new trial whose parameters the sampler picks
 // from the history read in that same transaction, so no trial is run twice and the study stops at
 // exactly its trial budget. Running trials carry a heartbeat; one whose heartbeat is older than the
@@ -46,7 +47,10 @@ class Storage {
   virtual std::vector<Trial> trials() = 0;
 };
 
-// "sqlite:PATH", "PATH.db" / any path: SQLite.
-std::unique_ptr<Storage> open_storage(const std::string& url);
+// "postgresql://..." or "postgres://..." (a libpq URL): PostgreSQL, shared by workers on many machines;
+// "sqlite:PATH" or any other path: SQLite (":memory:" keeps nothing). `study` names the study (one
+// SQLite file holds one study; one PostgreSQL database holds many).
+std::unique_ptr<Storage> open_storage(const std::string& url, const std::string& study);
+std::unique_ptr<Storage> open_postgres_storage(const std::string& url, const std::string& study);
 
 }  // namespace kotsu

@@ -51,7 +51,7 @@ class HeartbeatThread {
 
 Study::Study(SearchSpace space, StudyOptions o) : space_(std::move(space)), o_(std::move(o)) {
   if (o_.trials < 1) throw Error("options", "trials", "must be >= 1");
-  storage_ = open_storage(o_.storage);
+  storage_ = open_storage(o_.storage, o_.name);
   sampler_ = make_sampler(o_.sampler, o_.seed, o_.tpe, o_.grid_points);
   pruner_ = make_pruner(o_.pruner, o_.pruning);
   StudyConfig c;
