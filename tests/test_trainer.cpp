@@ -3,6 +3,9 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
+#include <cmath>
+
 #include "kotsu/core/error.hpp"
 #include "kotsu/io/file.hpp"
 #include "kotsu/io/safetensors.hpp"
@@ -170,6 +173,46 @@ TEST(Trainer, EarlyStoppingStopsAndKeepsTheBestEpoch) {
       EXPECT_GE(e["val_loss"].get<double>(), best["val_loss"].get<double>());
     }
   }
+}
+
+// validation: false (how a search retrains its best configuration): every row of data and val_data trains,
+// every epoch runs whatever the patience, no validation metric exists, and the last epoch's model is kept.
+TEST(Trainer, WithoutValidationAllRowsTrainForExactlyTheEpochs) {
+  auto o = task_options("noval");
+  o.epochs = 4;
+  o.patience = 1;
+  o.validation = false;
+  o.val_data = test::fixture("task/test.tsv");
+  auto r = train_classifier(o, quiet());
+  EXPECT_EQ(r.epochs_run, 4);
+  EXPECT_FALSE(r.stopped_early);
+  EXPECT_TRUE(std::isnan(r.best_metric));
+  EXPECT_EQ(r.best_epoch, 4);
+  const auto run = nlohmann::json::parse(read_file(o.out + "/run.json"));
+  auto rows = [](const std::string& path) {  // data lines after the header
+    const std::string text = read_file(path);
+    return static_cast<size_t>(std::count(text.begin(), text.end(), '\n')) - 1;
+  };
+  const size_t n_train = rows(o.data), n_val = rows(o.val_data);
+  EXPECT_EQ(run["n_train"].get<size_t>(), n_train + n_val);
+  EXPECT_EQ(run["n_val"], 0);
+  EXPECT_EQ(run["status"], "finished");
+  EXPECT_EQ(run["options"]["validation"], false);
+  EXPECT_TRUE(run["best_metric"]["value"].is_null());
+  ASSERT_EQ(run["history"].size(), 4u);
+  for (const auto& h : run["history"]) EXPECT_FALSE(h.contains("val_accuracy")) << h.dump();
+  // the saved model is the last epoch's: equal to the resumable checkpoint of epoch 4
+  SafetensorsReader saved(o.out + "/model.safetensors"), last(o.out + "/checkpoint-4/model.safetensors");
+  const std::string name = "classifier.weight";
+  ASSERT_TRUE(saved.find(name) && last.find(name));
+  EXPECT_TRUE(torch::equal(saved.tensor(name), last.tensor(name)));
+  // the head strategy fits on everything too
+  auto h = task_options("noval-head");
+  h.strategy = "head";
+  h.validation = false;
+  auto hr = train_classifier(h, quiet());
+  EXPECT_TRUE(std::isnan(hr.best_metric));
+  EXPECT_EQ(nlohmann::json::parse(read_file(h.out + "/run.json"))["n_train"].get<size_t>(), n_train);
 }
 
 TEST(Trainer, SameSeedSameResultOtherSeedDiffers) {

@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <filesystem>
 #include <map>
 #include <random>
 #include <set>
@@ -398,11 +399,35 @@ TEST(TuneFineTune, TrialsAreTrainRunsAndTheSearchResumes) {
   const std::string dir = test::temp_dir("tune-ft");
   const std::string cli = KOTSU_CLI, run = search_run_file(dir, "tune:\n  trials: 4\n");
   int status = 0;
-  std::string out = test::run_command(cli + " tune " + run + " --jobs 2", &status);
+  const std::string test_file = test::fixture("task/test.tsv");
+  std::string out = test::run_command(cli + " tune " + run + " --jobs 2 --test " + test_file, &status);
   ASSERT_EQ(status, 0) << out;
   EXPECT_NE(out.find("leaderboard (maximize accuracy)"), std::string::npos) << out;
   auto summary = nlohmann::json::parse(read_file(dir + "/out/tune.json"));
   ASSERT_EQ(summary["trials"].size(), 4u);
+  // the best configuration retrained on train+validation for its best epoch count, then tested
+  {
+    const auto& fin = summary["final"];
+    ASSERT_TRUE(fin.is_object()) << summary.dump(2);
+    EXPECT_EQ(fin["trial"], summary["best"]["number"]);
+    const auto best_run = nlohmann::json::parse(read_file(summary["best"]["run"].get<std::string>() + "/run.json"));
+    const auto final_run = nlohmann::json::parse(read_file(dir + "/out/final/run.json"));
+    EXPECT_EQ(final_run["options"]["validation"], false);
+    EXPECT_EQ(final_run["options"]["epochs"], best_run["best_metric"]["epoch"]);
+    EXPECT_EQ(fin["epochs"], best_run["best_metric"]["epoch"]);
+    EXPECT_DOUBLE_EQ(final_run["options"]["lr"].get<double>(), summary["best"]["params"]["lr"].get<double>());
+    EXPECT_EQ(final_run["n_train"].get<int64_t>(), best_run["n_train"].get<int64_t>() + best_run["n_val"].get<int64_t>());
+    EXPECT_EQ(fin["examples"], final_run["n_train"]);
+    // the test numbers are those of `kotsu eval` on the final run
+    ASSERT_TRUE(fin.contains("test")) << fin.dump(2);
+    const auto ev = nlohmann::json::parse(read_file(fin["test"]["report"].get<std::string>()));
+    EXPECT_DOUBLE_EQ(fin["test"]["accuracy"].get<double>(), ev["accuracy"].get<double>());
+    EXPECT_DOUBLE_EQ(fin["test"]["value"].get<double>(), ev["accuracy"].get<double>());
+    EXPECT_GT(fin["test"]["examples"].get<int64_t>(), 0);
+    EXPECT_NE(out.find("final model: " + dir + "/out/final"), std::string::npos) << out;
+    EXPECT_NE(out.find("test " + test_file), std::string::npos) << out;
+  }
+  const auto final_written = std::filesystem::last_write_time(dir + "/out/final/model.safetensors");
   for (const auto& t : summary["trials"]) {
     EXPECT_EQ(t["state"], "complete");
     // each trial is a train run with the trial's parameters over the run file's options
@@ -416,7 +441,7 @@ TEST(TuneFineTune, TrialsAreTrainRunsAndTheSearchResumes) {
   auto page = test::open_in_chromium(dir + "/out/tune.html", dir + "/tune.png", 1000, 1600);
   if (page.available) {
     EXPECT_EQ(page.console, "");
-    for (const char* id : {"best", "leaderboard", "optimization-history", "parameter-importance", "parallel-coordinates"})
+    for (const char* id : {"best", "final", "leaderboard", "optimization-history", "parameter-importance", "parallel-coordinates"})
       EXPECT_NE(page.dom.find(std::string("id=\"") + id + "\""), std::string::npos) << id;
   }
   // run again with a bigger budget: the finished trials stay, two more run
@@ -427,6 +452,17 @@ TEST(TuneFineTune, TrialsAreTrainRunsAndTheSearchResumes) {
   for (size_t i = 0; i < 4; ++i) EXPECT_EQ(summary["trials"][i]["params"], first[i]["params"]);
   const auto best = summary["best"];
   for (const auto& t : summary["trials"]) EXPECT_LE(t["value"].get<double>(), best["value"].get<double>());
+  EXPECT_EQ(summary["final"]["trial"], best["number"]);
+  EXPECT_FALSE(summary["final"].contains("test"));  // no --test this time
+  const auto model_time = [&] { return std::filesystem::last_write_time(dir + "/out/final/model.safetensors"); };
+  if (best["number"].get<int64_t>() < 4) EXPECT_EQ(model_time(), final_written) << "the same best configuration is not retrained";
+  // once more with nothing to add: no trial runs and the final model is kept
+  const auto before = model_time();
+  out = test::run_command(cli + " tune " + run + " --trials 6", &status);
+  ASSERT_EQ(status, 0) << out;
+  EXPECT_EQ(out.find("complete"), std::string::npos) << out;
+  EXPECT_NE(out.find("final: kept"), std::string::npos) << out;
+  EXPECT_EQ(model_time(), before);
   // a parameter that is no train option is refused before any trial runs, naming it
   const std::string bad = dir + "/bad.yaml";
   write_atomic(bad, "model: m\ndata: d.csv\nout: " + dir + "/bad\nsearch:\n  learning_rate: {type: float, low: 0.1, high: 0.2}\n");
@@ -471,6 +507,13 @@ TEST(TuneFineTune, CvObjectiveIsTheMeanOverFolds) {
     EXPECT_DOUBLE_EQ(t["value"].get<double>(), cv["mean"]["accuracy"].get<double>());
     EXPECT_EQ(t["reports"], 3);
   }
+  // the final retrain runs for the median of the best trial's folds' best epochs
+  std::vector<int64_t> epochs;
+  for (int k = 1; k <= 3; ++k)
+    epochs.push_back(nlohmann::json::parse(read_file(summary["best"]["run"].get<std::string>() + "/fold-" + std::to_string(k) + "/run.json"))["best_metric"]["epoch"]);
+  std::sort(epochs.begin(), epochs.end());
+  EXPECT_EQ(summary["final"]["epochs"], epochs[1]);
+  EXPECT_EQ(nlohmann::json::parse(read_file(dir + "/out/final/run.json"))["options"]["epochs"], epochs[1]);
 }
 
 TEST(TuneFineTune, AshaStopsPoorTrialsEarly) {

@@ -43,6 +43,9 @@ void add_train_options(CLI::App* c, TrainFlags* f) {
   c->add_option("--patience", o.patience, "early stopping patience in epochs (0 = off)")->capture_default_str();
   c->add_option("--metric", o.metric, "validation metric: accuracy, macro_f1, weighted_f1, loss")->capture_default_str();
   c->add_option("--val-fraction", o.val_fraction, "held-out share when no --val-data")->capture_default_str();
+  c->add_option("--validation", o.validation,
+                "false: no validation; --data (and --val-data) all train for exactly --epochs, the last model is kept")
+      ->capture_default_str();
   c->add_option("--label-smoothing", o.label_smoothing, "label smoothing for the loss")->capture_default_str();
   c->add_option("--max-len", o.max_len, "maximum tokens per example")->capture_default_str();
   c->add_option("--seed", o.seed, "seed for split, order, dropout and new weights")->capture_default_str();

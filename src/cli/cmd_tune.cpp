@@ -20,7 +20,8 @@ namespace kotsu::cli {
 
 Action add_tune(CLI::App& app) {
   struct Flags {
-    std::string run_file, out, function, storage, sampler = "tpe", pruner = "none", name;
+    std::string run_file, out, function, storage, sampler = "tpe", pruner = "none", name, test;
+    bool final_fit = true;
     std::vector<std::string> params;
     int64_t trials = 50;
     uint64_t seed = 0;
@@ -34,6 +35,8 @@ Action add_tune(CLI::App& app) {
   c->add_option("run_file", f->run_file, "run file: train options, a search: map of parameters, optionally a tune: map");
   c->add_option("--out", f->out, "search directory (trial runs, study.db, tune.json); default: the run file's out");
   c->add_option("--cv", f->cv, "objective: the mean metric of a K-fold cv per trial instead of the validation split");
+  c->add_option("--test", f->test, "labelled test file: the retrained best configuration is evaluated on it");
+  c->add_option("--final", f->final_fit, "retrain the best configuration on train+validation into OUT/final (true/false)")->capture_default_str();
   c->add_option("--param", f->params, "a search parameter NAME=KIND(ARGS)[|PARENT=VALUE], KIND float, log, int, intlog or cat (adds to the run file's)");
   c->add_option("--function", f->function, "instead of a run file, optimise a standard test function: branin, hartmann6 or mixed");
   c->add_option("--storage", f->storage, "study storage: a SQLite file (default: FUNCTION-SAMPLER-SEED.db); :memory: keeps nothing");
@@ -68,6 +71,8 @@ Action add_tune(CLI::App& app) {
       if (c->count("--jobs")) s.jobs = f->jobs;
       if (c->count("--storage")) s.study.storage = f->storage;
       if (c->count("--cv")) s.cv_folds = f->cv;
+      if (c->count("--test")) s.test_data = f->test;
+      if (c->count("--final")) s.final_fit = f->final_fit;
       if (c->count("--startup-trials")) s.study.tpe.n_startup_trials = f->startup;
       s.study.tpe.multivariate = !f->univariate;
       s.study.stale_seconds = f->stale;
@@ -87,6 +92,16 @@ Action add_tune(CLI::App& app) {
       fmt::print("{} trials ({} pruned, {} failed), {} {}s run; summary in {}/tune.json and tune.html\n", r["trials"].size(), pruned, failed,
                  r["reports"].get<int64_t>(), r["report_unit"].get<std::string>(), s.base.out);
       if (r.contains("best")) fmt::print("best: {} ({})\n", r["best"]["run"].get<std::string>(), r["best"]["params"].dump());
+      if (r.contains("final")) {
+        const auto& fin = r["final"];
+        fmt::print("final model: {} (trial {}'s configuration, {} examples, {} epoch(s))\n", fin["run"].get<std::string>(),
+                   fin["trial"].get<int64_t>(), fin["examples"].get<int64_t>(), fin["epochs"].get<int64_t>());
+        if (fin.contains("test"))
+          fmt::print("test {} ({} examples): {} {:.4f} (validation {:.4f}), accuracy {:.4f}, macro_f1 {:.4f}; report {}\n",
+                     fin["test"]["data"].get<std::string>(), fin["test"]["examples"].get<int64_t>(), r["metric"].get<std::string>(),
+                     fin["test"]["value"].get<double>(), fin["validation_value"].get<double>(), fin["test"]["accuracy"].get<double>(),
+                     fin["test"]["macro_f1"].get<double>(), fin["test"]["report"].get<std::string>());
+      }
       return 0;
     }
     SearchSpace space = test_function_space(f->function);  // refuses an unknown name

@@ -481,6 +481,20 @@ std::string tune_report_html(const nlohmann::json& tune, const std::string& out_
   if (tune.contains("best"))
     b += fmt::format("<div class=\"ok\" id=\"best\">Best: trial {} with {} {} ({}), run in <code>{}</code>.</div>", fmt_num(tune["best"]["number"]),
                      escape(metric), fmt_num(tune["best"]["value"]), escape(tune["best"]["params"].dump()), escape(str(tune["best"], "run")));
+  if (tune.contains("final")) {
+    const auto& fin = tune["final"];
+    b += fmt::format("<div id=\"final\"><h2>Final model</h2><p>Trial {}'s configuration retrained on train+validation ({} examples, {} epoch(s)) in "
+                     "<code>{}</code>.",
+                     fmt_num(fin["trial"]), fmt_num(fin.value("examples", nlohmann::json())), fmt_num(fin.value("epochs", nlohmann::json())),
+                     escape(str(fin, "run")));
+    if (fin.contains("test"))
+      b += fmt::format(" On the test file <code>{}</code> ({} examples): {} <b>{}</b> (validation {}), accuracy {}, macro-F1 {}.",
+                       escape(str(fin["test"], "data")), fmt_num(fin["test"]["examples"]), escape(metric), fmt_num(fin["test"]["value"]),
+                       fmt_num(fin["validation_value"]), fmt_num(fin["test"]["accuracy"]), fmt_num(fin["test"]["macro_f1"]));
+    else
+      b += " No test file was given (<code>--test</code>), so it has not been evaluated on unseen data.";
+    b += "</p></div>";
+  }
   // leaderboard
   std::vector<std::vector<std::string>> rows;
   size_t rank = 0;

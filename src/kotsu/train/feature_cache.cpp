@@ -36,7 +36,7 @@ nlohmann::json identity(const std::string& path) {
 std::string key_of(const TrainOptions& o, bool train) {
   const nlohmann::json all = o.to_json();
   nlohmann::json k = {{"train", train}, {"model_files", identity(o.model)}, {"data_files", identity(o.data)}, {"val_files", identity(o.val_data)}};
-  for (const char* f : {"model", "init", "data", "val_data", "val_fraction", "seed", "rows", "labels", "text_col", "text_pair_col", "label_col",
+  for (const char* f : {"model", "init", "data", "val_data", "val_fraction", "validation", "seed", "rows", "labels", "text_col", "text_pair_col", "label_col",
                         "max_len", "mask_pii", "image_size", "skip_bad", "device"})
     if (all.contains(f)) k[f] = all[f];
   return k.dump();

@@ -58,7 +58,15 @@ class ImageTask : public ClassifierTask {
     const int64_t side = im_.preprocess.decode_side();
     std::vector<Image> all = decode_all(train_ds, o.skip_bad, side, progress);
     std::vector<int64_t> y = remap_targets(train_ds, labels_);
-    if (!o.val_data.empty()) {
+    if (!o.validation) {  // everything trains: data, then val_data when given
+      train_images_ = std::move(all);
+      train_y_ = y;
+      if (!o.val_data.empty()) {
+        ImageDataset val_ds = load_image_dataset(o.val_data);
+        for (Image& im : decode_all(val_ds, o.skip_bad, side, progress)) train_images_.push_back(std::move(im));
+        for (int64_t v : remap_targets(val_ds, labels_)) train_y_.push_back(v);
+      }
+    } else if (!o.val_data.empty()) {
       ImageDataset val_ds = load_image_dataset(o.val_data);
       val_images_ = decode_all(val_ds, o.skip_bad, side, progress);
       val_y_ = remap_targets(val_ds, labels_);

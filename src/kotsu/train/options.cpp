@@ -18,7 +18,7 @@ nlohmann::json TrainOptions::to_json() const {
           {"strategy", strategy}, {"unfreeze", unfreeze}, {"init", init}, {"lr", lr},
           {"weight_decay", weight_decay}, {"warmup_ratio", warmup_ratio}, {"schedule", schedule},
           {"batch_size", batch_size}, {"epochs", epochs}, {"grad_accum", grad_accum}, {"grad_clip", grad_clip},
-          {"patience", patience}, {"metric", metric}, {"val_fraction", val_fraction},
+          {"patience", patience}, {"metric", metric}, {"val_fraction", val_fraction}, {"validation", validation},
           {"label_smoothing", label_smoothing}, {"max_len", max_len}, {"seed", seed}, {"threads", threads},
           {"device", device}, {"bf16", bf16},
           {"group_by_length", group_by_length}, {"head_first", head_first},
@@ -54,6 +54,7 @@ void TrainOptions::merge_json(const nlohmann::json& j, const std::string& source
       else if (k == "patience") patience = v.get<int64_t>();
       else if (k == "metric") metric = v.get<std::string>();
       else if (k == "val_fraction") val_fraction = v.get<double>();
+      else if (k == "validation") validation = v.get<bool>();
       else if (k == "label_smoothing") label_smoothing = v.get<double>();
       else if (k == "max_len") max_len = v.get<int64_t>();
       else if (k == "seed") seed = v.get<uint64_t>();

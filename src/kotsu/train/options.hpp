@@ -30,6 +30,10 @@ struct TrainOptions {
   int64_t patience = 3;            // epochs without improvement before stopping; 0: never stop early
   std::string metric = "accuracy";  // validation metric for early stopping and the best checkpoint
   double val_fraction = 0.1;
+  // false: no validation at all: `data` (and `val_data`, when given) all train, for exactly `epochs` epochs,
+  // and the last epoch's model is kept (no early stopping, no best checkpoint). How a search retrains its
+  // best configuration on train+validation at the end (tune/fine_tune).
+  bool validation = true;
   double label_smoothing = 0.0;
   int64_t max_len = 128;
   uint64_t seed = 42;

@@ -33,7 +33,18 @@ class TextTask : public ClassifierTask {
     auto y = label_ids(train_ds, labels_);
     tm_ = load_text_model(o.model, labels_, o.seed, o.init == "random" ? InitMode::Random : InitMode::Pretrained);
     const size_t max_len = static_cast<size_t>(std::min<int64_t>(o.max_len, tm_.model->max_positions()));
-    if (!o.val_data.empty()) {
+    if (!o.validation) {  // everything trains: data, then val_data when given
+      train_ = encode_texts(*tm_.tokenizer, train_ds, max_len, y);
+      if (!o.val_data.empty()) {
+        TextDataset val_ds = load_text_dataset(o.val_data, o.columns);
+        if (masker) progress.log("masked personal data in " + o.val_data + ": " + pii_counts_text(mask_texts(val_ds, *masker)));
+        auto yv = label_ids(val_ds, labels_);
+        EncodedTexts more = encode_texts(*tm_.tokenizer, val_ds, max_len, yv);
+        train_.enc.insert(train_.enc.end(), more.enc.begin(), more.enc.end());
+        train_.labels.insert(train_.labels.end(), more.labels.begin(), more.labels.end());
+      }
+      val_.pad_id = train_.pad_id;
+    } else if (!o.val_data.empty()) {
       TextDataset val_ds = load_text_dataset(o.val_data, o.columns);
       if (masker) progress.log("masked personal data in " + o.val_data + ": " + pii_counts_text(mask_texts(val_ds, *masker)));
       auto yv = label_ids(val_ds, labels_);

@@ -54,8 +54,10 @@ struct TrainerState {
     TrainerState s;
     s.epoch = j.at("epoch");
     s.global_step = j.at("global_step");
-    s.best = j.at("best");
-    s.best_loss = j.value("best_loss", 0.0);
+    // null: NaN (a run without validation has no best value)
+    auto number = [&](const char* k) { return j.contains(k) && j[k].is_number() ? j[k].get<double>() : std::nan(""); };
+    s.best = number("best");
+    s.best_loss = number("best_loss");
     s.has_best = j.at("has_best");
     s.best_epoch = j.at("best_epoch");
     s.bad_epochs = j.at("bad_epochs");
@@ -183,35 +185,45 @@ TrainResult fit_head_only(Run& r, TrainerState& s, Progress& progress, const Tra
   auto t0 = std::chrono::steady_clock::now();
   bool hit_train = false, hit_val = false;
   const torch::Tensor x = cached_features(o, true, [&] { return r.task->features(true); }, &hit_train);
-  const torch::Tensor x_val = cached_features(o, false, [&] { return r.task->features(false); }, &hit_val);
+  torch::Tensor x_val;
+  if (o.validation) x_val = cached_features(o, false, [&] { return r.task->features(false); }, &hit_val);
   const torch::Tensor y = torch::tensor(r.task->targets(true), torch::kLong).to(r.device);
-  const bool reused = hit_train && hit_val;
+  const bool reused = hit_train && (hit_val || !o.validation);
   progress.log(fmt::format("feature cache: {} {} examples in {:.1f}s; the head is fitted on cached features", reused ? "reused the features of" : "encoded",
-                           x.size(0) + x_val.size(0), std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()));
+                           x.size(0) + (o.validation ? x_val.size(0) : 0), std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()));
   t0 = std::chrono::steady_clock::now();
   HeadFit fit = fit_head(model, x, y, o.seed, o.label_smoothing, head_class_weights(r));
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  torch::Tensor vlogits;
   double train_loss;
   {
     torch::NoGradGuard ng;
-    vlogits = model.head(x_val);
     train_loss = torch::nn::functional::cross_entropy(model.head(x).to(torch::kFloat), y).item<double>();
   }
-  const ClassificationMetrics m = score_logits(vlogits, r.task->targets(false)).metrics;
-  s.history.push_back({{"epoch", 1}, {"step", 0}, {"train_loss", train_loss}, {"val_loss", m.log_loss},
-                       {"val_accuracy", m.accuracy}, {"val_macro_f1", m.macro_f1}, {"val_weighted_f1", m.weighted_f1},
-                       {"l2", fit.l2}, {"seconds", secs}, {"features_reused", reused}});
-  s.best = m.get(o.metric);
-  s.best_loss = m.log_loss;
+  nlohmann::json h = {{"epoch", 1}, {"step", 0}, {"train_loss", train_loss}};
+  std::string val_text = "no validation";
+  s.best = s.best_loss = std::nan("");
+  if (o.validation) {
+    torch::Tensor vlogits;
+    {
+      torch::NoGradGuard ng;
+      vlogits = model.head(x_val);
+    }
+    const ClassificationMetrics m = score_logits(vlogits, r.task->targets(false)).metrics;
+    h.update({{"val_loss", m.log_loss}, {"val_accuracy", m.accuracy}, {"val_macro_f1", m.macro_f1}, {"val_weighted_f1", m.weighted_f1}});
+    s.best = m.get(o.metric);
+    s.best_loss = m.log_loss;
+    val_text = fmt::format("val_loss {:.4f}  val_accuracy {:.4f}  val_macro_f1 {:.4f}", m.log_loss, m.accuracy, m.macro_f1);
+  }
+  h.update({{"l2", fit.l2}, {"seconds", secs}, {"features_reused", reused}});
+  s.history.push_back(h);
   s.has_best = true;
   s.best_epoch = s.epoch = 1;
   r.task->save(o.out);
   write_atomic((fs::path(o.out) / "trainer_state.json").string(), s.to_json().dump(2) + "\n");
   write_run_json(r, s, "finished");
   progress.log(fmt::format("head fitted (L-BFGS, l2 {:g} chosen by 3-fold cross-validation from {} strengths, {:.1f}s): train_loss {:.4f}  "
-                           "val_loss {:.4f}  val_accuracy {:.4f}  val_macro_f1 {:.4f}; model saved in {}",
-                           fit.l2, fit.candidates, secs, train_loss, m.log_loss, m.accuracy, m.macro_f1, o.out));
+                           "{}; model saved in {}",
+                           fit.l2, fit.candidates, secs, train_loss, val_text, o.out));
   if (hooks.on_epoch) hooks.on_epoch(1, s.best);  // one fit: nothing left to stop
   return result_of(s, o.out);
 }
@@ -266,31 +278,37 @@ TrainResult run_training(Run& r, TrainerState s, const TrainHooks& hooks, std::u
 
     // validation
     opt.flush();
-    torch::Tensor vlogits = r.task->val_logits();
-    const ClassificationMetrics m = score_logits(vlogits, r.task->targets(false)).metrics;
-    const double value = m.get(o.metric);
-    // patience counts epochs without a strict improvement of the metric; the saved best checkpoint
-    // also moves on a tie (frequent with small validation sets) when the validation loss is lower
-    const bool metric_improved = !s.has_best || (higher_is_better(o.metric) ? value > s.best : value < s.best);
-    const bool improved = metric_improved || (value == s.best && m.log_loss < s.best_loss);
     const double lr_now = base_lr * schedule_factor(o.schedule, s.global_step, total_steps, warmup);
     const double ex_per_s = static_cast<double>(seen) / std::max(1e-9, train_secs);
-    s.history.push_back({{"epoch", epoch + 1}, {"step", s.global_step}, {"train_loss", loss_sum / static_cast<double>(seen)},
-                         {"val_loss", m.log_loss}, {"val_accuracy", m.accuracy}, {"val_macro_f1", m.macro_f1},
-                         {"val_weighted_f1", m.weighted_f1}, {"lr", lr_now}, {"seconds", train_secs},
-                         {"examples_per_second", ex_per_s}});
+    nlohmann::json h = {{"epoch", epoch + 1}, {"step", s.global_step}, {"train_loss", loss_sum / static_cast<double>(seen)}};
+    double value = std::nan(""), val_loss = std::nan("");
+    bool improved = epoch + 1 == o.epochs, metric_improved = true;  // without validation: the last epoch's model
+    std::string val_text = "no validation";
+    if (o.validation) {
+      torch::Tensor vlogits = r.task->val_logits();
+      const ClassificationMetrics m = score_logits(vlogits, r.task->targets(false)).metrics;
+      value = m.get(o.metric);
+      val_loss = m.log_loss;
+      // patience counts epochs without a strict improvement of the metric; the saved best checkpoint
+      // also moves on a tie (frequent with small validation sets) when the validation loss is lower
+      metric_improved = !s.has_best || (higher_is_better(o.metric) ? value > s.best : value < s.best);
+      improved = metric_improved || (value == s.best && m.log_loss < s.best_loss);
+      h.update({{"val_loss", m.log_loss}, {"val_accuracy", m.accuracy}, {"val_macro_f1", m.macro_f1}, {"val_weighted_f1", m.weighted_f1}});
+      val_text = fmt::format("val_loss {:.4f}  val_accuracy {:.4f}  val_macro_f1 {:.4f}", m.log_loss, m.accuracy, m.macro_f1);
+    }
+    h.update({{"lr", lr_now}, {"seconds", train_secs}, {"examples_per_second", ex_per_s}});
+    s.history.push_back(h);
     s.bad_epochs = metric_improved ? 0 : s.bad_epochs + 1;
     if (improved) {
       s.best = value;
-      s.best_loss = m.log_loss;
+      s.best_loss = val_loss;
       s.has_best = true;
       s.best_epoch = epoch + 1;
       r.task->save(o.out);
     }
-    progress.log(fmt::format("epoch {}/{}  train_loss {:.4f}  val_loss {:.4f}  val_accuracy {:.4f}  val_macro_f1 {:.4f}  "
-                             "{:.1f}s {:.0f} ex/s{}",
-                             epoch + 1, o.epochs, loss_sum / static_cast<double>(seen), m.log_loss, m.accuracy, m.macro_f1,
-                             train_secs, ex_per_s, improved ? "  *best*" : ""));
+    progress.log(fmt::format("epoch {}/{}  train_loss {:.4f}  {}  {:.1f}s {:.0f} ex/s{}", epoch + 1, o.epochs,
+                             loss_sum / static_cast<double>(seen), val_text, train_secs, ex_per_s,
+                             improved && o.validation ? "  *best*" : ""));
     s.epoch = epoch + 1;
     if (o.patience > 0 && s.bad_epochs >= o.patience && s.epoch < o.epochs) s.stopped_early = true;
 
@@ -322,7 +340,8 @@ TrainResult run_training(Run& r, TrainerState s, const TrainHooks& hooks, std::u
     }
   }
   write_run_json(r, s, "finished");
-  progress.log(fmt::format("best {} {:.4f} at epoch {}; model saved in {}", o.metric, s.best, s.best_epoch, o.out));
+  if (o.validation) progress.log(fmt::format("best {} {:.4f} at epoch {}; model saved in {}", o.metric, s.best, s.best_epoch, o.out));
+  else progress.log(fmt::format("trained {} epochs without validation; model saved in {}", s.epoch, o.out));
   return result_of(s, o.out);
 }
 
@@ -375,8 +394,12 @@ void describe(const Run& r, Progress& p) {
   p.log(fmt::format("model {} ({}){}", r.o.model, r.task->describe_model(),
                     r.o.init == "random" ? ", randomly initialised (--init random)"
                     : r.task->head_initialised() ? fmt::format(", new head for {} labels", r.labels().size()) : ""));
-  p.log(fmt::format("data {}: {} train / {} validation examples, {} labels", r.o.data, r.task->targets(true).size(),
-                    r.task->targets(false).size(), r.labels().size()));
+  if (r.o.validation)
+    p.log(fmt::format("data {}: {} train / {} validation examples, {} labels", r.o.data, r.task->targets(true).size(),
+                      r.task->targets(false).size(), r.labels().size()));
+  else
+    p.log(fmt::format("data {}{}: all {} examples train (no validation: {} epochs, the last model is kept), {} labels", r.o.data,
+                      r.o.val_data.empty() ? "" : " + " + r.o.val_data, r.task->targets(true).size(), r.o.epochs, r.labels().size()));
   if (r.o.strategy == "head")
     p.log(fmt::format("strategy head: {} of {} parameters train, fitted by L-BFGS on cached features; {} threads", trainable,
                       total, runtime_threads()));

@@ -10,8 +10,12 @@
 #include "kotsu/core/error.hpp"
 #include "kotsu/eval/html_report.hpp"
 #include "kotsu/io/file.hpp"
+#include "kotsu/io/json_file.hpp"
 #include "kotsu/io/run_file.hpp"
+#include "kotsu/models/image_model.hpp"
 #include "kotsu/train/cross_validate.hpp"
+#include "kotsu/train/evaluate.hpp"
+#include "kotsu/train/evaluate_image.hpp"
 #include "kotsu/train/trainer.hpp"
 
 namespace kotsu {
@@ -63,6 +67,71 @@ int64_t worker(const FineTuneSearch& s) {
   });
 }
 
+// The epoch at which a finished trial's run was best (the median over folds of a cv trial); 0: unknown.
+int64_t best_epoch_of(const std::string& trial_dir) {
+  std::vector<int64_t> epochs;
+  auto add = [&](const fs::path& run_json) {
+    if (!fs::exists(run_json)) return;
+    const nlohmann::json j = read_json(run_json.string());
+    if (j.contains("best_metric") && j["best_metric"].value("epoch", 0) > 0) epochs.push_back(j["best_metric"]["epoch"].get<int64_t>());
+  };
+  add(fs::path(trial_dir) / "run.json");
+  if (fs::exists(trial_dir))
+    for (const auto& e : fs::directory_iterator(trial_dir))
+      if (e.is_directory() && e.path().filename().string().rfind("fold-", 0) == 0) add(e.path() / "run.json");
+  if (epochs.empty()) return 0;
+  std::sort(epochs.begin(), epochs.end());
+  return epochs[epochs.size() / 2];
+}
+
+// The best configuration trained on train+validation (validation: false) for its best trial's epochs into
+// OUT/final; a finished final run with the same options is kept, an interrupted one resumed. Then the
+// test evaluation, when a test file is given.
+nlohmann::json final_fit(const FineTuneSearch& s, const nlohmann::json& best) {
+  const int64_t number = best.at("number").get<int64_t>();
+  TrainOptions o = trial_options(s.base, best.at("params"), number);
+  o.out = (fs::path(s.base.out) / "final").string();
+  o.validation = false;
+  o.threads = 0;  // every core: the workers are done
+  const int64_t epochs = best_epoch_of(best.at("run").get<std::string>());
+  if (epochs > 0) o.epochs = epochs;
+  o.validate();
+  const std::string run_json = (fs::path(o.out) / "run.json").string();
+  nlohmann::json same = o.to_json();
+  same.erase("threads");
+  bool done = false, resume = false;
+  if (file_exists(run_json)) {
+    nlohmann::json rj = read_json(run_json);
+    nlohmann::json had = rj.value("options", nlohmann::json::object());
+    had.erase("threads");
+    if (had == same) (rj.value("status", std::string()) == "finished" ? done : resume) = true;
+  }
+  TrainHooks hooks;
+  hooks.quiet = true;
+  if (!s.quiet && done) fmt::print("final: kept {} (trial {}'s configuration, trained before)\n", o.out, number);
+  else if (!s.quiet) fmt::print("final: trial {}'s configuration on train+validation for {} epoch(s), into {}\n", number, o.epochs, o.out);
+  if (resume && fs::exists(fs::path(o.out) / "trainer_state.json")) {
+    resume_classifier(o.out, hooks);
+  } else if (!done) {
+    std::error_code ec;
+    fs::remove_all(o.out, ec);  // another best (the study grew) or a run killed before its first checkpoint
+    train_classifier(o, hooks);
+  }
+  const nlohmann::json rj = read_json(run_json);
+  nlohmann::json out = {{"run", o.out}, {"trial", number}, {"params", best.at("params")}, {"epochs", o.epochs},
+                        {"examples", rj.value("n_train", 0)}, {"validation_value", best.at("value")}};
+  if (!s.test_data.empty()) {
+    const EvalResult r = is_image_model_dir(o.out) ? evaluate_image_run(o.out, s.test_data, 64, o.device, o.skip_bad)
+                                                   : evaluate_run(o.out, s.test_data, o.columns, 64, o.device);
+    const std::string report = (fs::path(o.out) / ("eval-" + fs::path(s.test_data).stem().string() + ".json")).string();
+    write_atomic(report, r.report.dump(2) + "\n");
+    const ClassificationMetrics& m = r.metrics;
+    out["test"] = {{"data", s.test_data}, {"report", report}, {"examples", m.n}, {"accuracy", m.accuracy}, {"macro_f1", m.macro_f1},
+                   {"weighted_f1", m.weighted_f1}, {"log_loss", m.log_loss}, {"metric", s.base.metric}, {"value", m.get(s.base.metric)}};
+  }
+  return out;
+}
+
 }  // namespace
 
 FineTuneSearch read_search_run_file(const std::string& path) {
@@ -85,7 +154,9 @@ FineTuneSearch read_search_run_file(const std::string& path) {
         else if (k == "jobs") s.jobs = v.get<int>();
         else if (k == "storage") s.study.storage = v.get<std::string>();
         else if (k == "cv") s.cv_folds = v.get<int64_t>();
-        else throw Error(path, field, "unknown key (trials, sampler, pruner, seed, jobs, storage, cv)");
+        else if (k == "final") s.final_fit = v.get<bool>();
+        else if (k == "test") s.test_data = v.get<std::string>();
+        else throw Error(path, field, "unknown key (trials, sampler, pruner, seed, jobs, storage, cv, final, test)");
       } catch (const nlohmann::json::exception&) {
         throw Error(path, field, "has the wrong type: " + v.dump());
       }
@@ -100,6 +171,8 @@ nlohmann::json run_fine_tune_search(FineTuneSearch s) {
   if (s.jobs < 1) throw Error("options", "jobs", "must be >= 1");
   // every parameter must be a train option with a valid value: merge a sample of each branch now
   for (const auto& point : grid_points(s.space, 2)) trial_options(s.base, point, 0, "search (a train option)").validate();
+  if (!s.test_data.empty() && !s.final_fit) throw Error("options", "test", "needs the final retrain (final: true) to have a model to test");
+  if (!s.test_data.empty() && !fs::exists(s.test_data)) throw Error(s.test_data, "test", "no such file or directory");
   make_dirs(s.base.out);
   if (s.study.storage.empty()) s.study.storage = (fs::path(s.base.out) / "study.db").string();
   s.study.name = "fine-tune";
@@ -142,6 +215,7 @@ nlohmann::json run_fine_tune_search(FineTuneSearch s) {
   for (const auto& t : trials) epochs += static_cast<int64_t>(t.intermediate.size());
   out["reports"] = epochs;  // the search's compute: epochs trained, or folds with cv
   out["report_unit"] = s.cv_folds > 0 ? "fold" : "epoch";
+  if (s.final_fit && out.contains("best")) out["final"] = final_fit(s, out["best"]);
   write_atomic((fs::path(s.base.out) / "tune.json").string(), out.dump(2) + "\n");
   write_atomic((fs::path(s.base.out) / "tune.html").string(), tune_report_html(out, s.base.out));
   return out;

@@ -5,6 +5,9 @@
 // the mean over K folds of the held-out fold's metric, reported after each fold). J worker
 // processes share the study (SQLite in OUT/study.db unless another storage is given), each with
 // cores / J threads. The study resumes where it stopped when run again with the same OUT.
+// When the study is done, the best configuration is trained once more on train+validation together
+// (validation: false) for the epochs at which its trial was best, into OUT/final, and evaluated on the
+// test file when one is given: the honest number, from data no trial and no choice has seen.
 #pragma once
 #include <cstdint>
 #include <nlohmann/json.hpp>
@@ -22,15 +25,18 @@ struct FineTuneSearch {
   StudyOptions study; // storage (default OUT/study.db), trials, sampler, pruner, seed; direction and name are set here
   int jobs = 1;
   int64_t cv_folds = 0;  // > 0: the objective is the mean of a K-fold cv (kotsu cv), reported fold by fold
+  bool final_fit = true;  // retrain the best configuration on train+validation into OUT/final
+  std::string test_data;  // then evaluate it on this labelled file (OUT/final/eval-<name>.json)
   bool quiet = false;
 };
 
-// The run file's `search:` map and optional `tune:` map (trials, sampler, pruner, seed, jobs, storage)
-// taken out of it; the rest are train options.
+// The run file's `search:` map and optional `tune:` map (trials, sampler, pruner, seed, jobs, storage, cv,
+// final, test) taken out of it; the rest are train options.
 FineTuneSearch read_search_run_file(const std::string& path);
 
 // Runs (or resumes) the search; returns the summary also written to OUT/tune.json: every trial (number,
-// state, params, value, epochs run, run directory), the best one, and the leaderboard order.
+// state, params, value, epochs run, run directory), the best one, the leaderboard order, and "final" (the
+// retrained model: run, trial, epochs, examples, and "test" metrics when a test file was given).
 nlohmann::json run_fine_tune_search(FineTuneSearch s);
 
 }  // namespace kotsu
