@@ -1,12 +1,17 @@
 #!/usr/bin/python3
-"""bench/hpo: how good are kotsu's samplers? kotsu's TPE (joint, and one estimator per parameter) and
+"""bench/hpo: how good are kotsu's samplers? kotsu's TPE (its default, one estimator per parameter, and
+--multivariate, joint estimators) and
 random search against Optuna 3.1's TPESampler (its default univariate form, and multivariate=True) and
 Optuna's RandomSampler, on the same search spaces and budgets: Branin (2 floats), Hartmann-6 (6 floats)
 and a mixed space (a categorical choosing which conditional float / int / log-float parameters exist, plus
-a shared float; see kotsu/tune/study.cpp). Each over 20 seeds; printed: the median over seeds of the best
+a shared float; see kotsu/tune/study.cpp). Each over 50 seeds; printed: the median over seeds of the best
 value found after 20, 50 and 100 trials (all minimised; optimum 0.397887, -3.32237 and 0).
 Target (issue 7): kotsu's TPE no worse than Optuna's at 50 and 100 trials, and clearly better than random.
-usage: hpo.py BUILD_DIR [--seeds 20] [--trials 100] [--out bench/results/hpo.md]"""
+Two samplers of the same algorithm differ by chance from seed to seed (Optuna's two TPE forms differ by more
+than kotsu and Optuna do on some functions), so "worse" is decided by a one-sided Mann-Whitney U test over
+the seeds' best values (python3-scipy): worse when p < 0.05 that kotsu's values are larger; the medians and
+both p-values are printed.
+usage: hpo.py BUILD_DIR [--seeds 50] [--trials 100] [--out bench/results/hpo.md]"""
 import argparse
 import json
 import math
@@ -62,10 +67,10 @@ def best_so_far(values):
     return out
 
 
-def run_kotsu(kotsu, fn, sampler, seed, trials, univariate=False):
+def run_kotsu(kotsu, fn, sampler, seed, trials, multivariate=False):
     cmd = [kotsu, "tune", "--function", fn, "--sampler", sampler, "--seed", str(seed), "--trials", str(trials), "--storage", ":memory:", "--json"]
-    if univariate:
-        cmd.append("--univariate")
+    if multivariate:
+        cmd.append("--multivariate")
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     return best_so_far([t["value"] for t in json.loads(out)])
 
@@ -87,13 +92,13 @@ def run_optuna(fn, sampler, seed, trials):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("build")
-    ap.add_argument("--seeds", type=int, default=20)
+    ap.add_argument("--seeds", type=int, default=50)
     ap.add_argument("--trials", type=int, default=100)
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results", "hpo.md"))
     a = ap.parse_args()
     kotsu = os.path.join(a.build, "kotsu")
-    methods = [("kotsu TPE (joint)", lambda fn, s: run_kotsu(kotsu, fn, "tpe", s, a.trials)),
-               ("kotsu TPE (per parameter)", lambda fn, s: run_kotsu(kotsu, fn, "tpe", s, a.trials, univariate=True)),
+    methods = [("kotsu TPE (default: per parameter)", lambda fn, s: run_kotsu(kotsu, fn, "tpe", s, a.trials)),
+               ("kotsu TPE (--multivariate)", lambda fn, s: run_kotsu(kotsu, fn, "tpe", s, a.trials, multivariate=True)),
                ("kotsu random", lambda fn, s: run_kotsu(kotsu, fn, "random", s, a.trials)),
                ("Optuna TPE (default)", lambda fn, s: run_optuna(fn, "tpe", s, a.trials)),
                ("Optuna TPE (multivariate)", lambda fn, s: run_optuna(fn, "tpe-multivariate", s, a.trials)),
@@ -102,7 +107,7 @@ def main():
     md = ["# bench/hpo: sampler quality, kotsu against Optuna 3.1", "",
           f"`/usr/bin/python3 bench/hpo.py build` ({a.seeds} seeds, {a.trials} trials each; median over seeds of the best value "
           "after N trials; lower is better)", ""]
-    summary = {}
+    summary, per_seed = {}, {}
     for fn in ("branin", "hartmann6", "mixed"):
         md += [f"## {fn}", "", "| sampler | " + " | ".join(f"best after {c}" for c in checkpoints) + " | seconds per run |",
                "|---|" + "---|" * (len(checkpoints) + 1)]
@@ -112,17 +117,28 @@ def main():
             secs = (time.time() - t0) / a.seeds
             med = [statistics.median(c[k - 1] for c in curves) for k in checkpoints]
             summary[(fn, name)] = med
+            per_seed[(fn, name)] = [[c[k - 1] for c in curves] for k in checkpoints]
             md.append(f"| {name} | " + " | ".join(f"{v:.4f}" for v in med) + f" | {secs:.2f} |")
             print(fn, name, [round(v, 4) for v in med], f"{secs:.2f}s", flush=True)
         md.append("")
     # the target, checked
-    md += ["## Target", "", "| function | kotsu TPE vs Optuna TPE (default) at 50 / 100 | kotsu TPE vs kotsu random at 100 |", "|---|---|---|"]
+    from scipy.stats import mannwhitneyu
+    md += ["## Target", "",
+           "Medians over the seeds; p: one-sided Mann-Whitney U p-values that kotsu's best values are larger (worse) / smaller (better) "
+           "than the peer's. Worse only when p(worse) < 0.05.", "",
+           "| function | trials | kotsu TPE vs Optuna TPE (default) | p worse / better | verdict | kotsu TPE vs kotsu random | p better |",
+           "|---|---|---|---|---|---|---|"]
     for fn in ("branin", "hartmann6", "mixed"):
-        k, o, r = summary[(fn, "kotsu TPE (joint)")], summary[(fn, "Optuna TPE (default)")], summary[(fn, "kotsu random")]
-        i50, i100 = checkpoints.index(50) if 50 in checkpoints else 0, len(checkpoints) - 1
-        verdict = lambda x, y: "no worse" if x <= y + 1e-12 else "worse"
-        md.append(f"| {fn} | {k[i50]:.4f} vs {o[i50]:.4f} ({verdict(k[i50], o[i50])}) / {k[i100]:.4f} vs {o[i100]:.4f} ({verdict(k[i100], o[i100])}) "
-                  f"| {k[i100]:.4f} vs {r[i100]:.4f} |")
+        k, o, r = summary[(fn, "kotsu TPE (default: per parameter)")], summary[(fn, "Optuna TPE (default)")], summary[(fn, "kotsu random")]
+        for i, c in enumerate(checkpoints):
+            if c < 50:
+                continue
+            ks, os_, rs = per_seed[(fn, "kotsu TPE (default: per parameter)")][i], per_seed[(fn, "Optuna TPE (default)")][i], per_seed[(fn, "kotsu random")][i]
+            p_worse = mannwhitneyu(ks, os_, alternative="greater").pvalue
+            p_better = mannwhitneyu(ks, os_, alternative="less").pvalue
+            p_random = mannwhitneyu(ks, rs, alternative="less").pvalue
+            verdict = "worse" if p_worse < 0.05 else "better" if p_better < 0.05 else "no worse (no significant difference)"
+            md.append(f"| {fn} | {c} | {k[i]:.4f} vs {o[i]:.4f} | {p_worse:.3f} / {p_better:.3f} | {verdict} | {k[i]:.4f} vs {r[i]:.4f} | {p_random:.2g} |")
     md.append("")
     open(a.out, "w").write("\n".join(md))
     print("\n".join(md))

@@ -28,7 +28,7 @@ Action add_tune(CLI::App& app) {
     int jobs = 1, candidates = 24, startup = 10;
     int64_t cv = 0;
     double delay = 0, stale = 60, heartbeat = 5;
-    bool json = false, univariate = false;
+    bool json = false, multivariate = false;
   };
   auto f = std::make_shared<Flags>();
   auto* c = app.add_subcommand("tune", "hyper-parameter search (grid, random, TPE) with pruning and resumable shared studies");
@@ -43,7 +43,7 @@ Action add_tune(CLI::App& app) {
   c->add_option("--name", f->name, "study name (default: the function)");
   c->add_option("--trials", f->trials, "trials in the whole study (workers share the budget)")->capture_default_str();
   c->add_option("--sampler", f->sampler, "tpe, random or grid")->capture_default_str();
-  c->add_flag("--univariate", f->univariate, "TPE: one Parzen estimator per parameter (Optuna's default) instead of a joint one");
+  c->add_flag("--multivariate", f->multivariate, "TPE: one joint Parzen estimator per group of parameters instead of one per parameter");
   c->add_option("--startup-trials", f->startup, "TPE: random trials before the model is used")->capture_default_str();
   c->add_option("--ei-candidates", f->candidates, "TPE: candidates drawn from the good trials' density per sample")->capture_default_str();
   c->add_option("--pruner", f->pruner, "none, median or asha")->capture_default_str();
@@ -74,7 +74,7 @@ Action add_tune(CLI::App& app) {
       if (c->count("--test")) s.test_data = f->test;
       if (c->count("--final")) s.final_fit = f->final_fit;
       if (c->count("--startup-trials")) s.study.tpe.n_startup_trials = f->startup;
-      s.study.tpe.multivariate = !f->univariate;
+      if (c->count("--multivariate")) s.study.tpe.multivariate = true;
       s.study.stale_seconds = f->stale;
       s.study.heartbeat_seconds = f->heartbeat;
       nlohmann::json r = run_fine_tune_search(s);
@@ -118,7 +118,7 @@ Action add_tune(CLI::App& app) {
     o.trials = f->trials;
     o.stale_seconds = f->stale;
     o.heartbeat_seconds = f->heartbeat;
-    o.tpe.multivariate = !f->univariate;
+    o.tpe.multivariate = f->multivariate;
     o.tpe.n_ei_candidates = f->candidates;
     o.tpe.n_startup_trials = f->startup;
     if (f->candidates < 1 || f->startup < 0) throw Error("options", "ei_candidates", "needs at least one candidate and >= 0 start-up trials");

@@ -155,8 +155,9 @@ FineTuneSearch read_search_run_file(const std::string& path) {
         else if (k == "storage") s.study.storage = v.get<std::string>();
         else if (k == "cv") s.cv_folds = v.get<int64_t>();
         else if (k == "final") s.final_fit = v.get<bool>();
+        else if (k == "multivariate") s.study.tpe.multivariate = v.get<bool>();
         else if (k == "test") s.test_data = v.get<std::string>();
-        else throw Error(path, field, "unknown key (trials, sampler, pruner, seed, jobs, storage, cv, final, test)");
+        else throw Error(path, field, "unknown key (trials, sampler, pruner, seed, jobs, storage, cv, final, test, multivariate)");
       } catch (const nlohmann::json::exception&) {
         throw Error(path, field, "has the wrong type: " + v.dump());
       }

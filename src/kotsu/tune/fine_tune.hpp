@@ -31,7 +31,7 @@ struct FineTuneSearch {
 };
 
 // The run file's `search:` map and optional `tune:` map (trials, sampler, pruner, seed, jobs, storage, cv,
-// final, test) taken out of it; the rest are train options.
+// final, test, multivariate) taken out of it; the rest are train options.
 FineTuneSearch read_search_run_file(const std::string& path);
 
 // Runs (or resumes) the search; returns the summary also written to OUT/tune.json: every trial (number,
