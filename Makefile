@@ -3,7 +3,7 @@ BUILD ?= build
 JOBS ?= 2
 CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=Release
 
-.PHONY: all setup build demo test bench bench-transfer bench-transfer-vision clean
+.PHONY: all setup build demo test bench bench-transfer bench-transfer-vision bench-hpo-sst2 clean
 
 all: build
 
@@ -32,6 +32,10 @@ bench-transfer: build
 # several hours on 2 cores; results cached per run in bench/results/transfer_vision.json (delete it to rerun)
 bench-transfer-vision: build
 	@/usr/bin/python3 bench/transfer_vision.py $(BUILD)
+
+# about an hour on 2 cores; results cached per search in bench/results/hpo_sst2.json (delete it to rerun)
+bench-hpo-sst2: build
+	@/usr/bin/python3 bench/hpo_sst2.py $(BUILD)
 
 clean:
 	rm -rf $(BUILD) $(BUILD).cmake.log demo-out
