@@ -76,12 +76,14 @@ def run_kotsu(kotsu, fn, sampler, seed, trials, multivariate=False):
 
 
 def run_optuna(fn, sampler, seed, trials):
+    import warnings
     import optuna
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     if sampler == "tpe":
         s = optuna.samplers.TPESampler(seed=seed)
     elif sampler == "tpe-multivariate":
-        s = optuna.samplers.TPESampler(seed=seed, multivariate=True)
+        s = optuna.samplers.TPESampler(seed=seed, multivariate=True, warn_independent_sampling=False)
     else:
         s = optuna.samplers.RandomSampler(seed=seed)
     study = optuna.create_study(sampler=s)

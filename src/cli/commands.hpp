@@ -19,5 +19,6 @@ Action add_mask(CLI::App& app);
 Action add_audit(CLI::App& app);
 Action add_report(CLI::App& app);
 Action add_tune(CLI::App& app);
+Action add_generate(CLI::App& app);
 
 }  // namespace kotsu::cli

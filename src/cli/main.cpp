@@ -30,6 +30,7 @@ int main(int argc, char** argv) {
   reg(kotsu::cli::add_audit);
   reg(kotsu::cli::add_report);
   reg(kotsu::cli::add_tune);
+  reg(kotsu::cli::add_generate);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

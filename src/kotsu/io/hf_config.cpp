@@ -3,26 +3,11 @@
 #include <map>
 
 #include "kotsu/core/error.hpp"
+#include "kotsu/io/config_fields.hpp"
 #include "kotsu/io/json_file.hpp"
 
 namespace kotsu {
 
-namespace {
-int64_t req_int(const nlohmann::json& j, const char* key, const std::string& path, int64_t lo, int64_t hi) {
-  auto it = j.find(key);
-  if (it == j.end()) throw Error(path, key, "missing");
-  if (!it->is_number_integer()) throw Error(path, key, "must be an integer");
-  int64_t v = it->get<int64_t>();
-  if (v < lo || v > hi) throw Error(path, key, "value " + std::to_string(v) + " outside [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
-  return v;
-}
-double opt_num(const nlohmann::json& j, const char* key, double def, const std::string& path) {
-  auto it = j.find(key);
-  if (it == j.end() || it->is_null()) return def;
-  if (!it->is_number()) throw Error(path, key, "must be a number");
-  return it->get<double>();
-}
-}  // namespace
 
 namespace {
 // DistilBERT names its fields differently; map them onto the BERT names (to_json maps them back).
@@ -85,23 +70,23 @@ EncoderConfig EncoderConfig::from_json(const nlohmann::json& j_in, const std::st
       c.model_type != "camembert" && c.model_type != "distilbert" && c.model_type != "use_lite")
     throw Error(path, "model_type", "'" + c.model_type + "' is not an encoder kotsu supports (bert, roberta, distilbert, use_lite)");
   if (c.model_type != "bert" && c.model_type != "distilbert" && c.model_type != "use_lite") c.model_type = "roberta";
-  c.vocab_size = req_int(j, "vocab_size", path, 1, int64_t(1) << 24);
-  c.hidden_size = req_int(j, "hidden_size", path, 1, 1 << 16);
-  c.num_hidden_layers = req_int(j, "num_hidden_layers", path, 0, 1024);
-  c.num_attention_heads = req_int(j, "num_attention_heads", path, 1, 1024);
-  c.intermediate_size = req_int(j, "intermediate_size", path, 1, 1 << 20);
+  c.vocab_size = config_int(j, "vocab_size", path, 1, int64_t(1) << 24);
+  c.hidden_size = config_int(j, "hidden_size", path, 1, 1 << 16);
+  c.num_hidden_layers = config_int(j, "num_hidden_layers", path, 0, 1024);
+  c.num_attention_heads = config_int(j, "num_attention_heads", path, 1, 1024);
+  c.intermediate_size = config_int(j, "intermediate_size", path, 1, 1 << 20);
   if (c.hidden_size % c.num_attention_heads != 0) throw Error(path, "num_attention_heads", "does not divide hidden_size");
   c.hidden_act = j.value("hidden_act", "gelu");
   if (c.hidden_act != "gelu" && c.hidden_act != "gelu_new" && c.hidden_act != "gelu_pytorch_tanh" && c.hidden_act != "relu")
     throw Error(path, "hidden_act", "'" + c.hidden_act + "' is not supported (gelu, gelu_new, gelu_pytorch_tanh, relu)");
-  c.hidden_dropout_prob = opt_num(j, "hidden_dropout_prob", 0.1, path);
-  c.attention_probs_dropout_prob = opt_num(j, "attention_probs_dropout_prob", 0.1, path);
-  c.classifier_dropout = opt_num(j, "classifier_dropout", -1, path);
-  c.max_position_embeddings = req_int(j, "max_position_embeddings", path, 1, 1 << 20);
-  c.type_vocab_size = j.contains("type_vocab_size") ? req_int(j, "type_vocab_size", path, 0, 1024) : 2;
-  c.layer_norm_eps = opt_num(j, "layer_norm_eps", 1e-12, path);
-  c.pad_token_id = j.contains("pad_token_id") && !j["pad_token_id"].is_null() ? req_int(j, "pad_token_id", path, 0, c.vocab_size - 1) : 0;
-  c.initializer_range = opt_num(j, "initializer_range", 0.02, path);
+  c.hidden_dropout_prob = config_number(j, "hidden_dropout_prob", 0.1, path);
+  c.attention_probs_dropout_prob = config_number(j, "attention_probs_dropout_prob", 0.1, path);
+  c.classifier_dropout = config_number(j, "classifier_dropout", -1, path);
+  c.max_position_embeddings = config_int(j, "max_position_embeddings", path, 1, 1 << 20);
+  c.type_vocab_size = j.contains("type_vocab_size") ? config_int(j, "type_vocab_size", path, 0, 1024) : 2;
+  c.layer_norm_eps = config_number(j, "layer_norm_eps", 1e-12, path);
+  c.pad_token_id = j.contains("pad_token_id") && !j["pad_token_id"].is_null() ? config_int(j, "pad_token_id", path, 0, c.vocab_size - 1) : 0;
+  c.initializer_range = config_number(j, "initializer_range", 0.02, path);
   c.labels = read_labels(j, path);
   return c;
 }
