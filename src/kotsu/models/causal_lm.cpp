@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include <filesystem>
+#include <limits>
 #include <map>
 #include <set>
 
@@ -10,6 +11,7 @@
 #include "kotsu/io/json_file.hpp"
 #include "kotsu/io/safetensors.hpp"
 #include "kotsu/models/gpt2.hpp"
+#include "kotsu/models/llama.hpp"
 
 namespace kotsu {
 
@@ -22,8 +24,42 @@ std::vector<std::pair<std::string, torch::Tensor>> CausalLm::state() {
   return out;
 }
 
+torch::Tensor causal_allowed(int64_t past, int64_t T, const torch::Tensor& mask, torch::Device device) {
+  auto opts = torch::TensorOptions().device(device).dtype(torch::kLong);
+  auto allowed = (torch::arange(past + T, opts).view({1, past + T}) <= torch::arange(past, past + T, opts).view({T, 1})).view({1, 1, T, past + T});
+  if (mask.defined()) allowed = allowed.logical_and(mask.to(device).to(torch::kBool).view({mask.size(0), 1, 1, past + T}));
+  return allowed;
+}
+
+double lowest_value(torch::ScalarType t) {
+  return t == torch::kBFloat16 ? -3.3895313892515355e38
+         : t == torch::kHalf   ? -65504.0
+         : t == torch::kDouble ? std::numeric_limits<double>::lowest()
+                               : std::numeric_limits<float>::lowest();
+}
+
+std::vector<ParamGroup> decoder_param_groups(torch::nn::Module& model, int64_t layers, const std::string& block_prefix,
+                                             const std::vector<std::string>& embedding_prefixes) {
+  std::vector<ParamGroup> groups{{"embeddings", {}}};
+  for (int64_t i = 0; i < layers; ++i) groups.push_back({"layer." + std::to_string(i), {}});
+  groups.push_back({"head", {}});
+  for (const auto& p : model.named_parameters(true)) {
+    const std::string& n = p.key();
+    if (n.rfind(block_prefix, 0) == 0) {
+      const int64_t i = std::stoll(n.substr(block_prefix.size(), n.find('.', block_prefix.size()) - block_prefix.size()));
+      groups[static_cast<size_t>(i + 1)].params.emplace_back(n, p.value());
+      continue;
+    }
+    bool embedding = false;
+    for (const auto& e : embedding_prefixes) embedding = embedding || n.rfind(e, 0) == 0;
+    (embedding ? groups.front() : groups.back()).params.emplace_back(n, p.value());
+  }
+  return groups;
+}
+
 std::shared_ptr<CausalLm> make_causal_lm(const CausalLmConfig& config) {
   if (config.model_type == "gpt2") return std::make_shared<Gpt2>(config);
+  if (config.is_llama_family()) return std::make_shared<Llama>(config);
   throw Error("config.json", "model_type", "'" + config.model_type + "' is not a causal LM kotsu builds");
 }
 
@@ -65,8 +101,8 @@ CausalLmModel load_causal_lm(const std::string& dir, torch::ScalarType dtype) {
   m.model->to(dtype);
   std::string source;
   std::map<std::string, torch::Tensor> tensors = read_weights(dir, source);
-  // GPT2Model checkpoints (the hub's gpt2) have no "transformer." prefix; GPT2LMHeadModel ones do
-  const std::string prefix = "transformer.";
+  // base-model checkpoints (the hub's gpt2, LlamaModel) lack the LM's "transformer." / "model." prefix
+  const std::string prefix = m.config.model_type == "gpt2" ? "transformer." : "model.";
   std::set<std::string> used;
   torch::NoGradGuard ng;
   for (auto& [name, param] : m.model->state()) {

@@ -1,4 +1,4 @@
-// kotsu/models/causal_lm: what every decoder-only language model offers (GPT-2 now; the Llama family next):
+// kotsu/models/causal_lm: what every decoder-only language model offers (GPT-2, the Llama family):
 // next-token logits for a batch of token ids, optionally continuing a key/value cache, its parameters
 // grouped bottom to top, and its tensors under their Hugging Face names. load_causal_lm reads a Hugging
 // Face model directory (config.json + model.safetensors, or shards listed in model.safetensors.index.json).
@@ -41,6 +41,16 @@ struct CausalLmModel {
 };
 
 std::shared_ptr<CausalLm> make_causal_lm(const CausalLmConfig& config);
+
+// Which keys each query may attend to, [B or 1, 1, T, past + T]: keys at or before the query's position,
+// and (with mask [B, past + T]) not padding. Masked scores get the dtype's lowest finite value, as Hugging
+// Face's eager attention does, so a fully masked (padding) row stays finite.
+torch::Tensor causal_allowed(int64_t past, int64_t T, const torch::Tensor& mask, torch::Device device);
+double lowest_value(torch::ScalarType t);
+// The parameter groups of a decoder: "embeddings" (names starting with one of `embedding_prefixes`),
+// "layer.i" (names starting with block_prefix + "i."), "head" (the rest: final norm, output matrix).
+std::vector<ParamGroup> decoder_param_groups(torch::nn::Module& model, int64_t layers, const std::string& block_prefix,
+                                             const std::vector<std::string>& embedding_prefixes);
 // The model in `dir`; weights converted to `dtype`. Unknown extra tensors (GPT-2's attn.bias causal-mask
 // buffers) are reported, missing or mis-shaped ones refused naming the file and tensor.
 CausalLmModel load_causal_lm(const std::string& dir, torch::ScalarType dtype = torch::kFloat32);

@@ -3,7 +3,6 @@
 #include <torch/torch.h>
 
 #include <cmath>
-#include <limits>
 
 #include "kotsu/core/error.hpp"
 #include "kotsu/models/ops.hpp"
@@ -26,13 +25,6 @@ struct Conv1DImpl : torch::nn::Module {
   }
 };
 TORCH_MODULE(Conv1D);
-
-double lowest(torch::ScalarType t) {
-  return t == torch::kBFloat16 ? -3.3895313892515355e38
-         : t == torch::kHalf   ? -65504.0
-         : t == torch::kDouble ? std::numeric_limits<double>::lowest()
-                               : std::numeric_limits<float>::lowest();
-}
 
 }  // namespace
 
@@ -72,7 +64,7 @@ struct Gpt2BlockImpl : torch::nn::Module {
     }
     // as modeling_gpt2's eager _attn: scores / sqrt(d), masked to the dtype's lowest value, softmax
     auto scores = torch::matmul(q, k.transpose(-1, -2)) / std::sqrt(static_cast<double>(d));
-    scores = scores.masked_fill(allowed.logical_not(), lowest(scores.scalar_type()));
+    scores = scores.masked_fill(allowed.logical_not(), lowest_value(scores.scalar_type()));
     auto probs = kotsu::dropout(torch::softmax(scores, -1), attn_dropout, is_training());
     auto a = torch::matmul(probs, v).transpose(1, 2).reshape({B, T, H});
     auto h = x + kotsu::dropout(attn_proj(a), resid_dropout, is_training());
@@ -101,16 +93,12 @@ Gpt2::Gpt2(const CausalLmConfig& c) : config_(c) {
 }
 
 torch::Tensor Gpt2::hidden(const torch::Tensor& ids, KvCache* cache, const torch::Tensor& mask, const torch::Tensor& positions) {
-  const int64_t B = ids.size(0), T = ids.size(1), past = cache ? cache->length() : 0;
+  const int64_t T = ids.size(1), past = cache ? cache->length() : 0;
   if (past + T > config_.max_positions)
     throw Error("gpt2", "n_positions", "sequence of " + std::to_string(past + T) + " tokens exceeds the model's " + std::to_string(config_.max_positions));
   torch::Tensor pos = positions.defined() ? positions : torch::arange(past, past + T, ids.options()).unsqueeze(0);
   auto x = kotsu::dropout(torch::embedding(wte_, ids) + torch::embedding(wpe_, pos), config_.embd_dropout, is_training());
-  auto opts = torch::TensorOptions().device(ids.device());
-  auto allowed = (torch::arange(past + T, opts.dtype(torch::kLong)).view({1, past + T}) <=
-                  torch::arange(past, past + T, opts.dtype(torch::kLong)).view({T, 1}))
-                     .view({1, 1, T, past + T});
-  if (mask.defined()) allowed = allowed.logical_and(mask.to(torch::kBool).view({B, 1, 1, past + T}));
+  const torch::Tensor allowed = causal_allowed(past, T, mask, ids.device());
   if (cache && cache->k.empty()) cache->k.resize(blocks_.size()), cache->v.resize(blocks_.size());
   for (size_t i = 0; i < blocks_.size(); ++i)
     x = blocks_[i]->forward(x, allowed, cache ? &cache->k[i] : nullptr, cache ? &cache->v[i] : nullptr);
@@ -121,23 +109,6 @@ torch::Tensor Gpt2::logits(const torch::Tensor& ids, KvCache* cache, const torch
   return torch::linear(hidden(ids, cache, mask, positions), lm_head_.defined() ? lm_head_ : wte_);
 }
 
-std::vector<ParamGroup> Gpt2::param_groups() {
-  std::vector<ParamGroup> groups{{"embeddings", {}}};
-  for (int64_t i = 0; i < config_.num_layers; ++i) groups.push_back({"layer." + std::to_string(i), {}});
-  groups.push_back({"head", {}});
-  for (const auto& p : named_parameters(true)) {
-    const std::string& n = p.key();
-    const std::string block = "transformer.h.";
-    if (n.rfind(block, 0) == 0) {
-      const int64_t i = std::stoll(n.substr(block.size(), n.find('.', block.size()) - block.size()));
-      groups[static_cast<size_t>(i + 1)].params.emplace_back(n, p.value());
-    } else if (n.rfind("transformer.wte.", 0) == 0 || n.rfind("transformer.wpe.", 0) == 0) {
-      groups.front().params.emplace_back(n, p.value());
-    } else {
-      groups.back().params.emplace_back(n, p.value());
-    }
-  }
-  return groups;
-}
+std::vector<ParamGroup> Gpt2::param_groups() { return decoder_param_groups(*this, config_.num_layers, "transformer.h.", {"transformer.wte.", "transformer.wpe."}); }
 
 }  // namespace kotsu
