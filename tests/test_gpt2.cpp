@@ -12,6 +12,7 @@
 #include "kotsu/models/causal_lm.hpp"
 #include "kotsu/models/generate.hpp"
 #include "kotsu/text/tokenizer.hpp"
+#include "kotsu/train/evaluate_lm.hpp"
 #include "test_util.hpp"
 
 using namespace kotsu;
@@ -197,4 +198,43 @@ TEST(Gpt2, GenerateCommandContinuesAPromptAndStops) {
   const std::string bad = test::run_command(cli + " --top-p 0 2>&1", &status);
   EXPECT_NE(status, 0);
   EXPECT_NE(bad.find("top_p"), std::string::npos) << bad;
+}
+
+TEST(Gpt2, PerplexityEqualsTheSlidingWindowReference) {
+  auto ref = reference();
+  auto m = load_causal_lm(test::fixture("tiny_gpt2"), torch::kDouble);
+  const std::vector<int64_t> text = as_vector(ref["ppl_text"]);
+  const auto cases = ref["ppl"];
+  for (int64_t i = 0; i < cases.size(0); ++i) {
+    const auto max_len = static_cast<int64_t>(cases[i][0].item<double>()), stride = static_cast<int64_t>(cases[i][1].item<double>());
+    const Perplexity p = evaluate_perplexity(*m.model, text, max_len, stride);
+    EXPECT_EQ(p.tokens, static_cast<int64_t>(cases[i][3].item<double>())) << max_len << "/" << stride;
+    EXPECT_NEAR(p.nll, cases[i][2].item<double>(), 1e-8) << max_len << "/" << stride;
+    EXPECT_NEAR(p.perplexity(), std::exp(cases[i][2].item<double>() / cases[i][3].item<double>()), 1e-8);
+  }
+  // overlapping windows give every scored token more context than disjoint ones: a different number
+  EXPECT_NE(evaluate_perplexity(*m.model, text, 16, 8).nll, evaluate_perplexity(*m.model, text, 16, 16).nll);
+  EXPECT_THROW(evaluate_perplexity(*m.model, text, 1000, 8), Error);  // longer than the model's positions
+  EXPECT_THROW(evaluate_perplexity(*m.model, {5}, 16, 8), Error);
+}
+
+TEST(Gpt2, PerplexityCommandScoresATextFile) {
+  const std::string dir = test::temp_dir("ppl");
+  const std::string text = "the cat sat on the mat and then the cat ran away from the dog in the rain\n";
+  write_atomic(dir + "/held-out.txt", text);
+  int status = 0;
+  const std::string out = test::run_command(std::string(KOTSU_CLI) + " perplexity --model " + test::fixture("tiny_gpt2") + " --data " + dir +
+                                                "/held-out.txt --max-len 16 --stride 4 --json --threads 1 2>&1",
+                                            &status);
+  ASSERT_EQ(status, 0) << out;
+  const auto j = nlohmann::json::parse(out);
+  auto m = load_causal_lm(test::fixture("tiny_gpt2"));
+  const Perplexity p = evaluate_perplexity(*m.model, Tokenizer::load(test::fixture("tiny_gpt2")).encode_ids(text), 16, 4);
+  EXPECT_EQ(j["tokens"], p.tokens);
+  EXPECT_NEAR(j["perplexity"].get<double>(), p.perplexity(), 1e-6 * p.perplexity());
+  write_atomic(dir + "/one.txt", "a");
+  EXPECT_NE(test::run_command(std::string(KOTSU_CLI) + " perplexity --model " + test::fixture("tiny_gpt2") + " --data " + dir + "/one.txt 2>&1", &status)
+                .find("fewer than two tokens"),
+            std::string::npos);
+  EXPECT_NE(status, 0);
 }

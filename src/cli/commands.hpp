@@ -20,5 +20,6 @@ Action add_audit(CLI::App& app);
 Action add_report(CLI::App& app);
 Action add_tune(CLI::App& app);
 Action add_generate(CLI::App& app);
+Action add_perplexity(CLI::App& app);
 
 }  // namespace kotsu::cli

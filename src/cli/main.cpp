@@ -31,6 +31,7 @@ int main(int argc, char** argv) {
   reg(kotsu::cli::add_report);
   reg(kotsu::cli::add_tune);
   reg(kotsu::cli::add_generate);
+  reg(kotsu::cli::add_perplexity);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
