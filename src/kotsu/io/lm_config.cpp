@@ -1,7 +1,5 @@
 #include "kotsu/io/lm_config.hpp"
 
-#include <filesystem>
-
 #include "kotsu/core/error.hpp"
 #include "kotsu/io/config_fields.hpp"
 #include "kotsu/io/json_file.hpp"
@@ -115,15 +113,6 @@ nlohmann::json CausalLmConfig::to_json() const {
             {"n_inner", intermediate_size == 4 * hidden_size ? nlohmann::json(nullptr) : nlohmann::json(intermediate_size)},
             {"activation_function", activation}, {"layer_norm_epsilon", norm_eps}});
   return j;
-}
-
-bool is_causal_lm_dir(const std::string& dir) {
-  const auto path = std::filesystem::path(dir) / "config.json";
-  if (!std::filesystem::exists(path)) return false;
-  const nlohmann::json j = read_json(path.string());
-  if (!j.is_object()) return false;
-  const std::string t = j.value("model_type", std::string());
-  return t == "gpt2" || t == "llama" || t == "mistral" || t == "qwen2";
 }
 
 }  // namespace kotsu

@@ -44,7 +44,4 @@ struct CausalLmConfig {
   nlohmann::json to_json() const;
 };
 
-// Whether config.json in `dir` describes a causal LM kotsu builds (model_type gpt2, llama, mistral, qwen2).
-bool is_causal_lm_dir(const std::string& dir);
-
 }  // namespace kotsu
