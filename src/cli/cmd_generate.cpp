@@ -45,16 +45,14 @@ Action add_generate(CLI::App& app) {
     GenerateOptions o = f->o;
     o.use_cache = !f->no_cache;
     if (m.config.eos_token_id >= 0) o.stop_ids.push_back(m.config.eos_token_id);
-    std::string text;
-    o.on_token = [&](int64_t, const std::vector<int64_t>& generated) {
-      text = tok.decode(generated);
-      for (const auto& s : f->stop)
-        if (!s.empty() && text.find(s) != std::string::npos) return true;
-      return false;
-    };
-    const std::vector<int64_t> prompt = tok.encode_ids(f->prompt);
-    const std::vector<int64_t> out = generate(*m.model, prompt, o);
-    text = tok.decode(out);
+    if (!f->stop.empty())  // decoding the text so far each step costs only when there are stop strings to look for
+      o.on_token = [&](int64_t, const std::vector<int64_t>& generated) {
+        const std::string so_far = tok.decode(generated);
+        for (const auto& s : f->stop)
+          if (!s.empty() && so_far.find(s) != std::string::npos) return true;
+        return false;
+      };
+    std::string text = tok.decode(generate(*m.model, tok.encode_ids(f->prompt), o));
     for (const auto& s : f->stop) {
       const auto at = s.empty() ? std::string::npos : text.find(s);
       if (at != std::string::npos) text.resize(at);

@@ -33,6 +33,7 @@ void read_gpt2(CausalLmConfig& c, const nlohmann::json& j, const std::string& pa
   c.embd_dropout = config_number(j, "embd_pdrop", 0.1, path);
   c.attn_dropout = config_number(j, "attn_pdrop", 0.1, path);
   c.resid_dropout = config_number(j, "resid_pdrop", 0.1, path);
+  c.tie_word_embeddings = j.value("tie_word_embeddings", true);
   if (j.value("scale_attn_by_inverse_layer_idx", false) || j.value("reorder_and_upcast_attn", false))
     throw Error(path, "scale_attn_by_inverse_layer_idx", "is not supported (GPT-2 checkpoints leave it false)");
   if (!j.value("scale_attn_weights", true)) throw Error(path, "scale_attn_weights", "false is not supported");
@@ -82,7 +83,6 @@ CausalLmConfig CausalLmConfig::from_json(const nlohmann::json& j, const std::str
     if (c.model_type == "gpt2") read_gpt2(c, j, path);
     else if (c.is_llama_family()) read_llama(c, j, path);
     else throw Error(path, "model_type", "'" + c.model_type + "' is not a causal LM kotsu builds (gpt2, llama, mistral, qwen2)");
-    if (c.model_type == "gpt2") c.tie_word_embeddings = j.value("tie_word_embeddings", true);
   } catch (const nlohmann::json::exception& e) {
     throw Error(path, "", std::string("a field has the wrong type: ") + e.what());
   }

@@ -92,7 +92,7 @@ Gpt2::Gpt2(const CausalLmConfig& c) : config_(c) {
   for (auto& p : parameters()) p.normal_(0.0, c.initializer_range);  // weights are loaded over this
 }
 
-torch::Tensor Gpt2::hidden(const torch::Tensor& ids, KvCache* cache, const torch::Tensor& mask, const torch::Tensor& positions) {
+torch::Tensor Gpt2::logits(const torch::Tensor& ids, KvCache* cache, const torch::Tensor& mask, const torch::Tensor& positions) {
   const int64_t T = ids.size(1), past = cache ? cache->length() : 0;
   if (past + T > config_.max_positions)
     throw Error("gpt2", "n_positions", "sequence of " + std::to_string(past + T) + " tokens exceeds the model's " + std::to_string(config_.max_positions));
@@ -102,11 +102,7 @@ torch::Tensor Gpt2::hidden(const torch::Tensor& ids, KvCache* cache, const torch
   if (cache && cache->k.empty()) cache->k.resize(blocks_.size()), cache->v.resize(blocks_.size());
   for (size_t i = 0; i < blocks_.size(); ++i)
     x = blocks_[i]->forward(x, allowed, cache ? &cache->k[i] : nullptr, cache ? &cache->v[i] : nullptr);
-  return torch::layer_norm(x, {config_.hidden_size}, ln_f_w_, ln_f_b_, config_.norm_eps);
-}
-
-torch::Tensor Gpt2::logits(const torch::Tensor& ids, KvCache* cache, const torch::Tensor& mask, const torch::Tensor& positions) {
-  return torch::linear(hidden(ids, cache, mask, positions), lm_head_.defined() ? lm_head_ : wte_);
+  return torch::linear(torch::layer_norm(x, {config_.hidden_size}, ln_f_w_, ln_f_b_, config_.norm_eps), lm_head_.defined() ? lm_head_ : wte_);
 }
 
 std::vector<ParamGroup> Gpt2::param_groups() { return decoder_param_groups(*this, config_.num_layers, "transformer.h.", {"transformer.wte.", "transformer.wpe."}); }

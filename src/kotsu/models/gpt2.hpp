@@ -14,8 +14,6 @@ class Gpt2 : public CausalLm {
   explicit Gpt2(const CausalLmConfig& config);
   torch::Tensor logits(const torch::Tensor& ids, KvCache* cache = nullptr, const torch::Tensor& mask = {},
                        const torch::Tensor& positions = {}) override;
-  // Final hidden states [B, T, hidden] (after ln_f).
-  torch::Tensor hidden(const torch::Tensor& ids, KvCache* cache, const torch::Tensor& mask, const torch::Tensor& positions);
   std::vector<ParamGroup> param_groups() override;
   const CausalLmConfig& config() const override { return config_; }
 

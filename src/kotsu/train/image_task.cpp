@@ -58,20 +58,16 @@ class ImageTask : public ClassifierTask {
     const int64_t side = im_.preprocess.decode_side();
     std::vector<Image> all = decode_all(train_ds, o.skip_bad, side, progress);
     std::vector<int64_t> y = remap_targets(train_ds, labels_);
-    if (!o.validation) {  // everything trains: data, then val_data when given
+    if (!o.validation || !o.val_data.empty()) {  // no split: data trains; val_data validates (or, without validation, trains too)
       train_images_ = std::move(all);
       train_y_ = y;
       if (!o.val_data.empty()) {
         ImageDataset val_ds = load_image_dataset(o.val_data);
-        for (Image& im : decode_all(val_ds, o.skip_bad, side, progress)) train_images_.push_back(std::move(im));
-        for (int64_t v : remap_targets(val_ds, labels_)) train_y_.push_back(v);
+        std::vector<Image>& images = o.validation ? val_images_ : train_images_;
+        std::vector<int64_t>& targets = o.validation ? val_y_ : train_y_;
+        for (Image& im : decode_all(val_ds, o.skip_bad, side, progress)) images.push_back(std::move(im));
+        for (int64_t v : remap_targets(val_ds, labels_)) targets.push_back(v);
       }
-    } else if (!o.val_data.empty()) {
-      ImageDataset val_ds = load_image_dataset(o.val_data);
-      val_images_ = decode_all(val_ds, o.skip_bad, side, progress);
-      val_y_ = remap_targets(val_ds, labels_);
-      train_images_ = std::move(all);
-      train_y_ = y;
     } else {
       std::vector<size_t> tr, va;
       stratified_split(y, o.val_fraction, o.seed, tr, va);

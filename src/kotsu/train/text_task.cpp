@@ -33,23 +33,17 @@ class TextTask : public ClassifierTask {
     auto y = label_ids(train_ds, labels_);
     tm_ = load_text_model(o.model, labels_, o.seed, o.init == "random" ? InitMode::Random : InitMode::Pretrained);
     const size_t max_len = static_cast<size_t>(std::min<int64_t>(o.max_len, tm_.model->max_positions()));
-    if (!o.validation) {  // everything trains: data, then val_data when given
+    if (!o.validation || !o.val_data.empty()) {  // no split: data trains; val_data validates (or, without validation, trains too)
       train_ = encode_texts(*tm_.tokenizer, train_ds, max_len, y);
+      val_.pad_id = train_.pad_id;
       if (!o.val_data.empty()) {
         TextDataset val_ds = load_text_dataset(o.val_data, o.columns);
         if (masker) progress.log("masked personal data in " + o.val_data + ": " + pii_counts_text(mask_texts(val_ds, *masker)));
-        auto yv = label_ids(val_ds, labels_);
-        EncodedTexts more = encode_texts(*tm_.tokenizer, val_ds, max_len, yv);
-        train_.enc.insert(train_.enc.end(), more.enc.begin(), more.enc.end());
-        train_.labels.insert(train_.labels.end(), more.labels.begin(), more.labels.end());
+        EncodedTexts v = encode_texts(*tm_.tokenizer, val_ds, max_len, label_ids(val_ds, labels_));
+        EncodedTexts& into = o.validation ? val_ : train_;
+        into.enc.insert(into.enc.end(), v.enc.begin(), v.enc.end());
+        into.labels.insert(into.labels.end(), v.labels.begin(), v.labels.end());
       }
-      val_.pad_id = train_.pad_id;
-    } else if (!o.val_data.empty()) {
-      TextDataset val_ds = load_text_dataset(o.val_data, o.columns);
-      if (masker) progress.log("masked personal data in " + o.val_data + ": " + pii_counts_text(mask_texts(val_ds, *masker)));
-      auto yv = label_ids(val_ds, labels_);
-      train_ = encode_texts(*tm_.tokenizer, train_ds, max_len, y);
-      val_ = encode_texts(*tm_.tokenizer, val_ds, max_len, yv);
     } else {
       std::vector<size_t> tr, va;
       stratified_split(y, o.val_fraction, o.seed, tr, va);

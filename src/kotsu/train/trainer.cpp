@@ -178,6 +178,12 @@ void write_run_json(const Run& r, const TrainerState& s, const std::string& stat
   write_atomic((fs::path(r.o.out) / "run.json").string(), j.dump(2) + "\n");
 }
 
+// The validation metrics into an epoch's history entry; returns them as the log line shows them.
+std::string record_validation(const ClassificationMetrics& m, nlohmann::json& h) {
+  h.update({{"val_loss", m.log_loss}, {"val_accuracy", m.accuracy}, {"val_macro_f1", m.macro_f1}, {"val_weighted_f1", m.weighted_f1}});
+  return fmt::format("val_loss {:.4f}  val_accuracy {:.4f}  val_macro_f1 {:.4f}", m.log_loss, m.accuracy, m.macro_f1);
+}
+
 // --strategy head: the head fitted once on cached features; recorded as one epoch.
 TrainResult fit_head_only(Run& r, TrainerState& s, Progress& progress, const TrainHooks& hooks) {
   const TrainOptions& o = r.o;
@@ -209,10 +215,9 @@ TrainResult fit_head_only(Run& r, TrainerState& s, Progress& progress, const Tra
       vlogits = model.head(x_val);
     }
     const ClassificationMetrics m = score_logits(vlogits, r.task->targets(false)).metrics;
-    h.update({{"val_loss", m.log_loss}, {"val_accuracy", m.accuracy}, {"val_macro_f1", m.macro_f1}, {"val_weighted_f1", m.weighted_f1}});
+    val_text = record_validation(m, h);
     s.best = m.get(o.metric);
     s.best_loss = m.log_loss;
-    val_text = fmt::format("val_loss {:.4f}  val_accuracy {:.4f}  val_macro_f1 {:.4f}", m.log_loss, m.accuracy, m.macro_f1);
   }
   h.update({{"l2", fit.l2}, {"seconds", secs}, {"features_reused", reused}});
   s.history.push_back(h);
@@ -293,8 +298,7 @@ TrainResult run_training(Run& r, TrainerState s, const TrainHooks& hooks, std::u
       // also moves on a tie (frequent with small validation sets) when the validation loss is lower
       metric_improved = !s.has_best || (higher_is_better(o.metric) ? value > s.best : value < s.best);
       improved = metric_improved || (value == s.best && m.log_loss < s.best_loss);
-      h.update({{"val_loss", m.log_loss}, {"val_accuracy", m.accuracy}, {"val_macro_f1", m.macro_f1}, {"val_weighted_f1", m.weighted_f1}});
-      val_text = fmt::format("val_loss {:.4f}  val_accuracy {:.4f}  val_macro_f1 {:.4f}", m.log_loss, m.accuracy, m.macro_f1);
+      val_text = record_validation(m, h);
     }
     h.update({{"lr", lr_now}, {"seconds", train_secs}, {"examples_per_second", ex_per_s}});
     s.history.push_back(h);
