@@ -518,6 +518,34 @@ TEST(TuneFineTune, CvObjectiveIsTheMeanOverFolds) {
   EXPECT_EQ(nlohmann::json::parse(read_file(dir + "/out/final/run.json"))["options"]["epochs"], epochs[1]);
 }
 
+TEST(TuneFineTune, ComputeBudgetCountsEpochs) {
+  // budget: 7 epochs over 3-epoch trials, no trial count: trials start while fewer than 7 epochs were run
+  const std::string dir = test::temp_dir("tune-budget");
+  const std::string cli = KOTSU_CLI, run = search_run_file(dir, "tune:\n  budget: 7\n  pruner: asha\n  final: false\n");
+  int status = 0;
+  std::string out = test::run_command(cli + " tune " + run, &status);
+  ASSERT_EQ(status, 0) << out;
+  auto check = [&](int64_t budget) {
+    auto summary = nlohmann::json::parse(read_file(dir + "/out/tune.json"));
+    EXPECT_EQ(summary["budget_reports"], budget);
+    EXPECT_TRUE(summary["budget"].is_null());
+    const auto& trials = summary["trials"];
+    int64_t before_last = 0;
+    for (size_t i = 0; i + 1 < trials.size(); ++i) before_last += trials[i]["reports"].get<int64_t>();
+    EXPECT_LT(before_last, budget) << summary.dump(2);  // the last trial started inside the budget
+    EXPECT_GE(summary["reports"].get<int64_t>(), budget) << summary.dump(2);  // and no trial was left unstarted
+    return trials.size();
+  };
+  const size_t first = check(7);
+  // a bigger budget resumes the study with more trials
+  out = test::run_command(cli + " tune " + run + " --budget 12", &status);
+  ASSERT_EQ(status, 0) << out;
+  EXPECT_GT(check(12), first);
+  out = test::run_command(cli + " tune --function branin --budget 5 --storage :memory:", &status);
+  EXPECT_NE(status, 0);
+  EXPECT_NE(out.find("budget"), std::string::npos) << out;
+}
+
 TEST(TuneFineTune, AshaStopsPoorTrialsEarly) {
   const std::string dir = test::temp_dir("tune-asha");
   int status = 0;

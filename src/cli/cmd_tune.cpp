@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <limits>
 #include <optional>
 #include <thread>
 
@@ -23,7 +24,7 @@ Action add_tune(CLI::App& app) {
     std::string run_file, out, function, storage, sampler = "tpe", pruner = "none", name, test;
     bool final_fit = true;
     std::vector<std::string> params;
-    int64_t trials = 50;
+    int64_t trials = 50, budget = 0;
     uint64_t seed = 0;
     int jobs = 1, candidates = 24, startup = 10;
     int64_t cv = 0;
@@ -42,6 +43,9 @@ Action add_tune(CLI::App& app) {
   c->add_option("--storage", f->storage, "study storage: a SQLite file (default: FUNCTION-SAMPLER-SEED.db); :memory: keeps nothing");
   c->add_option("--name", f->name, "study name (default: the function)");
   c->add_option("--trials", f->trials, "trials in the whole study (workers share the budget)")->capture_default_str();
+  c->add_option("--budget", f->budget,
+                "compute budget of a run-file search: no trial starts once the trials trained this many epochs (folds with --cv); "
+                "trials are then unlimited unless --trials is given");
   c->add_option("--sampler", f->sampler, "tpe, random or grid")->capture_default_str();
   c->add_flag("--multivariate", f->multivariate, "TPE: one joint Parzen estimator per group of parameters instead of one per parameter");
   c->add_option("--startup-trials", f->startup, "TPE: random trials before the model is used")->capture_default_str();
@@ -64,6 +68,10 @@ Action add_tune(CLI::App& app) {
         s.space = SearchSpace::from_json(merged, "--param");
       }
       if (!f->out.empty()) s.base.out = f->out;
+      if (c->count("--budget")) {
+        s.study.max_reports = f->budget;
+        if (!c->count("--trials")) s.study.trials = std::numeric_limits<int64_t>::max();
+      }
       if (c->count("--trials")) s.study.trials = f->trials;
       if (c->count("--sampler")) s.study.sampler = f->sampler;
       if (c->count("--pruner")) s.study.pruner = f->pruner;
@@ -105,6 +113,7 @@ Action add_tune(CLI::App& app) {
       return 0;
     }
     SearchSpace space = test_function_space(f->function);  // refuses an unknown name
+    if (c->count("--budget")) throw Error("options", "budget", "counts the epochs of fine-tuning trials: it needs a run file, not --function");
     if (f->jobs < 1) throw Error("options", "jobs", "must be >= 1");
     if (f->heartbeat <= 0 || f->stale <= f->heartbeat) throw Error("options", "stale", "must exceed --heartbeat, which must be > 0");
     StudyOptions o;

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <limits>
 #include <thread>
 
 #include "kotsu/core/error.hpp"
@@ -144,10 +145,13 @@ FineTuneSearch read_search_run_file(const std::string& path) {
     const auto t = j["tune"];
     j.erase("tune");
     if (!t.is_object()) throw Error(path, "tune", "must be a map");
+    // a compute budget without a trial count: as many trials as the budget allows
+    if (t.contains("budget") && !t.contains("trials")) s.study.trials = std::numeric_limits<int64_t>::max();
     for (auto& [k, v] : t.items()) {
       const std::string field = "tune." + k;
       try {
         if (k == "trials") s.study.trials = v.get<int64_t>();
+        else if (k == "budget") s.study.max_reports = v.get<int64_t>();
         else if (k == "sampler") s.study.sampler = v.get<std::string>();
         else if (k == "pruner") s.study.pruner = v.get<std::string>();
         else if (k == "seed") s.study.seed = v.get<uint64_t>();
@@ -157,7 +161,7 @@ FineTuneSearch read_search_run_file(const std::string& path) {
         else if (k == "final") s.final_fit = v.get<bool>();
         else if (k == "multivariate") s.study.tpe.multivariate = v.get<bool>();
         else if (k == "test") s.test_data = v.get<std::string>();
-        else throw Error(path, field, "unknown key (trials, sampler, pruner, seed, jobs, storage, cv, final, test, multivariate)");
+        else throw Error(path, field, "unknown key (trials, budget, sampler, pruner, seed, jobs, storage, cv, final, test, multivariate)");
       } catch (const nlohmann::json::exception&) {
         throw Error(path, field, "has the wrong type: " + v.dump());
       }
@@ -206,7 +210,9 @@ nlohmann::json run_fine_tune_search(FineTuneSearch s) {
     return maximize ? trials[a].value > trials[b].value : trials[a].value < trials[b].value;
   });
   nlohmann::json out = {{"metric", s.base.metric}, {"direction", maximize ? "maximize" : "minimize"}, {"sampler", s.study.sampler},
-                        {"pruner", s.study.pruner}, {"budget", s.study.trials}, {"storage", s.study.storage}, {"space", s.space.to_json()},
+                        {"pruner", s.study.pruner},
+                        {"budget", s.study.trials == std::numeric_limits<int64_t>::max() ? nlohmann::json(nullptr) : nlohmann::json(s.study.trials)},
+                        {"budget_reports", s.study.max_reports > 0 ? nlohmann::json(s.study.max_reports) : nlohmann::json(nullptr)}, {"storage", s.study.storage}, {"space", s.space.to_json()},
                         {"trials", list}};
   nlohmann::json board = nlohmann::json::array();
   for (size_t i : ranked) board.push_back(trials[i].number);

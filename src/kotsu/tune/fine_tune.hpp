@@ -22,7 +22,8 @@ namespace kotsu {
 struct FineTuneSearch {
   TrainOptions base;  // base.out: the search directory
   SearchSpace space;
-  StudyOptions study; // storage (default OUT/study.db), trials, sampler, pruner, seed; direction and name are set here
+  StudyOptions study; // storage (default OUT/study.db), trials, max_reports (the compute budget in epochs, folds with
+                      // cv), sampler, pruner, seed; direction and name are set here
   int jobs = 1;
   int64_t cv_folds = 0;  // > 0: the objective is the mean of a K-fold cv (kotsu cv), reported fold by fold
   bool final_fit = true;  // retrain the best configuration on train+validation into OUT/final
@@ -30,7 +31,7 @@ struct FineTuneSearch {
   bool quiet = false;
 };
 
-// The run file's `search:` map and optional `tune:` map (trials, sampler, pruner, seed, jobs, storage, cv,
+// The run file's `search:` map and optional `tune:` map (trials, budget, sampler, pruner, seed, jobs, storage, cv,
 // final, test, multivariate) taken out of it; the rest are train options.
 FineTuneSearch read_search_run_file(const std::string& path);
 

@@ -68,7 +68,7 @@ class PostgresStorage : public Storage {
     });
   }
 
-  Claim claim(const std::string& worker, int64_t budget, double stale_seconds,
+  Claim claim(const std::string& worker, const Budget& budget, double stale_seconds,
               const std::function<nlohmann::json(const std::vector<Trial>&, int64_t)>& sample) override {
     return guarded([&] {
       pqxx::work w(c_);
@@ -98,7 +98,10 @@ class PostgresStorage : public Storage {
           out.status = running > 0 ? Claim::Wait : Claim::Done;
           return out;
         };
-        if (count[0][0].as<int64_t>() >= budget) return wait_or_done();
+        if (count[0][0].as<int64_t>() >= budget.trials) return wait_or_done();
+        if (budget.reports > 0 &&
+            w.exec_params("SELECT COUNT(*) FROM kotsu_reports WHERE study = $1", study_)[0][0].as<int64_t>() >= budget.reports)
+          return wait_or_done();
         t.number = w.exec_params("SELECT COALESCE(MAX(number), -1) + 1 FROM kotsu_trials WHERE study = $1", study_)[0][0].as<int64_t>();
         t.params = sample(read_trials(w), t.number);
         if (t.params.is_null()) return wait_or_done();

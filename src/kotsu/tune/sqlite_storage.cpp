@@ -141,7 +141,7 @@ class SqliteStorage : public Storage {
     return have;
   }
 
-  Claim claim(const std::string& worker, int64_t budget, double stale_seconds,
+  Claim claim(const std::string& worker, const Budget& budget, double stale_seconds,
               const std::function<nlohmann::json(const std::vector<Trial>&, int64_t)>& sample) override {
     Transaction tx(db_);
     const double now = now_seconds();
@@ -179,7 +179,12 @@ class SqliteStorage : public Storage {
         c.status = running > 0 ? Claim::Wait : Claim::Done;
         return c;
       };
-      if (count.integer(0) >= budget) return wait_or_done();
+      if (count.integer(0) >= budget.trials) return wait_or_done();
+      if (budget.reports > 0) {
+        Stmt reports(db_, "SELECT COUNT(*) FROM reports");
+        reports.step();
+        if (reports.integer(0) >= budget.reports) return wait_or_done();
+      }
       Stmt next(db_, "SELECT COALESCE(MAX(number), -1) + 1 FROM trials");
       next.step();
       t.number = next.integer(0);

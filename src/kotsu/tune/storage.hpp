@@ -32,14 +32,20 @@ class Storage {
   // (name, direction, space, settings), else an error naming what differs.
   virtual StudyConfig open(const StudyConfig& config) = 0;
   // Claims the next trial for `worker`: a re-queued one, else a new one with sample(history, number)'s
-  // parameters while fewer than `budget` trials (not counting failed ones) exist. When the budget is
+  // parameters while fewer than budget.trials trials (not counting failed ones) exist and, when
+  // budget.reports > 0, the trials together (failed ones too: their compute was spent) have stored fewer
+  // than budget.reports reports. When the budget is
   // reached but other workers' trials still run, the answer is Wait (one of them may die and be queued
   // again); Done when nothing is left to run (or the sampler has nothing left to try).
   struct Claim {
     enum Status { Claimed, Wait, Done } status = Done;
     Trial trial;
   };
-  virtual Claim claim(const std::string& worker, int64_t budget, double stale_seconds,
+  struct Budget {
+    int64_t trials = 0;
+    int64_t reports = 0;  // 0: no limit
+  };
+  virtual Claim claim(const std::string& worker, const Budget& budget, double stale_seconds,
                       const std::function<nlohmann::json(const std::vector<Trial>&, int64_t)>& sample) = 0;
   virtual void heartbeat(int64_t number) = 0;
   virtual void report(int64_t number, int64_t step, double value) = 0;

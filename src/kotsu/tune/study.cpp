@@ -51,6 +51,7 @@ class HeartbeatThread {
 
 Study::Study(SearchSpace space, StudyOptions o) : space_(std::move(space)), o_(std::move(o)) {
   if (o_.trials < 1) throw Error("options", "trials", "must be >= 1");
+  if (o_.max_reports < 0) throw Error("options", "budget", "must be >= 0 (0: no compute budget)");
   storage_ = open_storage(o_.storage, o_.name);
   sampler_ = make_sampler(o_.sampler, o_.seed, o_.tpe, o_.grid_points);
   pruner_ = make_pruner(o_.pruner, o_.pruning);
@@ -65,7 +66,7 @@ Study::Study(SearchSpace space, StudyOptions o) : space_(std::move(space)), o_(s
 int64_t Study::optimize(const Objective& objective, const std::string& worker, const std::function<void(const Trial&)>& on_done) {
   int64_t ran = 0;
   for (;;) {
-    Storage::Claim claim = storage_->claim(worker, o_.trials, o_.stale_seconds, [&](const std::vector<Trial>& history, int64_t number) {
+    Storage::Claim claim = storage_->claim(worker, {o_.trials, o_.max_reports}, o_.stale_seconds, [&](const std::vector<Trial>& history, int64_t number) {
       return sampler_->sample(space_, history, o_.direction, number);
     });
     if (claim.status == Storage::Claim::Done) return ran;

@@ -24,6 +24,7 @@ struct StudyOptions {
   std::string sampler = "tpe", pruner = "none";
   uint64_t seed = 0;
   int64_t trials = 20;            // the study's budget (trials that did not fail)
+  int64_t max_reports = 0;        // > 0: a compute budget too: no trial starts once the trials reported this many steps
   double heartbeat_seconds = 5, stale_seconds = 60;
   TpeOptions tpe;
   PrunerOptions pruning;
