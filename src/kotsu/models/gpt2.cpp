@@ -5,32 +5,16 @@
 #include <cmath>
 
 #include "kotsu/core/error.hpp"
+#include "kotsu/models/dense.hpp"
 #include "kotsu/models/ops.hpp"
 
 namespace kotsu {
 
-namespace {
-
-// GPT-2's Conv1D: y = x W + b with W stored [in, out] (the transpose of a Linear's weight).
-struct Conv1DImpl : torch::nn::Module {
-  torch::Tensor weight, bias;
-  Conv1DImpl(int64_t nx, int64_t nf) {
-    weight = register_parameter("weight", torch::empty({nx, nf}));
-    bias = register_parameter("bias", torch::zeros({nf}));
-  }
-  torch::Tensor forward(const torch::Tensor& x) {
-    auto size = x.sizes().vec();
-    size.back() = weight.size(1);
-    return torch::addmm(bias, x.reshape({-1, weight.size(0)}), weight).view(size);
-  }
-};
-TORCH_MODULE(Conv1D);
-
-}  // namespace
 
 struct Gpt2BlockImpl : torch::nn::Module {
   torch::nn::LayerNorm ln_1{nullptr}, ln_2{nullptr};
-  Conv1D c_attn{nullptr}, attn_proj{nullptr}, c_fc{nullptr}, mlp_proj{nullptr};
+  // GPT-2's Conv1D layers: y = x W + b with W stored [in, out]
+  Dense c_attn{nullptr}, attn_proj{nullptr}, c_fc{nullptr}, mlp_proj{nullptr};
   int64_t heads;
   double attn_dropout, resid_dropout;
   std::string act;
@@ -40,12 +24,12 @@ struct Gpt2BlockImpl : torch::nn::Module {
     const auto norm = torch::nn::LayerNormOptions({c.hidden_size}).eps(c.norm_eps);
     ln_1 = register_module("ln_1", torch::nn::LayerNorm(norm));
     auto attn = register_module("attn", std::make_shared<torch::nn::Module>());
-    c_attn = attn->register_module("c_attn", Conv1D(c.hidden_size, 3 * c.hidden_size));
-    attn_proj = attn->register_module("c_proj", Conv1D(c.hidden_size, c.hidden_size));
+    c_attn = attn->register_module("c_attn", Dense(c.hidden_size, 3 * c.hidden_size, true, true));
+    attn_proj = attn->register_module("c_proj", Dense(c.hidden_size, c.hidden_size, true, true));
     ln_2 = register_module("ln_2", torch::nn::LayerNorm(norm));
     auto mlp = register_module("mlp", std::make_shared<torch::nn::Module>());
-    c_fc = mlp->register_module("c_fc", Conv1D(c.hidden_size, c.intermediate_size));
-    mlp_proj = mlp->register_module("c_proj", Conv1D(c.intermediate_size, c.hidden_size));
+    c_fc = mlp->register_module("c_fc", Dense(c.hidden_size, c.intermediate_size, true, true));
+    mlp_proj = mlp->register_module("c_proj", Dense(c.intermediate_size, c.hidden_size, true, true));
   }
 
   // x [B, T, H]; allowed [B or 1, 1, T, T_past + T]: which keys each query may see.

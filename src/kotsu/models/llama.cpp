@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "kotsu/core/error.hpp"
+#include "kotsu/models/dense.hpp"
 #include "kotsu/models/ops.hpp"
 
 namespace kotsu {
@@ -41,12 +42,12 @@ torch::Tensor rope_inv_freq(const CausalLmConfig& c) {
   return torch::where(medium, smoothed, scaled);
 }
 
-torch::nn::Linear linear(int64_t in, int64_t out, bool bias) { return torch::nn::Linear(torch::nn::LinearOptions(in, out).bias(bias)); }
+Dense linear(int64_t in, int64_t out, bool bias) { return Dense(in, out, bias); }
 
 }  // namespace
 
 struct LlamaLayerImpl : torch::nn::Module {
-  torch::nn::Linear q{nullptr}, k{nullptr}, v{nullptr}, o{nullptr}, gate{nullptr}, up{nullptr}, down{nullptr};
+  Dense q{nullptr}, k{nullptr}, v{nullptr}, o{nullptr}, gate{nullptr}, up{nullptr}, down{nullptr};
   torch::Tensor input_norm, post_norm;
   int64_t heads, kv_heads, hd;
   double eps, attn_dropout;

@@ -1,0 +1,51 @@
+// kotsu/models/lora: LoRA adapters on a model's dense layers (models/dense), in Hugging Face PEFT's file
+// format. Targets are chosen as PEFT's LoraConfig.target_modules chooses them: a list of names (a layer
+// matches when its name equals one or ends with "." + one), a single string that is a regular expression
+// over the whole layer name, or "all-linear" (every dense layer but the classification head). Every
+// parameter not in an adapter is frozen (no gradient is ever allocated for it) except the modules named in
+// modules_to_save (a new classification head), which train fully.
+// Files (peft/utils/save_and_load.py, tuners/lora/config.py): adapter_config.json (peft_type "LORA", r,
+// lora_alpha, lora_dropout, target_modules, use_rslora, fan_in_fan_out, bias "none", modules_to_save,
+// task_type, base_model_name_or_path, ...) and adapter_model.safetensors with the tensors
+// "base_model.model.<layer>.lora_A.weight" [r, in], "...lora_B.weight" [out, r] and, for modules_to_save,
+// "base_model.model.<module>.<param>".
+#pragma once
+#include <torch/nn/module.h>
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "kotsu/models/dense.hpp"
+
+namespace kotsu {
+
+struct LoraOptions {
+  LoraShape shape;
+  nlohmann::json target_modules = nlohmann::json::array({"q_proj", "v_proj"});  // list, regex string or "all-linear"
+  std::vector<std::string> modules_to_save;  // module names (e.g. "classifier") trained fully and saved with the adapter
+  std::vector<std::string> head_modules;     // what "all-linear" leaves out (the model's output/classification layers)
+  uint64_t seed = 0;
+  nlohmann::json to_json() const;  // the LoRA part of a run's options
+};
+
+// Adds adapters to the matching dense layers of `model` and freezes the rest; returns the adapted layers'
+// names. No match is an error naming the targets and listing the model's dense layers.
+std::vector<std::string> apply_lora(torch::nn::Module& model, const LoraOptions& o);
+// Folds every adapter into its base weight (and removes it): the model then computes the same function
+// without adapters.
+void merge_lora(torch::nn::Module& model);
+// The adapter tensors under PEFT's names (adapters, then modules_to_save).
+std::vector<std::pair<std::string, torch::Tensor>> peft_adapter_state(torch::nn::Module& model, const LoraOptions& o);
+// Writes DIR/adapter_config.json and DIR/adapter_model.safetensors (atomically).
+void save_peft_adapter(torch::nn::Module& model, const LoraOptions& o, const std::string& dir, const std::string& base_model,
+                       const std::string& task_type);
+// Reads DIR/adapter_config.json into options; refuses what kotsu does not compute (other peft types,
+// DoRA, trained biases, per-layer rank or alpha patterns), naming the key.
+LoraOptions read_peft_adapter_config(const std::string& dir);
+// apply_lora with the directory's config, then its tensors (every one must exist in the model with its
+// shape; every adapter tensor of the model must be in the file).
+LoraOptions load_peft_adapter(torch::nn::Module& model, const std::string& dir);
+bool is_peft_adapter_dir(const std::string& dir);
+
+}  // namespace kotsu
