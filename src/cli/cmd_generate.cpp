@@ -7,13 +7,16 @@
 #include "kotsu/core/error.hpp"
 #include "kotsu/core/runtime.hpp"
 #include "kotsu/models/generate.hpp"
+#include "kotsu/models/lora.hpp"
+#include "kotsu/text/chat_format.hpp"
+#include "kotsu/train/lm_data.hpp"
 #include "kotsu/text/tokenizer.hpp"
 
 namespace kotsu::cli {
 
 Action add_generate(CLI::App& app) {
   struct Flags {
-    std::string model, prompt;
+    std::string model, prompt, chat_template;
     std::vector<std::string> stop;
     GenerateOptions o;
     int threads = 0;
@@ -22,7 +25,8 @@ Action add_generate(CLI::App& app) {
   auto f = std::make_shared<Flags>();
   f->o.max_new_tokens = 64;
   auto* c = app.add_subcommand("generate", "continue a prompt with a causal language model (GPT-2)");
-  c->add_option("--model", f->model, "Hugging Face model directory (config.json, model.safetensors, tokenizer files)")->required();
+  c->add_option("--model", f->model, "Hugging Face model directory (config.json, model.safetensors, tokenizer files), or a LoRA adapter directory (PEFT format, e.g. a kotsu train --strategy lora run)")->required();
+  c->add_option("--chat-template", f->chat_template, "send the prompt as a user message in this chat format (chatml, llama-3) and stop at its end of turn");
   c->add_option("--prompt", f->prompt, "the text to continue")->required();
   c->add_option("--max-new-tokens", f->o.max_new_tokens, "tokens to generate at most")->capture_default_str();
   c->add_option("--temperature", f->o.temperature, "0: greedy; > 0: sample from softmax(logits / temperature)")->capture_default_str();
@@ -40,11 +44,16 @@ Action add_generate(CLI::App& app) {
     if (f->o.top_p <= 0 || f->o.top_p > 1) throw Error("options", "top_p", "must be in (0, 1]");
     if (f->o.top_k < 0) throw Error("options", "top_k", "must be >= 0");
     if (f->o.repetition_penalty <= 0) throw Error("options", "repetition_penalty", "must be > 0");
-    CausalLmModel m = load_causal_lm(f->model);
+    CausalLmModel m = load_causal_lm_or_adapter(f->model);
     Tokenizer tok = Tokenizer::load(f->model);
     GenerateOptions o = f->o;
     o.use_cache = !f->no_cache;
     if (m.config.eos_token_id >= 0) o.stop_ids.push_back(m.config.eos_token_id);
+    std::string prompt = f->prompt;
+    if (!f->chat_template.empty()) {
+      prompt = render_generation_prompt({{"user", f->prompt}}, f->chat_template);
+      f->stop.push_back(f->chat_template == "chatml" ? "<|im_end|>" : "<|eot_id|>");
+    }
     if (!f->stop.empty())  // decoding the text so far each step costs only when there are stop strings to look for
       o.on_token = [&](int64_t, const std::vector<int64_t>& generated) {
         const std::string so_far = tok.decode(generated);
@@ -52,7 +61,7 @@ Action add_generate(CLI::App& app) {
           if (!s.empty() && so_far.find(s) != std::string::npos) return true;
         return false;
       };
-    std::string text = tok.decode(generate(*m.model, tok.encode_ids(f->prompt), o));
+    std::string text = tok.decode(generate(*m.model, prompt_ids(tok, prompt), o));
     for (const auto& s : f->stop) {
       const auto at = s.empty() ? std::string::npos : text.find(s);
       if (at != std::string::npos) text.resize(at);

@@ -1,8 +1,9 @@
-// kotsu train [RUN.yaml] [flags]: fine-tunes a classifier; flags override the run file; --resume DIR continues.
+// kotsu train [RUN.yaml] [flags]: fine-tunes a classifier, or instruction-tunes a causal LM (train/lm_trainer); flags override the run file; --resume DIR continues.
 #include "commands.hpp"
 #include "kotsu/core/error.hpp"
 #include "kotsu/io/run_file.hpp"
 #include "kotsu/train/cross_validate.hpp"
+#include "kotsu/train/lm_trainer.hpp"
 #include "kotsu/train/trainer.hpp"
 #include <fmt/format.h>
 
@@ -26,7 +27,12 @@ void add_train_options(CLI::App* c, TrainFlags* f) {
   c->add_option("--text-col", o.columns.text, "text column")->capture_default_str();
   c->add_option("--label-col", o.columns.label, "label column")->capture_default_str();
   c->add_option("--text-pair-col", o.columns.text_pair, "second text column, for sentence pairs");
-  c->add_option("--strategy", o.strategy, "full | partial | head (head: L-BFGS on cached features, L2 picked on validation)")->capture_default_str();
+  c->add_option("--strategy", o.strategy, "full | partial | head (head: L-BFGS on cached features, L2 picked on validation) | lora (causal LMs)")->capture_default_str();
+  c->add_option("--lora-r", o.lora_r, "lora: adapter rank")->capture_default_str();
+  c->add_option("--lora-alpha", o.lora_alpha, "lora: scaling numerator (the update is scaled by alpha / r)")->capture_default_str();
+  c->add_option("--lora-dropout", o.lora_dropout, "lora: dropout on the adapters' input")->capture_default_str();
+  c->add_option("--lora-targets", o.lora_targets, "lora: layers to adapt: names (q_proj,v_proj), a regular expression, or all-linear (default: the architecture's usual)");
+  c->add_option("--chat-template", o.chat_template, "causal LMs: chat format for messages data (chatml, llama-3); prompt/completion rows without it train on prompt + completion + EOS");
   c->add_option("--unfreeze", o.unfreeze, "partial: number of top layers to train")->capture_default_str();
   c->add_option("--head-first", o.head_first,
                  "full/partial with a new head: fit the head alone on cached features first (true/false)")
@@ -99,7 +105,9 @@ Action add_train(CLI::App& app) {
       resume_classifier(f->resume, hooks);
       return 0;
     }
-    train_classifier(merged_options(*f, c), hooks);
+    const TrainOptions o = merged_options(*f, c);
+    if (is_causal_lm_dir(o.model)) train_causal_lm(o, hooks);
+    else train_classifier(o, hooks);
     return 0;
   };
 }

@@ -197,4 +197,17 @@ LoraOptions load_peft_adapter(torch::nn::Module& model, const std::string& dir) 
   return o;
 }
 
+CausalLmModel load_causal_lm_or_adapter(const std::string& dir, torch::ScalarType dtype) {
+  if (!is_peft_adapter_dir(dir)) return load_causal_lm(dir, dtype);
+  const std::string path = (fs::path(dir) / "adapter_config.json").string();
+  const nlohmann::json c = read_json(path);
+  if (!c.contains("base_model_name_or_path") || !c["base_model_name_or_path"].is_string())
+    throw Error(path, "base_model_name_or_path", "missing: which model the adapter is for");
+  const std::string base = c["base_model_name_or_path"].get<std::string>();
+  if (!fs::is_directory(base)) throw Error(path, "base_model_name_or_path", "'" + base + "' is not a local model directory (kotsu does not download)");
+  CausalLmModel m = load_causal_lm(base, dtype);
+  load_peft_adapter(*m.model, dir);
+  return m;
+}
+
 }  // namespace kotsu

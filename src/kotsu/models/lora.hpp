@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "kotsu/models/causal_lm.hpp"
 #include "kotsu/models/dense.hpp"
 
 namespace kotsu {
@@ -47,5 +48,8 @@ LoraOptions read_peft_adapter_config(const std::string& dir);
 // shape; every adapter tensor of the model must be in the file).
 LoraOptions load_peft_adapter(torch::nn::Module& model, const std::string& dir);
 bool is_peft_adapter_dir(const std::string& dir);
+// A causal LM directory, or a PEFT adapter directory: its base model (adapter_config.json's
+// base_model_name_or_path, a local directory) with the adapter applied.
+CausalLmModel load_causal_lm_or_adapter(const std::string& dir, torch::ScalarType dtype = torch::kFloat32);
 
 }  // namespace kotsu

@@ -9,6 +9,7 @@ double TrainOptions::effective_lr() const {
   if (lr > 0) return lr;
   if (strategy == "head") return 0;  // fitted by L-BFGS (train/head_fit)
   if (strategy == "partial") return 5e-5;
+  if (strategy == "lora") return 2e-4;
   return 2e-5;
 }
 
@@ -24,7 +25,8 @@ nlohmann::json TrainOptions::to_json() const {
           {"group_by_length", group_by_length}, {"head_first", head_first},
           {"lr_decay", lr_decay}, {"class_weights", class_weights}, {"balance", balance}, {"l1", l1}, {"augment", augment}, {"skip_bad", skip_bad},
           {"train_bn_stats", train_bn_stats}, {"image_size", image_size}, {"mask_pii", mask_pii},
-          {"rows", rows}, {"labels", labels}};
+          {"lora_r", lora_r}, {"lora_alpha", lora_alpha}, {"lora_dropout", lora_dropout}, {"lora_targets", lora_targets},
+          {"chat_template", chat_template}, {"rows", rows}, {"labels", labels}};
 }
 
 void TrainOptions::merge_json(const nlohmann::json& j, const std::string& source) {
@@ -72,6 +74,11 @@ void TrainOptions::merge_json(const nlohmann::json& j, const std::string& source
       else if (k == "train_bn_stats") train_bn_stats = v.get<bool>();
       else if (k == "image_size") image_size = v.get<int64_t>();
       else if (k == "mask_pii") mask_pii = v.get<bool>();
+      else if (k == "lora_r") lora_r = v.get<int64_t>();
+      else if (k == "lora_alpha") lora_alpha = v.get<double>();
+      else if (k == "lora_dropout") lora_dropout = v.get<double>();
+      else if (k == "lora_targets") lora_targets = v.get<std::string>();
+      else if (k == "chat_template") chat_template = v.get<std::string>();
       else if (k == "rows") rows = v.get<std::vector<int64_t>>();
       else if (k == "labels") labels = v.get<std::vector<std::string>>();
       else throw Error(source, k, "unknown option");
@@ -86,8 +93,11 @@ void TrainOptions::validate() const {
   if (model.empty()) throw Error(src, "model", "is required (a Hugging Face model directory)");
   if (data.empty()) throw Error(src, "data", "is required (a .csv, .tsv or .jsonl file; for pictures a class-folder tree, a CSV of path,label or an IDX file)");
   if (out.empty()) throw Error(src, "out", "is required (the run directory)");
-  if (strategy != "full" && strategy != "partial" && strategy != "head")
-    throw Error(src, "strategy", "'" + strategy + "' is not one of full, partial, head");
+  if (strategy != "full" && strategy != "partial" && strategy != "head" && strategy != "lora")
+    throw Error(src, "strategy", "'" + strategy + "' is not one of full, partial, head, lora");
+  if (lora_r < 1 || lora_r > 4096) throw Error(src, "lora_r", "must be in [1, 4096]");
+  if (lora_alpha <= 0) throw Error(src, "lora_alpha", "must be > 0");
+  if (lora_dropout < 0 || lora_dropout >= 1) throw Error(src, "lora_dropout", "must be in [0, 1)");
   if (init != "pretrained" && init != "random") throw Error(src, "init", "must be pretrained or random");
   if (schedule != "linear" && schedule != "cosine" && schedule != "constant")
     throw Error(src, "schedule", "must be linear, cosine or constant");

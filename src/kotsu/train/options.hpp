@@ -16,7 +16,7 @@ struct TrainOptions {
   std::string val_data;  // optional validation file; else a stratified split of `data`
   std::string out;       // run directory
   TextColumns columns;
-  std::string strategy = "full";  // full | partial | head
+  std::string strategy = "full";  // full | partial | head | lora
   int64_t unfreeze = 2;           // partial: how many top layers train
   std::string init = "pretrained";  // pretrained | random (train from scratch, for comparison)
   double lr = 0;                  // 0: 2e-5 full, 5e-5 partial (head: fitted by L-BFGS, no learning rate)
@@ -64,6 +64,15 @@ struct TrainOptions {
   // texts: replace personal data (e-mail, phone, card, ...) by typed placeholders as the data is read, for
   // training, and for eval and predict of the run (text/pii); the originals reach no log, report or model
   bool mask_pii = false;
+  // strategy lora (models/lora): adapters of rank lora_r (scaling lora_alpha / r, dropout lora_dropout) on
+  // the layers named by lora_targets: a comma list of names, a regular expression, "all-linear", or empty
+  // for the architecture's usual choice (PEFT's: q_proj,v_proj for the Llama family, c_attn for GPT-2)
+  int64_t lora_r = 8;
+  double lora_alpha = 16;
+  double lora_dropout = 0.05;
+  std::string lora_targets;
+  // causal LMs with chat data (`messages`): the built-in chat template to render it (text/chat_format)
+  std::string chat_template;
   // only these rows (0-based, in file order) of `data` are used (cross-validation folds); empty: all
   std::vector<int64_t> rows;
   // the label set and order; empty: the data's own (sorted). Cross-validation fixes it across folds.

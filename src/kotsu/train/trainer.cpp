@@ -23,6 +23,7 @@
 #include "kotsu/train/predict.hpp"
 #include "kotsu/train/progress.hpp"
 #include "kotsu/train/sampling.hpp"
+#include "kotsu/train/schedule.hpp"
 #include "kotsu/train/task.hpp"
 
 namespace kotsu {
@@ -101,14 +102,6 @@ torch::Tensor balanced_class_weights(const std::vector<int64_t>& y, size_t class
   for (size_t c = 0; c < classes; ++c)
     w[c] = count[c] > 0 ? static_cast<float>(static_cast<double>(y.size()) / (static_cast<double>(classes) * count[c])) : 1.0f;
   return torch::tensor(w);
-}
-
-double schedule_factor(const std::string& kind, int64_t step, int64_t total, int64_t warmup) {
-  if (step < warmup) return static_cast<double>(step) / static_cast<double>(std::max<int64_t>(1, warmup));
-  if (kind == "constant") return 1.0;
-  double progress = static_cast<double>(step - warmup) / static_cast<double>(std::max<int64_t>(1, total - warmup));
-  if (kind == "cosine") return std::max(0.0, 0.5 * (1.0 + std::cos(M_PI * progress)));
-  return std::max(0.0, 1.0 - progress);
 }
 
 bool no_decay(const std::string& name) {

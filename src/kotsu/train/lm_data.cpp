@@ -1,0 +1,99 @@
+#include "kotsu/train/lm_data.hpp"
+
+#include <torch/torch.h>
+
+#include "kotsu/core/error.hpp"
+#include "kotsu/text/chat_format.hpp"
+
+namespace kotsu {
+
+int64_t LmExample::targets() const {
+  int64_t n = 0;
+  for (size_t i = 1; i < learn.size(); ++i) n += learn[i];
+  return n;
+}
+
+LmTokenized tokenize_instructions(const std::vector<InstructionExample>& data, const Tokenizer& tok, const std::string& chat_format,
+                                  int64_t max_len, const std::string& source) {
+  LmTokenized out;
+  for (size_t row = 0; row < data.size(); ++row) {
+    const RenderedExample r = render_example(data[row], chat_format);
+    EncodeOptions eo;
+    eo.add_special = !r.has_bos;
+    const TokenizedText t = tok.encode(r.text, eo);
+    LmExample ex;
+    for (size_t i = 0; i < t.size(); ++i) {
+      bool learn = false;
+      if (t.sequence[i] == 0)
+        for (const auto& [b, e] : r.trained) learn = learn || (t.offsets[i].first >= b && t.offsets[i].first < e);
+      // a template's trailing special token (EOS after the text) is not part of the example: dropped
+      if (t.sequence[i] < 0 && i > 0 && t.sequence[i - 1] == 0) break;
+      ex.ids.push_back(t.ids[i]);
+      ex.learn.push_back(learn);
+    }
+    if (r.needs_eos) {
+      if (tok.eos_id() < 0)
+        throw Error(source, "completion", "the tokenizer has no EOS token, so the model could never learn where an answer ends; use a chat format");
+      ex.ids.push_back(tok.eos_id());
+      ex.learn.push_back(1);
+    }
+    if (static_cast<int64_t>(ex.ids.size()) > max_len) {
+      ex.ids.resize(static_cast<size_t>(max_len));
+      ex.learn.resize(static_cast<size_t>(max_len));
+      if (ex.targets() == 0) {
+        ++out.dropped;
+        continue;
+      }
+      ++out.truncated;
+    }
+    if (ex.targets() == 0) throw Error(source + ":" + std::to_string(row + 1), "completion", "renders to no token to learn");
+    out.examples.push_back(std::move(ex));
+  }
+  if (out.examples.empty()) throw Error(source, "max_len", "every example lost its answer to truncation; raise --max-len");
+  return out;
+}
+
+std::vector<int64_t> prompt_ids(const Tokenizer& tok, const std::string& text) {
+  EncodeOptions eo;
+  eo.add_special = !(tok.bos_id() >= 0 && text.rfind(tok.token(tok.bos_id()), 0) == 0 && !tok.token(tok.bos_id()).empty());
+  const TokenizedText t = tok.encode(text, eo);
+  std::vector<int64_t> ids;
+  for (size_t i = 0; i < t.size(); ++i) {
+    if (t.sequence[i] < 0 && i > 0 && t.sequence[i - 1] == 0) break;
+    ids.push_back(t.ids[i]);
+  }
+  return ids;
+}
+
+LmBatch make_lm_batch(const std::vector<LmExample>& data, const std::vector<size_t>& idx, int64_t pad_id) {
+  size_t T = 0;
+  for (size_t i : idx) T = std::max(T, data[i].ids.size());
+  const int64_t B = static_cast<int64_t>(idx.size());
+  LmBatch b;
+  b.ids = torch::full({B, static_cast<int64_t>(T)}, pad_id, torch::kLong);
+  b.mask = torch::zeros({B, static_cast<int64_t>(T)}, torch::kLong);
+  b.labels = torch::full({B, static_cast<int64_t>(T)}, -100, torch::kLong);
+  auto ids = b.ids.accessor<int64_t, 2>();
+  auto mask = b.mask.accessor<int64_t, 2>();
+  auto labels = b.labels.accessor<int64_t, 2>();
+  for (int64_t r = 0; r < B; ++r) {
+    const LmExample& ex = data[idx[static_cast<size_t>(r)]];
+    for (size_t t = 0; t < ex.ids.size(); ++t) {
+      ids[r][static_cast<int64_t>(t)] = ex.ids[t];
+      mask[r][static_cast<int64_t>(t)] = 1;
+      if (t + 1 < ex.ids.size() && ex.learn[t + 1]) {  // position t predicts token t + 1
+        labels[r][static_cast<int64_t>(t)] = ex.ids[t + 1];
+        ++b.targets;
+      }
+    }
+  }
+  return b;
+}
+
+torch::Tensor lm_loss_sum(const torch::Tensor& logits, const torch::Tensor& labels) {
+  namespace F = torch::nn::functional;
+  return F::cross_entropy(logits.reshape({-1, logits.size(-1)}).to(torch::kFloat), labels.reshape({-1}),
+                          F::CrossEntropyFuncOptions().ignore_index(-100).reduction(torch::kSum));
+}
+
+}  // namespace kotsu

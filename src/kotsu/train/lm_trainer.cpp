@@ -1,0 +1,278 @@
+#include "kotsu/train/lm_trainer.hpp"
+
+#include <fmt/format.h>
+#include <torch/torch.h>
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <numeric>
+#include <random>
+
+#include "kotsu/core/error.hpp"
+#include "kotsu/core/runtime.hpp"
+#include "kotsu/io/file.hpp"
+#include "kotsu/io/json_file.hpp"
+#include "kotsu/io/lm_config.hpp"
+#include "kotsu/io/safetensors.hpp"
+#include "kotsu/models/causal_lm.hpp"
+#include "kotsu/models/lora.hpp"
+#include "kotsu/train/adamw.hpp"
+#include "kotsu/train/lm_data.hpp"
+#include "kotsu/train/progress.hpp"
+#include "kotsu/train/schedule.hpp"
+
+namespace kotsu {
+
+namespace fs = std::filesystem;
+
+bool is_causal_lm_dir(const std::string& dir) {
+  if (is_peft_adapter_dir(dir)) return true;
+  const fs::path c = fs::path(dir) / "config.json";
+  if (!fs::exists(c)) return false;
+  try {
+    const auto j = read_json(c.string());
+    const std::string t = j.value("model_type", "");
+    return t == "gpt2" || t == "llama" || t == "mistral" || t == "qwen2";
+  } catch (const Error&) {
+    return false;
+  }
+}
+
+namespace {
+
+// The layers PEFT adapts by default for each architecture (TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING).
+nlohmann::json lora_targets(const TrainOptions& o, const CausalLmConfig& c) {
+  if (o.lora_targets.empty()) return c.model_type == "gpt2" ? nlohmann::json::array({"c_attn"}) : nlohmann::json::array({"q_proj", "v_proj"});
+  if (o.lora_targets == "all-linear" || o.lora_targets.find_first_of("\\.*+?()[]|^$") != std::string::npos) return o.lora_targets;
+  nlohmann::json list = nlohmann::json::array();
+  size_t a = 0;
+  while (a <= o.lora_targets.size()) {
+    size_t b = o.lora_targets.find(',', a);
+    if (b == std::string::npos) b = o.lora_targets.size();
+    if (b > a) list.push_back(o.lora_targets.substr(a, b - a));
+    a = b + 1;
+  }
+  return list;
+}
+
+bool no_decay(const std::string& name) {
+  return name.size() >= 5 && (name.compare(name.size() - 5, 5, ".bias") == 0 || name.find("norm") != std::string::npos || name.find("ln_") != std::string::npos);
+}
+
+struct Split {
+  std::vector<InstructionExample> train, val;
+};
+
+Split split_data(const TrainOptions& o) {
+  Split s;
+  std::vector<InstructionExample> all = read_instruction_data(o.data);
+  if (!o.val_data.empty()) {
+    std::vector<InstructionExample> val = read_instruction_data(o.val_data);
+    if (o.validation) {
+      s.train = std::move(all);
+      s.val = std::move(val);
+    } else {
+      s.train = std::move(all);
+      s.train.insert(s.train.end(), val.begin(), val.end());
+    }
+    return s;
+  }
+  if (!o.validation) {
+    s.train = std::move(all);
+    return s;
+  }
+  std::vector<size_t> order(all.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::mt19937_64 rng(o.seed);
+  std::shuffle(order.begin(), order.end(), rng);
+  const size_t n_val = std::max<size_t>(1, static_cast<size_t>(std::llround(o.val_fraction * static_cast<double>(all.size()))));
+  if (n_val >= all.size()) throw Error(o.data, "val_fraction", "leaves no training example; give --val-data or more rows");
+  for (size_t i = 0; i < order.size(); ++i) (i < n_val ? s.val : s.train).push_back(all[order[i]]);
+  return s;
+}
+
+// Mean loss per learnt token over `data`, eval mode.
+double validation_loss(CausalLm& model, const std::vector<LmExample>& data, int64_t batch, int64_t pad, torch::Device device) {
+  torch::NoGradGuard ng;
+  model.eval();
+  double sum = 0;
+  int64_t n = 0;
+  for (size_t a = 0; a < data.size(); a += static_cast<size_t>(batch)) {
+    std::vector<size_t> idx;
+    for (size_t i = a; i < std::min(data.size(), a + static_cast<size_t>(batch)); ++i) idx.push_back(i);
+    const LmBatch b = make_lm_batch(data, idx, pad);
+    sum += lm_loss_sum(model.logits(b.ids.to(device), nullptr, b.mask.to(device)), b.labels.to(device)).item<double>();
+    n += b.targets;
+  }
+  return sum / static_cast<double>(std::max<int64_t>(1, n));
+}
+
+void save_model(CausalLm& model, const TrainOptions& o, const LoraOptions& lo, const Tokenizer& tok) {
+  if (o.strategy == "lora") {
+    save_peft_adapter(model, lo, o.out, fs::absolute(o.model).string(), "CAUSAL_LM");
+  } else {
+    NamedTensors w;
+    for (auto& [n, t] : model.state()) w.emplace_back(n, t.detach().to(torch::kFloat).contiguous().cpu());
+    save_safetensors((fs::path(o.out) / "model.safetensors").string(), w, {{"format", "pt"}});
+    write_atomic((fs::path(o.out) / "config.json").string(), read_file((fs::path(o.model) / "config.json").string()));
+  }
+  tok.save(o.out);
+}
+
+}  // namespace
+
+TrainResult train_causal_lm(const TrainOptions& o, const TrainHooks& hooks) {
+  o.validate();
+  if (o.strategy != "lora" && o.strategy != "full")
+    throw Error("options", "strategy", "'" + o.strategy + "' is for classifiers; a causal LM trains with lora or full");
+  if (o.metric != "loss" && o.metric != "accuracy")
+    throw Error("options", "metric", "a causal LM is validated by its loss per learnt token; '" + o.metric + "' does not apply");
+  runtime_init(o.threads);
+  if (fs::exists(fs::path(o.out) / "run.json")) throw Error(o.out, "--out", "already holds a run; choose another directory");
+  std::error_code ec;
+  if (fs::exists(o.out) && fs::equivalent(o.out, o.model, ec)) throw Error(o.out, "--out", "is the --model directory; the run would overwrite the pretrained model");
+  Progress progress(hooks.quiet);
+  const torch::Device device(o.device);
+  const bool lora = o.strategy == "lora";
+  // adapters only: the frozen base may stay in bf16 (half the memory); a full fine-tune keeps float32 weights
+  CausalLmModel m = load_causal_lm(o.model, lora && o.bf16 ? torch::kBFloat16 : torch::kFloat);
+  CausalLm& model = *m.model;
+  model.to(device);
+  const Tokenizer tok = Tokenizer::load(o.model);
+  LoraOptions lo;
+  std::vector<std::string> adapted;
+  if (lora) {
+    lo.shape = {o.lora_r, o.lora_alpha, o.lora_dropout, false};
+    lo.target_modules = lora_targets(o, m.config);
+    lo.seed = o.seed;
+    adapted = apply_lora(model, lo);
+    model.to(device);
+  }
+  const Split split = split_data(o);
+  const LmTokenized train = tokenize_instructions(split.train, tok, o.chat_template, o.max_len, o.data);
+  LmTokenized val;
+  if (o.validation) val = tokenize_instructions(split.val, tok, o.chat_template, o.max_len, o.val_data.empty() ? o.data : o.val_data);
+  const int64_t pad = tok.pad_id();
+
+  std::vector<FusedAdamW::Group> groups(2);
+  groups[0].weight_decay = o.weight_decay;
+  int64_t total = 0, trainable = 0;
+  for (const auto& p : model.named_parameters(true)) {
+    total += p.value().numel();
+    if (!p.value().requires_grad()) continue;
+    trainable += p.value().numel();
+    groups[no_decay(p.key()) ? 1 : 0].params.push_back(p.value());
+  }
+  if (groups[1].params.empty()) groups.pop_back();
+  FusedAdamW opt(groups, {});
+  make_dirs(o.out);
+  progress.log(fmt::format("model {} ({}, {} layers, {} parameters)", o.model, m.config.model_type, m.config.num_layers, total));
+  progress.log(fmt::format("data {}: {} train / {} validation examples{}{}", o.data, train.examples.size(), val.examples.size(),
+                           train.truncated + val.truncated ? fmt::format(", {} cut to --max-len {}", train.truncated + val.truncated, o.max_len) : "",
+                           train.dropped + val.dropped ? fmt::format(", {} left out (nothing to learn within --max-len)", train.dropped + val.dropped) : ""));
+  progress.log(fmt::format("strategy {}: {} of {} parameters train{}; lr {:g}, batch {} x {} accumulated, up to {} epochs, {} threads", o.strategy, trainable, total,
+                           lora ? fmt::format(" (rank {} on {} layers: {})", o.lora_r, adapted.size(), lo.target_modules.dump()) : "",
+                           o.effective_lr(), o.batch_size, o.grad_accum, o.epochs, runtime_threads()));
+
+  const size_t n = train.examples.size();
+  const int64_t micro_per_epoch = static_cast<int64_t>((n + static_cast<size_t>(o.batch_size) - 1) / static_cast<size_t>(o.batch_size));
+  const int64_t steps_per_epoch = (micro_per_epoch + o.grad_accum - 1) / o.grad_accum;
+  const int64_t total_steps = steps_per_epoch * o.epochs;
+  const int64_t warmup = static_cast<int64_t>(std::llround(o.warmup_ratio * static_cast<double>(total_steps)));
+  TrainResult res;
+  res.out = o.out;
+  res.best_metric = std::nan("");
+  res.history = nlohmann::json::array();
+  int64_t step = 0, bad = 0;
+  auto write_run = [&](const std::string& status) {
+    nlohmann::ordered_json j;
+    j["status"] = status;
+    j["task"] = "causal-lm";
+    j["options"] = o.to_json();
+    j["n_train"] = train.examples.size();
+    j["n_val"] = val.examples.size();
+    j["parameters"] = {{"total", total}, {"trainable", trainable}};
+    if (lora) j["lora"] = {{"layers", adapted}, {"target_modules", lo.target_modules}};
+    j["best_metric"] = {{"name", "loss"}, {"value", std::isnan(res.best_metric) ? nlohmann::json(nullptr) : nlohmann::json(res.best_metric)}, {"epoch", res.best_epoch}};
+    j["stopped_early"] = res.stopped_early;
+    j["history"] = res.history;
+    write_atomic((fs::path(o.out) / "run.json").string(), j.dump(2) + "\n");
+  };
+  write_run("running");
+  for (int64_t epoch = 0; epoch < o.epochs; ++epoch) {
+    const auto t0 = std::chrono::steady_clock::now();
+    torch::manual_seed(o.seed * 1000003ULL + static_cast<uint64_t>(epoch));
+    std::mt19937_64 rng(o.seed ^ (0x9E3779B97F4A7C15ULL * static_cast<uint64_t>(epoch + 1)));
+    std::vector<size_t> order(n);
+    std::iota(order.begin(), order.end(), 0);
+    std::shuffle(order.begin(), order.end(), rng);
+    model.train();
+    progress.start(fmt::format("epoch {}/{}", epoch + 1, o.epochs), micro_per_epoch);
+    double loss_sum = 0;
+    int64_t targets_seen = 0;
+    for (int64_t s0 = 0; s0 < micro_per_epoch; s0 += o.grad_accum) {
+      // one optimizer step: its micro-batches, and the learnt tokens of all of them (the loss's divisor)
+      std::vector<LmBatch> micro;
+      int64_t step_targets = 0;
+      for (int64_t mb = s0; mb < std::min(micro_per_epoch, s0 + o.grad_accum); ++mb) {
+        const size_t a = static_cast<size_t>(mb * o.batch_size);
+        std::vector<size_t> idx(order.begin() + static_cast<std::ptrdiff_t>(a), order.begin() + static_cast<std::ptrdiff_t>(std::min(n, a + static_cast<size_t>(o.batch_size))));
+        micro.push_back(make_lm_batch(train.examples, idx, pad));
+        step_targets += micro.back().targets;
+      }
+      for (const LmBatch& b : micro) {
+        const auto sum = lm_loss_sum(model.logits(b.ids.to(device), nullptr, b.mask.to(device)), b.labels.to(device));
+        (sum / static_cast<double>(std::max<int64_t>(1, step_targets))).backward();
+        loss_sum += sum.item<double>();
+      }
+      targets_seen += step_targets;
+      opt.step(o.effective_lr() * schedule_factor(o.schedule, step, total_steps, warmup), o.grad_clip);
+      ++step;
+      progress.step(std::min(micro_per_epoch, s0 + o.grad_accum), loss_sum / static_cast<double>(std::max<int64_t>(1, targets_seen)), 0);
+    }
+    progress.finish();
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const double train_loss = loss_sum / static_cast<double>(std::max<int64_t>(1, targets_seen));
+    nlohmann::json h = {{"epoch", epoch + 1}, {"step", step}, {"train_loss", train_loss}, {"seconds", secs},
+                        {"tokens_per_second", static_cast<double>(targets_seen) / std::max(1e-9, secs)}};
+    bool improved = epoch + 1 == o.epochs;
+    std::string val_text = "no validation";
+    if (o.validation) {
+      const double vl = validation_loss(model, val.examples, o.batch_size, pad, device);
+      h["val_loss"] = vl;
+      h["val_perplexity"] = std::exp(vl);
+      improved = std::isnan(res.best_metric) || vl < res.best_metric;
+      val_text = fmt::format("val_loss {:.4f}  val_perplexity {:.2f}", vl, std::exp(vl));
+      if (improved) res.best_metric = vl;
+    }
+    res.history.push_back(h);
+    bad = improved ? 0 : bad + 1;
+    if (improved) {
+      res.best_epoch = epoch + 1;
+      save_model(model, o, lo, tok);
+    }
+    res.epochs_run = epoch + 1;
+    progress.log(fmt::format("epoch {}/{}  train_loss {:.4f}  {}  {:.1f}s{}", epoch + 1, o.epochs, train_loss, val_text, secs,
+                             improved && o.validation ? "  *best*" : ""));
+    if (o.validation && o.patience > 0 && bad >= o.patience && epoch + 1 < o.epochs) {
+      res.stopped_early = true;
+      write_run("running");
+      progress.log(fmt::format("early stopping: no validation loss improvement for {} epochs", o.patience));
+      break;
+    }
+    write_run("running");
+    if (hooks.on_epoch && hooks.on_epoch(epoch + 1, o.validation ? h["val_loss"].get<double>() : train_loss) && epoch + 1 < o.epochs) {
+      res.pruned = true;
+      write_run("pruned");
+      return res;
+    }
+  }
+  write_run("finished");
+  progress.log(fmt::format("{}; {} saved in {}", o.validation ? fmt::format("best val_loss {:.4f} at epoch {}", res.best_metric, res.best_epoch)
+                                                             : fmt::format("trained {} epochs", res.epochs_run),
+                           lora ? "adapter (PEFT format)" : "model", o.out));
+  return res;
+}
+
+}  // namespace kotsu

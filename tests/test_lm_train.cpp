@@ -1,0 +1,189 @@
+// train/lm_trainer, train/lm_data, text/chat_format, data/instruction_data: instruction tuning of the tiny
+// GPT-2 (fixtures/make_tiny_gpt2.py) with LoRA.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "kotsu/core/error.hpp"
+#include "kotsu/io/file.hpp"
+#include "kotsu/io/json_file.hpp"
+#include "kotsu/io/safetensors.hpp"
+#include "kotsu/models/lora.hpp"
+#include "kotsu/text/chat_format.hpp"
+#include "kotsu/train/lm_data.hpp"
+#include "kotsu/train/lm_trainer.hpp"
+#include "test_util.hpp"
+
+using namespace kotsu;
+
+namespace {
+
+const std::vector<std::pair<std::string, std::string>> kFacts = {
+    {"sky?", " blue"}, {"grass?", " green"}, {"snow?", " white"}, {"coal?", " black"}, {"sun?", " yellow"}, {"rose?", " red"}};
+
+std::string write_facts(const std::string& dir) {
+  std::string text;
+  for (const auto& [q, a] : kFacts) text += nlohmann::json({{"prompt", "colour of the " + q + " ->"}, {"completion", a}}).dump() + "\n";
+  write_atomic(dir + "/facts.jsonl", text);
+  return dir + "/facts.jsonl";
+}
+
+// The tiny GPT-2 without dropout (its config has 0.1 everywhere): exact comparisons between runs.
+std::string no_dropout_gpt2(const std::string& dir) {
+  const std::string m = dir + "/gpt2";
+  std::filesystem::copy(test::fixture("tiny_gpt2"), m, std::filesystem::copy_options::recursive);
+  auto c = read_json(m + "/config.json");
+  for (const char* k : {"resid_pdrop", "embd_pdrop", "attn_pdrop"}) c[k] = 0.0;
+  write_atomic(m + "/config.json", c.dump(2));
+  return m;
+}
+
+TrainOptions lora_options(const std::string& dir, const std::string& data) {
+  TrainOptions o;
+  o.model = no_dropout_gpt2(dir);
+  o.data = data;
+  o.out = dir + "/run";
+  o.strategy = "lora";
+  o.lora_targets = "all-linear";
+  o.lora_r = 8;
+  o.lora_alpha = 16;
+  o.lora_dropout = 0;
+  o.lr = 1e-2;
+  o.warmup_ratio = 0;
+  o.batch_size = 6;
+  o.epochs = 60;
+  o.validation = false;
+  o.seed = 1;
+  o.threads = 2;
+  return o;
+}
+
+}  // namespace
+
+TEST(LmData, OnlyAnswerTokensAndTheirEosAreLearntEvenWhenPadIsEos) {
+  const Tokenizer tok = Tokenizer::load(test::fixture("tiny_gpt2"));
+  ASSERT_EQ(tok.pad_id(), tok.eos_id()) << "the fixture's GPT-2 pads with EOS, the case other tools get wrong";
+  std::vector<InstructionExample> data = {{"the cat", " sat", {}}, {"a long prompt here", " and a longer answer", {}}};
+  const LmTokenized t = tokenize_instructions(data, tok, "", 64, "test");
+  ASSERT_EQ(t.examples.size(), 2u);
+  const LmExample& e = t.examples[0];
+  const auto prompt = tok.encode_ids("the cat");
+  ASSERT_GT(e.ids.size(), prompt.size() + 1);
+  for (size_t i = 0; i < prompt.size(); ++i) EXPECT_EQ(e.learn[i], 0) << i;
+  for (size_t i = prompt.size(); i < e.ids.size(); ++i) EXPECT_EQ(e.learn[i], 1) << i;
+  EXPECT_EQ(e.ids.back(), tok.eos_id());
+  EXPECT_EQ(tok.decode(std::vector<int64_t>(e.ids.begin() + static_cast<std::ptrdiff_t>(prompt.size()), e.ids.end() - 1)), " sat");
+  // batched with a longer row: the short row's EOS is a label once, its padding (also EOS) never
+  const LmBatch b = make_lm_batch(t.examples, {0, 1}, tok.pad_id());
+  EXPECT_EQ(b.targets, e.targets() + t.examples[1].targets());
+  const auto labels = b.labels[0];
+  int64_t eos_labels = 0, labelled = 0;
+  for (int64_t i = 0; i < labels.size(0); ++i) {
+    eos_labels += labels[i].item<int64_t>() == tok.eos_id();
+    labelled += labels[i].item<int64_t>() != -100;
+  }
+  EXPECT_EQ(eos_labels, 1);
+  EXPECT_EQ(labelled, e.targets());
+  EXPECT_EQ(labels[static_cast<int64_t>(e.ids.size()) - 2].item<int64_t>(), tok.eos_id());  // predicted from the last answer token
+  EXPECT_EQ(b.mask[0].sum().item<int64_t>(), static_cast<int64_t>(e.ids.size()));
+}
+
+TEST(LmData, ChatFormatsLearnOnlyTheAssistantTurns) {
+  InstructionExample chat;
+  chat.messages = {{"system", "Be brief."}, {"user", "Hi"}, {"assistant", "Hello."}, {"user", "Bye"}, {"assistant", " Bye now. "}};
+  const RenderedExample r = render_example(chat, "chatml");
+  EXPECT_EQ(r.text, "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\nHello.<|im_end|>\n"
+                    "<|im_start|>user\nBye<|im_end|>\n<|im_start|>assistant\n Bye now. <|im_end|>\n");
+  ASSERT_EQ(r.trained.size(), 2u);
+  EXPECT_EQ(r.text.substr(r.trained[0].first, r.trained[0].second - r.trained[0].first), "Hello.<|im_end|>");
+  EXPECT_EQ(r.text.substr(r.trained[1].first, r.trained[1].second - r.trained[1].first), " Bye now. <|im_end|>");
+  EXPECT_FALSE(r.needs_eos);
+  const RenderedExample l = render_example(chat, "llama-3");
+  EXPECT_EQ(l.text.rfind("<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nBe brief.<|eot_id|>", 0), 0u) << l.text;
+  EXPECT_EQ(l.text.substr(l.trained[1].first, l.trained[1].second - l.trained[1].first), "Bye now.<|eot_id|>");
+  EXPECT_TRUE(l.has_bos);
+  EXPECT_EQ(render_generation_prompt({{"user", "Hi"}}, "chatml"), "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n");
+  EXPECT_THROW(render_example(chat, ""), Error);          // chat rows need a format
+  EXPECT_THROW(render_example(chat, "vicuna"), Error);    // not a built-in
+}
+
+TEST(LmData, BadInstructionFilesNameTheLineAndField) {
+  const std::string dir = test::temp_dir("lm-bad");
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {R"({"prompt": "a"})", "completion"},
+      {R"({"messages": [{"role": "user", "content": "hi"}]})", "no assistant"},
+      {R"({"messages": [{"role": "robot", "content": "hi"}]})", "messages[0].role"},
+      {R"({"text": "x"})", "neither"},
+      {"{oops", "not JSON"}};
+  for (const auto& [line, expect] : cases) {
+    write_atomic(dir + "/bad.jsonl", R"({"prompt": "ok", "completion": " fine"})" "\n" + line + "\n");
+    try {
+      read_instruction_data(dir + "/bad.jsonl");
+      FAIL() << line;
+    } catch (const Error& e) {
+      const std::string what = e.what();
+      EXPECT_NE(what.find("bad.jsonl:2"), std::string::npos) << what;
+      EXPECT_NE(what.find(expect), std::string::npos) << what;
+    }
+  }
+}
+
+TEST(LmTrain, LoraLearnsTheAnswersAndTheAdapterReloads) {
+  const std::string dir = test::temp_dir("lm-lora");
+  TrainOptions o = lora_options(dir, write_facts(dir));
+  TrainHooks quiet;
+  quiet.quiet = true;
+  const TrainResult r = train_causal_lm(o, quiet);
+  const double first = r.history.front()["train_loss"], last = r.history.back()["train_loss"];
+  EXPECT_LT(last, 0.05 * first) << r.history.dump();
+  // OUT is a PEFT adapter for the base model, with the tokenizer
+  const auto cfg = read_json(o.out + "/adapter_config.json");
+  EXPECT_EQ(cfg["base_model_name_or_path"], std::filesystem::absolute(o.model).string());
+  EXPECT_EQ(cfg["task_type"], "CAUSAL_LM");
+  EXPECT_TRUE(std::filesystem::exists(o.out + "/adapter_model.safetensors"));
+  const auto run = read_json(o.out + "/run.json");
+  EXPECT_EQ(run["task"], "causal-lm");
+  EXPECT_EQ(run["status"], "finished");
+  EXPECT_LT(run["parameters"]["trainable"].get<int64_t>(), run["parameters"]["total"].get<int64_t>() / 2);
+  // the trained model answers every prompt with its completion (greedy, through the CLI)
+  for (const auto& [q, a] : kFacts) {
+    int status = 0;
+    const std::string out = test::run_command(std::string(KOTSU_CLI) + " generate --model " + o.out + " --prompt 'colour of the " + q +
+                                                  " ->' --max-new-tokens 12 --threads 2",
+                                              &status);
+    ASSERT_EQ(status, 0) << out;
+    EXPECT_EQ(out, a + "\n") << q;
+  }
+}
+
+TEST(LmTrain, GradientAccumulationEqualsTheBiggerBatch) {
+  const std::string dir = test::temp_dir("lm-accum");
+  const std::string data = write_facts(dir);
+  TrainHooks quiet;
+  quiet.quiet = true;
+  TrainOptions big = lora_options(dir, data), acc = big;
+  big.epochs = acc.epochs = 2;
+  big.batch_size = 6;
+  big.out = dir + "/big";
+  acc.batch_size = 2;
+  acc.grad_accum = 3;
+  acc.out = dir + "/acc";
+  train_causal_lm(big, quiet);
+  train_causal_lm(acc, quiet);
+  const auto a = load_safetensors(big.out + "/adapter_model.safetensors"), b = load_safetensors(acc.out + "/adapter_model.safetensors");
+  ASSERT_EQ(a.size(), b.size());
+  double worst = 0;
+  for (const auto& [name, t] : a) worst = std::max(worst, (t - b.at(name)).abs().max().item<double>());
+  EXPECT_LT(worst, 1e-5);
+  // and differs from three separate steps of 2 (the test would pass trivially if accumulation did nothing)
+  TrainOptions small = acc;
+  small.grad_accum = 1;
+  small.out = dir + "/small";
+  train_causal_lm(small, quiet);
+  const auto c = load_safetensors(small.out + "/adapter_model.safetensors");
+  double diff = 0;
+  for (const auto& [name, t] : a) diff = std::max(diff, (t - c.at(name)).abs().max().item<double>());
+  EXPECT_GT(diff, 1e-3);
+}
