@@ -66,7 +66,7 @@ TEST(LmData, OnlyAnswerTokensAndTheirEosAreLearntEvenWhenPadIsEos) {
   const Tokenizer tok = Tokenizer::load(test::fixture("tiny_gpt2"));
   ASSERT_EQ(tok.pad_id(), tok.eos_id()) << "the fixture's GPT-2 pads with EOS, the case other tools get wrong";
   std::vector<InstructionExample> data = {{"the cat", " sat", {}}, {"a long prompt here", " and a longer answer", {}}};
-  const LmTokenized t = tokenize_instructions(data, tok, "", 64, "test");
+  const LmTokenized t = tokenize_instructions(data, tok, ChatFormat("", "", "", ""), 64, "test");
   ASSERT_EQ(t.examples.size(), 2u);
   const LmExample& e = t.examples[0];
   const auto prompt = tok.encode_ids("the cat");
@@ -93,20 +93,20 @@ TEST(LmData, OnlyAnswerTokensAndTheirEosAreLearntEvenWhenPadIsEos) {
 TEST(LmData, ChatFormatsLearnOnlyTheAssistantTurns) {
   InstructionExample chat;
   chat.messages = {{"system", "Be brief."}, {"user", "Hi"}, {"assistant", "Hello."}, {"user", "Bye"}, {"assistant", " Bye now. "}};
-  const RenderedExample r = render_example(chat, "chatml");
+  const RenderedExample r = ChatFormat("chatml", "", "<s>", "</s>").render(chat);
   EXPECT_EQ(r.text, "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\nHello.<|im_end|>\n"
                     "<|im_start|>user\nBye<|im_end|>\n<|im_start|>assistant\n Bye now. <|im_end|>\n");
   ASSERT_EQ(r.trained.size(), 2u);
   EXPECT_EQ(r.text.substr(r.trained[0].first, r.trained[0].second - r.trained[0].first), "Hello.<|im_end|>");
   EXPECT_EQ(r.text.substr(r.trained[1].first, r.trained[1].second - r.trained[1].first), " Bye now. <|im_end|>");
   EXPECT_FALSE(r.needs_eos);
-  const RenderedExample l = render_example(chat, "llama-3");
+  const RenderedExample l = ChatFormat("llama-3", "", "<s>", "</s>").render(chat);
   EXPECT_EQ(l.text.rfind("<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nBe brief.<|eot_id|>", 0), 0u) << l.text;
   EXPECT_EQ(l.text.substr(l.trained[1].first, l.trained[1].second - l.trained[1].first), "Bye now.<|eot_id|>");
   EXPECT_TRUE(l.has_bos);
-  EXPECT_EQ(render_generation_prompt({{"user", "Hi"}}, "chatml"), "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n");
-  EXPECT_THROW(render_example(chat, ""), Error);          // chat rows need a format
-  EXPECT_THROW(render_example(chat, "vicuna"), Error);    // not a built-in
+  EXPECT_EQ(ChatFormat("chatml", "", "", "").generation_prompt({{"user", "Hi"}}), "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n");
+  EXPECT_THROW(ChatFormat("", "", "", "").render(chat), Error);  // chat rows need a format
+  EXPECT_THROW(ChatFormat("vicuna", "", "", ""), Error);         // not a built-in, not a file
 }
 
 TEST(LmData, BadInstructionFilesNameTheLineAndField) {
@@ -186,4 +186,73 @@ TEST(LmTrain, GradientAccumulationEqualsTheBiggerBatch) {
   double diff = 0;
   for (const auto& [name, t] : a) diff = std::max(diff, (t - c.at(name)).abs().max().item<double>());
   EXPECT_GT(diff, 1e-3);
+}
+
+TEST(LmData, JinjaChatTemplatesLearnTheAssistantTurns) {
+  // the fixture's templates (rendered byte-identically to Jinja2 in test_jinja), as a model's own template
+  const auto fx = read_json(test::fixture("chat_templates.json"));
+  InstructionExample chat;
+  chat.messages = {{"system", "Be brief."}, {"user", "Where is my card?"}, {"assistant", "Posted Monday."}, {"user", "Thanks"}, {"assistant", "You are welcome."}};
+  for (const std::string name : {"chatml", "zephyr", "phi-3", "llama-3"}) {
+    SCOPED_TRACE(name);
+    const std::string dir = test::temp_dir("lm-tpl");
+    write_atomic(dir + "/tokenizer_config.json", nlohmann::json({{"chat_template", fx["templates"][name]}}).dump());
+    const ChatFormat format("auto", dir, "<s>", "</s>");
+    const RenderedExample r = format.render(chat);
+    ASSERT_EQ(r.trained.size(), 2u) << r.text;
+    const std::string first = r.text.substr(r.trained[0].first, r.trained[0].second - r.trained[0].first);
+    const std::string second = r.text.substr(r.trained[1].first, r.trained[1].second - r.trained[1].first);
+    // each learnt range starts with the answer and ends before the next user turn
+    EXPECT_EQ(first.rfind("Posted Monday.", 0), 0u) << first;
+    EXPECT_EQ(first.find("Thanks"), std::string::npos) << first;
+    EXPECT_EQ(second.rfind("You are welcome.", 0), 0u) << second;
+    EXPECT_EQ(r.text.substr(0, r.trained[0].first).find("Posted"), std::string::npos);
+    EXPECT_EQ(r.has_bos, r.text.rfind("<s>", 0) == 0);
+    // the generation prompt is the conversation's prefix before an answer
+    EXPECT_EQ(r.text.rfind(format.generation_prompt({chat.messages.begin(), chat.messages.begin() + 2}), 0), 0u);
+  }
+  // a template whose generation prompt differs from its assistant header (a stray newline): refused, not mislearnt
+  {
+    const std::string dir = test::temp_dir("lm-tpl-bad");
+    write_atomic(dir + "/chat.jinja", "{% for m in messages %}{{ m.role + ': ' + m.content }}\n{% endfor %}{% if add_generation_prompt %}assistant:\n{% endif %}");
+    try {
+      ChatFormat(dir + "/chat.jinja", "", "", "").render(chat);
+      FAIL() << "no error";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("cannot be located"), std::string::npos) << e.what();
+    }
+  }
+  // a model without a template: "auto" says so and names the built-ins
+  try {
+    ChatFormat("auto", test::fixture("tiny_gpt2"), "", "");
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("chatml"), std::string::npos) << e.what();
+  }
+}
+
+TEST(LmTrain, ChatDataWithAJinjaTemplateTeachesTheAssistantReplies) {
+  const std::string dir = test::temp_dir("lm-chat");
+  std::string rows;
+  for (const auto& [q, a] : kFacts)
+    rows += nlohmann::json({{"messages", {{{"role", "user"}, {"content", "colour of the " + q}}, {{"role", "assistant"}, {"content", a.substr(1)}}}}}).dump() + "\n";
+  write_atomic(dir + "/chat.jsonl", rows);
+  // a compact template (the tiny GPT-2 has 64 positions): the assistant turn ends with EOS
+  write_atomic(dir + "/chat.jinja",
+               "{% for m in messages %}{% if m.role == 'user' %}Q: {{ m.content }}\n{% else %}A: {{ m.content }}{{ eos_token }}\n{% endif %}{% endfor %}"
+               "{% if add_generation_prompt %}A: {% endif %}");
+  TrainOptions o = lora_options(dir, dir + "/chat.jsonl");
+  o.chat_template = dir + "/chat.jinja";
+  o.epochs = 80;
+  TrainHooks quiet;
+  quiet.quiet = true;
+  train_causal_lm(o, quiet);
+  for (const auto& [q, a] : kFacts) {
+    int status = 0;
+    const std::string out = test::run_command(std::string(KOTSU_CLI) + " generate --model " + o.out + " --chat-template " + o.chat_template +
+                                                  " --prompt 'colour of the " + q + "' --max-new-tokens 16 --threads 2",
+                                              &status);
+    ASSERT_EQ(status, 0) << out;
+    EXPECT_EQ(out, a.substr(1) + "\n") << q;  // stopped at EOS
+  }
 }

@@ -26,7 +26,7 @@ Action add_generate(CLI::App& app) {
   f->o.max_new_tokens = 64;
   auto* c = app.add_subcommand("generate", "continue a prompt with a causal language model (GPT-2)");
   c->add_option("--model", f->model, "Hugging Face model directory (config.json, model.safetensors, tokenizer files), or a LoRA adapter directory (PEFT format, e.g. a kotsu train --strategy lora run)")->required();
-  c->add_option("--chat-template", f->chat_template, "send the prompt as a user message in this chat format (chatml, llama-3) and stop at its end of turn");
+  c->add_option("--chat-template", f->chat_template, "send the prompt as a user message in this chat format (chatml, llama-3, auto: the model's own Jinja template, or a .jinja file)");
   c->add_option("--prompt", f->prompt, "the text to continue")->required();
   c->add_option("--max-new-tokens", f->o.max_new_tokens, "tokens to generate at most")->capture_default_str();
   c->add_option("--temperature", f->o.temperature, "0: greedy; > 0: sample from softmax(logits / temperature)")->capture_default_str();
@@ -51,8 +51,10 @@ Action add_generate(CLI::App& app) {
     if (m.config.eos_token_id >= 0) o.stop_ids.push_back(m.config.eos_token_id);
     std::string prompt = f->prompt;
     if (!f->chat_template.empty()) {
-      prompt = render_generation_prompt({{"user", f->prompt}}, f->chat_template);
-      f->stop.push_back(f->chat_template == "chatml" ? "<|im_end|>" : "<|eot_id|>");
+      // an adapter directory carries the base model's tokenizer files, templates included
+      const ChatFormat format(f->chat_template, f->model, tok.bos_id() >= 0 ? tok.token(tok.bos_id()) : "", tok.eos_id() >= 0 ? tok.token(tok.eos_id()) : "");
+      prompt = format.generation_prompt({{"user", f->prompt}});
+      if (!format.end_of_turn().empty()) f->stop.push_back(format.end_of_turn());
     }
     if (!f->stop.empty())  // decoding the text so far each step costs only when there are stop strings to look for
       o.on_token = [&](int64_t, const std::vector<int64_t>& generated) {

@@ -3,7 +3,6 @@
 #include <torch/torch.h>
 
 #include "kotsu/core/error.hpp"
-#include "kotsu/text/chat_format.hpp"
 
 namespace kotsu {
 
@@ -13,11 +12,11 @@ int64_t LmExample::targets() const {
   return n;
 }
 
-LmTokenized tokenize_instructions(const std::vector<InstructionExample>& data, const Tokenizer& tok, const std::string& chat_format,
+LmTokenized tokenize_instructions(const std::vector<InstructionExample>& data, const Tokenizer& tok, const ChatFormat& format,
                                   int64_t max_len, const std::string& source) {
   LmTokenized out;
   for (size_t row = 0; row < data.size(); ++row) {
-    const RenderedExample r = render_example(data[row], chat_format);
+    const RenderedExample r = format.render(data[row]);
     EncodeOptions eo;
     eo.add_special = !r.has_bos;
     const TokenizedText t = tok.encode(r.text, eo);

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "kotsu/data/instruction_data.hpp"
+#include "kotsu/text/chat_format.hpp"
 #include "kotsu/text/tokenizer.hpp"
 
 namespace kotsu {
@@ -27,7 +28,7 @@ struct LmTokenized {
 };
 
 // Refuses a tokenizer without EOS when a completion needs one (the model could never learn to stop).
-LmTokenized tokenize_instructions(const std::vector<InstructionExample>& data, const Tokenizer& tok, const std::string& chat_format,
+LmTokenized tokenize_instructions(const std::vector<InstructionExample>& data, const Tokenizer& tok, const ChatFormat& format,
                                   int64_t max_len, const std::string& source);
 
 // The ids of a prompt as training saw its start: the tokenizer's leading special tokens (BOS) unless the

@@ -149,10 +149,15 @@ TrainResult train_causal_lm(const TrainOptions& o, const TrainHooks& hooks) {
     adapted = apply_lora(model, lo);
     model.to(device);
   }
+  if (o.max_len > m.config.max_positions) {  // longer rows could not go through the model at all
+    progress.log(fmt::format("--max-len {} exceeds the model's {} positions: examples are cut to {}", o.max_len, m.config.max_positions, m.config.max_positions));
+  }
+  const int64_t max_len = std::min(o.max_len, m.config.max_positions);
+  const ChatFormat format(o.chat_template, o.model, tok.bos_id() >= 0 ? tok.token(tok.bos_id()) : "", tok.eos_id() >= 0 ? tok.token(tok.eos_id()) : "");
   const Split split = split_data(o);
-  const LmTokenized train = tokenize_instructions(split.train, tok, o.chat_template, o.max_len, o.data);
+  const LmTokenized train = tokenize_instructions(split.train, tok, format, max_len, o.data);
   LmTokenized val;
-  if (o.validation) val = tokenize_instructions(split.val, tok, o.chat_template, o.max_len, o.val_data.empty() ? o.data : o.val_data);
+  if (o.validation) val = tokenize_instructions(split.val, tok, format, max_len, o.val_data.empty() ? o.data : o.val_data);
   const int64_t pad = tok.pad_id();
 
   std::vector<FusedAdamW::Group> groups(2);
@@ -169,7 +174,7 @@ TrainResult train_causal_lm(const TrainOptions& o, const TrainHooks& hooks) {
   make_dirs(o.out);
   progress.log(fmt::format("model {} ({}, {} layers, {} parameters)", o.model, m.config.model_type, m.config.num_layers, total));
   progress.log(fmt::format("data {}: {} train / {} validation examples{}{}", o.data, train.examples.size(), val.examples.size(),
-                           train.truncated + val.truncated ? fmt::format(", {} cut to --max-len {}", train.truncated + val.truncated, o.max_len) : "",
+                           train.truncated + val.truncated ? fmt::format(", {} cut to {} tokens", train.truncated + val.truncated, max_len) : "",
                            train.dropped + val.dropped ? fmt::format(", {} left out (nothing to learn within --max-len)", train.dropped + val.dropped) : ""));
   progress.log(fmt::format("strategy {}: {} of {} parameters train{}; lr {:g}, batch {} x {} accumulated, up to {} epochs, {} threads", o.strategy, trainable, total,
                            lora ? fmt::format(" (rank {} on {} layers: {})", o.lora_r, adapted.size(), lo.target_modules.dump()) : "",
