@@ -256,3 +256,33 @@ TEST(LmTrain, ChatDataWithAJinjaTemplateTeachesTheAssistantReplies) {
     EXPECT_EQ(out, a.substr(1) + "\n") << q;  // stopped at EOS
   }
 }
+
+TEST(LmTrain, AKilledRunResumesToTheUninterruptedResult) {
+  const std::string dir = test::temp_dir("lm-resume");
+  TrainOptions o = lora_options(dir, write_facts(dir));
+  o.epochs = 4;
+  o.batch_size = 2;
+  o.lora_dropout = 0.1;  // dropout masks must follow (seed, epoch) too
+  o.validation = true;
+  o.val_fraction = 0.34;
+  o.patience = 0;
+  TrainHooks quiet;
+  quiet.quiet = true;
+  TrainOptions whole = o;
+  whole.out = dir + "/whole";
+  train_causal_lm(whole, quiet);
+  TrainHooks killed = quiet;
+  killed.stop_after_epoch = 2;  // returns after epoch 2's checkpoint, as if killed there
+  train_causal_lm(o, killed);
+  EXPECT_EQ(read_json(o.out + "/run.json")["status"], "running");
+  EXPECT_TRUE(is_causal_lm_run(o.out));
+  EXPECT_THROW(train_causal_lm(o, quiet), Error);  // the run exists: only --resume continues it
+  const TrainResult r = resume_causal_lm(o.out, quiet);
+  EXPECT_EQ(r.epochs_run, 4);
+  EXPECT_EQ(read_json(o.out + "/run.json")["status"], "finished");
+  const auto a = load_safetensors(whole.out + "/adapter_model.safetensors"), b = load_safetensors(o.out + "/adapter_model.safetensors");
+  ASSERT_EQ(a.size(), b.size());
+  for (const auto& [name, t] : a) EXPECT_TRUE(torch::equal(t, b.at(name))) << name;
+  EXPECT_EQ(read_json(whole.out + "/run.json")["history"].size(), read_json(o.out + "/run.json")["history"].size());
+  EXPECT_DOUBLE_EQ(read_json(whole.out + "/run.json")["best_metric"]["value"].get<double>(), read_json(o.out + "/run.json")["best_metric"]["value"].get<double>());
+}

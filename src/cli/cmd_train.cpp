@@ -102,7 +102,8 @@ Action add_train(CLI::App& app) {
     TrainHooks hooks;
     hooks.quiet = f->quiet;
     if (!f->resume.empty()) {
-      resume_classifier(f->resume, hooks);
+      if (is_causal_lm_run(f->resume)) resume_causal_lm(f->resume, hooks);
+      else resume_classifier(f->resume, hooks);
       return 0;
     }
     const TrainOptions o = merged_options(*f, c);

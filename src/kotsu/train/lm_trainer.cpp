@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <numeric>
 #include <random>
+#include <sstream>
 
 #include "kotsu/core/error.hpp"
 #include "kotsu/core/runtime.hpp"
@@ -120,18 +121,36 @@ void save_model(CausalLm& model, const TrainOptions& o, const LoraOptions& lo, c
   tok.save(o.out);
 }
 
-}  // namespace
+// What a resumed run needs besides the weights and the optimizer (trainer_state.json).
+struct LmState {
+  int64_t epoch = 0, step = 0, best_epoch = 0, bad = 0;
+  double best = std::nan("");
+  bool stopped_early = false;
+  std::string checkpoint;
+  nlohmann::json history = nlohmann::json::array();
+  nlohmann::json to_json() const {
+    return {{"epoch", epoch}, {"global_step", step}, {"best", std::isnan(best) ? nlohmann::json(nullptr) : nlohmann::json(best)}, {"best_epoch", best_epoch},
+            {"bad_epochs", bad}, {"stopped_early", stopped_early}, {"checkpoint", checkpoint}, {"history", history}};
+  }
+  static LmState from_json(const nlohmann::json& j, const std::string& path) {
+    LmState s;
+    try {
+      s.epoch = j.at("epoch");
+      s.step = j.at("global_step");
+      s.best = j.at("best").is_number() ? j["best"].get<double>() : std::nan("");
+      s.best_epoch = j.at("best_epoch");
+      s.bad = j.at("bad_epochs");
+      s.stopped_early = j.at("stopped_early");
+      s.checkpoint = j.at("checkpoint");
+      s.history = j.at("history");
+    } catch (const nlohmann::json::exception& e) {
+      throw Error(path, "", std::string("unreadable trainer state: ") + e.what());
+    }
+    return s;
+  }
+};
 
-TrainResult train_causal_lm(const TrainOptions& o, const TrainHooks& hooks) {
-  o.validate();
-  if (o.strategy != "lora" && o.strategy != "full")
-    throw Error("options", "strategy", "'" + o.strategy + "' is for classifiers; a causal LM trains with lora or full");
-  if (o.metric != "loss" && o.metric != "accuracy")
-    throw Error("options", "metric", "a causal LM is validated by its loss per learnt token; '" + o.metric + "' does not apply");
-  runtime_init(o.threads);
-  if (fs::exists(fs::path(o.out) / "run.json")) throw Error(o.out, "--out", "already holds a run; choose another directory");
-  std::error_code ec;
-  if (fs::exists(o.out) && fs::equivalent(o.out, o.model, ec)) throw Error(o.out, "--out", "is the --model directory; the run would overwrite the pretrained model");
+TrainResult run_lm(const TrainOptions& o, const TrainHooks& hooks, bool resume) {
   Progress progress(hooks.quiet);
   const torch::Device device(o.device);
   const bool lora = o.strategy == "lora";
@@ -163,15 +182,37 @@ TrainResult train_causal_lm(const TrainOptions& o, const TrainHooks& hooks) {
   std::vector<FusedAdamW::Group> groups(2);
   groups[0].weight_decay = o.weight_decay;
   int64_t total = 0, trainable = 0;
+  NamedTensors trained;  // what a checkpoint holds: the parameters that train
   for (const auto& p : model.named_parameters(true)) {
     total += p.value().numel();
     if (!p.value().requires_grad()) continue;
     trainable += p.value().numel();
+    trained.emplace_back(p.key(), p.value());
     groups[no_decay(p.key()) ? 1 : 0].params.push_back(p.value());
   }
   if (groups[1].params.empty()) groups.pop_back();
   FusedAdamW opt(groups, {});
   make_dirs(o.out);
+  LmState s;
+  const std::string state_path = (fs::path(o.out) / "trainer_state.json").string();
+  if (resume) {
+    s = LmState::from_json(read_json(state_path), state_path);
+    const std::string ck = (fs::path(o.out) / s.checkpoint).string();
+    torch::NoGradGuard ng;
+    SafetensorsReader reader(ck + "/trainable.safetensors");
+    for (auto& [name, t] : trained) {
+      if (!reader.find(name)) throw Error(reader.path(), name, "tensor missing from the checkpoint");
+      t.copy_(reader.tensor(name));
+    }
+    try {
+      torch::serialize::InputArchive ar;
+      ar.load_from(ck + "/optimizer.pt");
+      opt.load(ar);
+    } catch (const c10::Error&) {
+      throw Error(ck + "/optimizer.pt", "", "unreadable optimizer state");
+    }
+    progress.log(fmt::format("resuming {} after epoch {} (step {})", o.out, s.epoch, s.step));
+  }
   progress.log(fmt::format("model {} ({}, {} layers, {} parameters)", o.model, m.config.model_type, m.config.num_layers, total));
   progress.log(fmt::format("data {}: {} train / {} validation examples{}{}", o.data, train.examples.size(), val.examples.size(),
                            train.truncated + val.truncated ? fmt::format(", {} cut to {} tokens", train.truncated + val.truncated, max_len) : "",
@@ -185,11 +226,16 @@ TrainResult train_causal_lm(const TrainOptions& o, const TrainHooks& hooks) {
   const int64_t steps_per_epoch = (micro_per_epoch + o.grad_accum - 1) / o.grad_accum;
   const int64_t total_steps = steps_per_epoch * o.epochs;
   const int64_t warmup = static_cast<int64_t>(std::llround(o.warmup_ratio * static_cast<double>(total_steps)));
-  TrainResult res;
-  res.out = o.out;
-  res.best_metric = std::nan("");
-  res.history = nlohmann::json::array();
-  int64_t step = 0, bad = 0;
+  auto result = [&] {
+    TrainResult r;
+    r.out = o.out;
+    r.best_metric = s.best;
+    r.best_epoch = s.best_epoch;
+    r.epochs_run = s.epoch;
+    r.stopped_early = s.stopped_early;
+    r.history = s.history;
+    return r;
+  };
   auto write_run = [&](const std::string& status) {
     nlohmann::ordered_json j;
     j["status"] = status;
@@ -199,13 +245,13 @@ TrainResult train_causal_lm(const TrainOptions& o, const TrainHooks& hooks) {
     j["n_val"] = val.examples.size();
     j["parameters"] = {{"total", total}, {"trainable", trainable}};
     if (lora) j["lora"] = {{"layers", adapted}, {"target_modules", lo.target_modules}};
-    j["best_metric"] = {{"name", "loss"}, {"value", std::isnan(res.best_metric) ? nlohmann::json(nullptr) : nlohmann::json(res.best_metric)}, {"epoch", res.best_epoch}};
-    j["stopped_early"] = res.stopped_early;
-    j["history"] = res.history;
+    j["best_metric"] = {{"name", "loss"}, {"value", std::isnan(s.best) ? nlohmann::json(nullptr) : nlohmann::json(s.best)}, {"epoch", s.best_epoch}};
+    j["stopped_early"] = s.stopped_early;
+    j["history"] = s.history;
     write_atomic((fs::path(o.out) / "run.json").string(), j.dump(2) + "\n");
   };
-  write_run("running");
-  for (int64_t epoch = 0; epoch < o.epochs; ++epoch) {
+  if (!resume) write_run("running");
+  for (int64_t epoch = s.epoch; epoch < o.epochs && !s.stopped_early; ++epoch) {
     const auto t0 = std::chrono::steady_clock::now();
     torch::manual_seed(o.seed * 1000003ULL + static_cast<uint64_t>(epoch));
     std::mt19937_64 rng(o.seed ^ (0x9E3779B97F4A7C15ULL * static_cast<uint64_t>(epoch + 1)));
@@ -232,14 +278,14 @@ TrainResult train_causal_lm(const TrainOptions& o, const TrainHooks& hooks) {
         loss_sum += sum.item<double>();
       }
       targets_seen += step_targets;
-      opt.step(o.effective_lr() * schedule_factor(o.schedule, step, total_steps, warmup), o.grad_clip);
-      ++step;
+      opt.step(o.effective_lr() * schedule_factor(o.schedule, s.step, total_steps, warmup), o.grad_clip);
+      ++s.step;
       progress.step(std::min(micro_per_epoch, s0 + o.grad_accum), loss_sum / static_cast<double>(std::max<int64_t>(1, targets_seen)), 0);
     }
     progress.finish();
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const double train_loss = loss_sum / static_cast<double>(std::max<int64_t>(1, targets_seen));
-    nlohmann::json h = {{"epoch", epoch + 1}, {"step", step}, {"train_loss", train_loss}, {"seconds", secs},
+    nlohmann::json h = {{"epoch", epoch + 1}, {"step", s.step}, {"train_loss", train_loss}, {"seconds", secs},
                         {"tokens_per_second", static_cast<double>(targets_seen) / std::max(1e-9, secs)}};
     bool improved = epoch + 1 == o.epochs;
     std::string val_text = "no validation";
@@ -247,37 +293,100 @@ TrainResult train_causal_lm(const TrainOptions& o, const TrainHooks& hooks) {
       const double vl = validation_loss(model, val.examples, o.batch_size, pad, device);
       h["val_loss"] = vl;
       h["val_perplexity"] = std::exp(vl);
-      improved = std::isnan(res.best_metric) || vl < res.best_metric;
+      improved = std::isnan(s.best) || vl < s.best;
       val_text = fmt::format("val_loss {:.4f}  val_perplexity {:.2f}", vl, std::exp(vl));
-      if (improved) res.best_metric = vl;
+      if (improved) s.best = vl;
     }
-    res.history.push_back(h);
-    bad = improved ? 0 : bad + 1;
+    s.history.push_back(h);
+    s.bad = improved ? 0 : s.bad + 1;
     if (improved) {
-      res.best_epoch = epoch + 1;
+      s.best_epoch = epoch + 1;
       save_model(model, o, lo, tok);
     }
-    res.epochs_run = epoch + 1;
+    s.epoch = epoch + 1;
     progress.log(fmt::format("epoch {}/{}  train_loss {:.4f}  {}  {:.1f}s{}", epoch + 1, o.epochs, train_loss, val_text, secs,
                              improved && o.validation ? "  *best*" : ""));
-    if (o.validation && o.patience > 0 && bad >= o.patience && epoch + 1 < o.epochs) {
-      res.stopped_early = true;
-      write_run("running");
-      progress.log(fmt::format("early stopping: no validation loss improvement for {} epochs", o.patience));
-      break;
+    if (o.validation && o.patience > 0 && s.bad >= o.patience && s.epoch < o.epochs) s.stopped_early = true;
+    // resumable checkpoint: a new folder, then the state file that names it, then drop the old folder
+    const std::string prev = s.checkpoint;
+    s.checkpoint = fmt::format("checkpoint-{}", s.epoch);
+    const std::string ck = (fs::path(o.out) / s.checkpoint).string();
+    make_dirs(ck);
+    NamedTensors w;
+    for (auto& [name, t] : trained) w.emplace_back(name, t.detach().contiguous().cpu());
+    save_safetensors(ck + "/trainable.safetensors", w);
+    {
+      torch::serialize::OutputArchive ar;
+      opt.save(ar);
+      std::ostringstream os;
+      ar.save_to(os);
+      write_atomic(ck + "/optimizer.pt", os.str());
     }
+    write_atomic(state_path, s.to_json().dump(2) + "\n");
+    if (!prev.empty() && prev != s.checkpoint) fs::remove_all(fs::path(o.out) / prev);
     write_run("running");
-    if (hooks.on_epoch && hooks.on_epoch(epoch + 1, o.validation ? h["val_loss"].get<double>() : train_loss) && epoch + 1 < o.epochs) {
-      res.pruned = true;
+    if (s.stopped_early) progress.log(fmt::format("early stopping: no validation loss improvement for {} epochs", o.patience));
+    if (hooks.stop_after_epoch > 0 && s.epoch >= hooks.stop_after_epoch && s.epoch < o.epochs && !s.stopped_early) return result();
+    if (hooks.on_epoch && hooks.on_epoch(s.epoch, o.validation ? h["val_loss"].get<double>() : train_loss) && s.epoch < o.epochs && !s.stopped_early) {
       write_run("pruned");
-      return res;
+      TrainResult r = result();
+      r.pruned = true;
+      return r;
     }
   }
   write_run("finished");
-  progress.log(fmt::format("{}; {} saved in {}", o.validation ? fmt::format("best val_loss {:.4f} at epoch {}", res.best_metric, res.best_epoch)
-                                                             : fmt::format("trained {} epochs", res.epochs_run),
+  progress.log(fmt::format("{}; {} saved in {}", o.validation ? fmt::format("best val_loss {:.4f} at epoch {}", s.best, s.best_epoch)
+                                                             : fmt::format("trained {} epochs", s.epoch),
                            lora ? "adapter (PEFT format)" : "model", o.out));
-  return res;
+  return result();
+}
+
+void check_options(const TrainOptions& o) {
+  o.validate();
+  if (o.strategy != "lora" && o.strategy != "full")
+    throw Error("options", "strategy", "'" + o.strategy + "' is for classifiers; a causal LM trains with lora or full");
+  if (o.metric != "loss" && o.metric != "accuracy")
+    throw Error("options", "metric", "a causal LM is validated by its loss per learnt token; '" + o.metric + "' does not apply");
+}
+
+}  // namespace
+
+TrainResult train_causal_lm(const TrainOptions& o, const TrainHooks& hooks) {
+  check_options(o);
+  runtime_init(o.threads);
+  if (fs::exists(fs::path(o.out) / "run.json")) throw Error(o.out, "--out", "already holds a run; use --resume to continue it or choose another directory");
+  std::error_code ec;
+  if (fs::exists(o.out) && fs::equivalent(o.out, o.model, ec)) throw Error(o.out, "--out", "is the --model directory; the run would overwrite the pretrained model");
+  return run_lm(o, hooks, false);
+}
+
+bool is_causal_lm_run(const std::string& run_dir) {
+  const fs::path run = fs::path(run_dir) / "run.json";
+  if (!fs::exists(run)) return false;
+  try {
+    return read_json(run.string()).value("task", "") == "causal-lm";
+  } catch (const Error&) {
+    return false;
+  }
+}
+
+TrainResult resume_causal_lm(const std::string& run_dir, const TrainHooks& hooks) {
+  const std::string run_path = (fs::path(run_dir) / "run.json").string();
+  if (!file_exists(run_path) || !file_exists((fs::path(run_dir) / "trainer_state.json").string()))
+    throw Error(run_dir, "--resume", "no checkpoint to resume (run.json / trainer_state.json missing)");
+  const nlohmann::json rj = read_json(run_path);
+  TrainOptions o;
+  o.merge_json(rj.at("options"), run_path);
+  o.out = run_dir;
+  check_options(o);
+  runtime_init(o.threads);
+  if (rj.value("status", "") == "finished") {
+    Progress(hooks.quiet).log("run " + run_dir + " already finished; nothing to resume");
+    TrainResult r;
+    r.out = run_dir;
+    return r;
+  }
+  return run_lm(o, hooks, true);
 }
 
 }  // namespace kotsu

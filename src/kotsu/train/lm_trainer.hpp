@@ -20,5 +20,9 @@ namespace kotsu {
 // adapter directory.
 bool is_causal_lm_dir(const std::string& dir);
 TrainResult train_causal_lm(const TrainOptions& o, const TrainHooks& hooks = {});
+// After every epoch OUT holds a checkpoint (the training parameters, the optimizer state, trainer_state.json);
+// resume continues a killed run from it to the result an uninterrupted run gives.
+bool is_causal_lm_run(const std::string& run_dir);
+TrainResult resume_causal_lm(const std::string& run_dir, const TrainHooks& hooks = {});
 
 }  // namespace kotsu
