@@ -147,6 +147,23 @@ TEST(LmTrain, LoraLearnsTheAnswersAndTheAdapterReloads) {
   EXPECT_EQ(run["task"], "causal-lm");
   EXPECT_EQ(run["status"], "finished");
   EXPECT_LT(run["parameters"]["trainable"].get<int64_t>(), run["parameters"]["total"].get<int64_t>() / 2);
+  // folded into the base weights: a plain Hugging Face directory with the adapted model's logits
+  {
+    int status = 0;
+    const std::string out = test::run_command(std::string(KOTSU_CLI) + " export --merged --model " + o.out + " --out " + dir + "/merged", &status);
+    ASSERT_EQ(status, 0) << out;
+    EXPECT_FALSE(std::filesystem::exists(dir + "/merged/adapter_config.json"));
+    auto merged = load_causal_lm(dir + "/merged");
+    auto adapted = load_causal_lm_or_adapter(o.out);
+    merged.model->eval();
+    adapted.model->eval();
+    torch::NoGradGuard ng;
+    const auto ids = torch::randint(0, merged.config.vocab_size, {2, 12}, torch::kLong);
+    const auto a = adapted.model->logits(ids), b = merged.model->logits(ids);
+    EXPECT_LT((a - b).abs().max().item<double>(), 1e-5 * a.abs().max().item<double>());
+    for (const auto& p : merged.model->named_parameters(true)) EXPECT_EQ(p.key().find("lora_"), std::string::npos);
+    EXPECT_NE(test::run_command(std::string(KOTSU_CLI) + " export --merged --model " + o.out + " --out " + dir + "/merged", &status).find("--force"), std::string::npos);
+  }
   // the trained model answers every prompt with its completion (greedy, through the CLI)
   for (const auto& [q, a] : kFacts) {
     int status = 0;

@@ -21,5 +21,6 @@ Action add_report(CLI::App& app);
 Action add_tune(CLI::App& app);
 Action add_generate(CLI::App& app);
 Action add_perplexity(CLI::App& app);
+Action add_export(CLI::App& app);
 
 }  // namespace kotsu::cli

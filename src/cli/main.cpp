@@ -32,6 +32,7 @@ int main(int argc, char** argv) {
   reg(kotsu::cli::add_tune);
   reg(kotsu::cli::add_generate);
   reg(kotsu::cli::add_perplexity);
+  reg(kotsu::cli::add_export);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
