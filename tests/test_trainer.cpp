@@ -9,6 +9,7 @@
 #include "kotsu/core/error.hpp"
 #include "kotsu/io/file.hpp"
 #include "kotsu/io/safetensors.hpp"
+#include "kotsu/models/lora.hpp"
 #include "kotsu/models/text_model.hpp"
 #include "kotsu/train/evaluate.hpp"
 #include "kotsu/train/head_fit.hpp"
@@ -311,4 +312,68 @@ TEST(HeadFit, FitsLikeRegularisedLogisticRegression) {
   auto [xn, yn] = blobs(60, 0.35);
   HeadFit noisy = fit_head(*m.model, xn, yn, 11);
   EXPECT_GT(noisy.l2, clean.l2);
+}
+
+TEST(Trainer, LoraTrainsAdaptersAndTheHeadAndSavesAnOrdinaryModel) {
+  auto o = task_options("lora");
+  o.strategy = "lora";
+  o.lora_targets = "all-linear";
+  o.lora_r = 8;
+  o.lora_alpha = 16;
+  o.lr = 3e-3;
+  auto r = train_classifier(o, quiet());
+  EXPECT_GE(r.best_metric, 0.9);
+  // the run directory holds the adapted model with the adapters folded in: evaluation needs nothing else
+  auto w = load_safetensors(o.out + "/model.safetensors");
+  for (const auto& [name, t] : w) EXPECT_EQ(name.find("lora_"), std::string::npos) << name;
+  auto ev = evaluate_run(o.out, test::fixture("task/test.tsv"), TextColumns{});
+  EXPECT_GE(ev.metrics.accuracy, 0.9);
+  // adapted layers changed, nothing else of the encoder did (embeddings, norms, biases, pooler frozen)
+  auto before = load_safetensors(test::fixture("tiny_bert_init/model.safetensors"));
+  for (const auto& [name, t] : w) {
+    if (name.rfind("classifier.", 0) == 0) continue;
+    const bool adapted = name.find("encoder.layer.") != std::string::npos && name.size() > 7 && name.compare(name.size() - 7, 7, ".weight") == 0 &&
+                         name.find("LayerNorm") == std::string::npos;
+    EXPECT_EQ(!torch::equal(t, before.at(name)), adapted) << name;
+  }
+  // and a PEFT adapter beside it: the base model plus the adapter gives the merged model's logits
+  auto cfg = nlohmann::json::parse(read_file(o.out + "/adapter_config.json"));
+  EXPECT_EQ(cfg["task_type"], "SEQ_CLS");
+  EXPECT_EQ(cfg["modules_to_save"], nlohmann::json::array({"classifier"}));
+  auto adapter = load_safetensors(o.out + "/adapter_model.safetensors");
+  EXPECT_TRUE(adapter.count("base_model.model.classifier.weight"));
+  EXPECT_TRUE(adapter.count("base_model.model.bert.encoder.layer.0.attention.self.query.lora_A.weight"));
+  TextModel merged = load_text_model(o.out);
+  TextModel base = load_text_model(test::fixture("tiny_bert_init"), {"card", "loan", "other"});
+  load_peft_adapter(*base.model, o.out);
+  merged.model->eval();
+  base.model->eval();
+  TextBatch batch;
+  batch.input_ids = torch::randint(0, merged.config.vocab_size, {2, 10}, torch::kLong);
+  batch.attention_mask = torch::ones({2, 10}, torch::kLong);
+  torch::NoGradGuard ng;
+  const auto a = merged.model->logits(batch), b = base.model->logits(batch);
+  EXPECT_LT((a - b).abs().max().item<double>(), 1e-5);
+  // only the adapters and the head trained: a small share of the parameters
+  auto run = nlohmann::json::parse(read_file(o.out + "/run.json"));
+  EXPECT_EQ(run["options"]["strategy"], "lora");
+}
+
+TEST(Trainer, LoraRunsResumeToTheUninterruptedResult) {
+  auto a = task_options("lora-resume-a");
+  a.strategy = "lora";
+  a.lr = 3e-3;
+  a.epochs = 3;
+  train_classifier(a, quiet());
+  auto b = a;
+  b.out = test::temp_dir("lora-resume-b") + "/run";
+  TrainHooks stop = quiet();
+  stop.stop_after_epoch = 1;
+  train_classifier(b, stop);
+  resume_classifier(b.out, quiet());
+  auto wa = load_safetensors(a.out + "/checkpoint-3/model.safetensors");
+  auto wb = load_safetensors(b.out + "/checkpoint-3/model.safetensors");
+  ASSERT_EQ(wa.size(), wb.size());
+  EXPECT_TRUE(wa.count("bert.encoder.layer.0.attention.self.query.lora_B.weight"));  // checkpoints keep the adapters apart
+  for (auto& [name, t] : wa) EXPECT_TRUE(torch::equal(t, wb.at(name))) << name;
 }

@@ -1,4 +1,5 @@
 #include "kotsu/models/bert.hpp"
+#include "kotsu/models/dense.hpp"
 #include "kotsu/models/ops.hpp"
 
 #include <torch/torch.h>
@@ -56,7 +57,7 @@ struct BertEmbeddingsImpl : torch::nn::Module {
 
 // BertSelfAttention + BertSelfOutput + BertIntermediate + BertOutput, with Hugging Face's submodule names.
 struct BertLayerImpl : torch::nn::Module {
-  torch::nn::Linear query{nullptr}, key{nullptr}, value{nullptr}, attn_out{nullptr}, inter{nullptr}, out{nullptr};
+  Dense query{nullptr}, key{nullptr}, value{nullptr}, attn_out{nullptr}, inter{nullptr}, out{nullptr};
   torch::nn::LayerNorm attn_norm{nullptr}, out_norm{nullptr};
   int64_t heads;
   double hidden_dropout, attn_dropout;
@@ -67,16 +68,16 @@ struct BertLayerImpl : torch::nn::Module {
         hidden_dropout(c.hidden_dropout_prob), attn_dropout(c.attention_probs_dropout_prob), act(c.hidden_act) {
     auto attention = register_module("attention", std::make_shared<torch::nn::Module>());
     auto self = attention->register_module("self", std::make_shared<torch::nn::Module>());
-    query = self->register_module("query", torch::nn::Linear(c.hidden_size, c.hidden_size));
-    key = self->register_module("key", torch::nn::Linear(c.hidden_size, c.hidden_size));
-    value = self->register_module("value", torch::nn::Linear(c.hidden_size, c.hidden_size));
+    query = self->register_module("query", Dense(c.hidden_size, c.hidden_size, true));
+    key = self->register_module("key", Dense(c.hidden_size, c.hidden_size, true));
+    value = self->register_module("value", Dense(c.hidden_size, c.hidden_size, true));
     auto self_out = attention->register_module("output", std::make_shared<torch::nn::Module>());
-    attn_out = self_out->register_module("dense", torch::nn::Linear(c.hidden_size, c.hidden_size));
+    attn_out = self_out->register_module("dense", Dense(c.hidden_size, c.hidden_size, true));
     attn_norm = self_out->register_module("LayerNorm", layer_norm(c));
     auto intermediate = register_module("intermediate", std::make_shared<torch::nn::Module>());
-    inter = intermediate->register_module("dense", torch::nn::Linear(c.hidden_size, c.intermediate_size));
+    inter = intermediate->register_module("dense", Dense(c.hidden_size, c.intermediate_size, true));
     auto output = register_module("output", std::make_shared<torch::nn::Module>());
-    out = output->register_module("dense", torch::nn::Linear(c.intermediate_size, c.hidden_size));
+    out = output->register_module("dense", Dense(c.intermediate_size, c.hidden_size, true));
     out_norm = output->register_module("LayerNorm", layer_norm(c));
   }
 

@@ -2,6 +2,7 @@
 
 #include <torch/torch.h>
 
+#include "kotsu/models/dense.hpp"
 #include "kotsu/models/ops.hpp"
 
 namespace kotsu {
@@ -24,7 +25,7 @@ struct DistilEmbeddingsImpl : torch::nn::Module {
 };
 
 struct DistilLayerImpl : torch::nn::Module {
-  torch::nn::Linear q_lin{nullptr}, k_lin{nullptr}, v_lin{nullptr}, out_lin{nullptr}, lin1{nullptr}, lin2{nullptr};
+  Dense q_lin{nullptr}, k_lin{nullptr}, v_lin{nullptr}, out_lin{nullptr}, lin1{nullptr}, lin2{nullptr};
   torch::nn::LayerNorm sa_layer_norm{nullptr}, output_layer_norm{nullptr};
   int64_t heads;
   double p, attn_p;
@@ -33,14 +34,14 @@ struct DistilLayerImpl : torch::nn::Module {
       : heads(c.num_attention_heads), p(c.hidden_dropout_prob), attn_p(c.attention_probs_dropout_prob), act(c.hidden_act) {
     const int64_t H = c.hidden_size;
     auto attn = register_module("attention", std::make_shared<torch::nn::Module>());
-    q_lin = attn->register_module("q_lin", torch::nn::Linear(H, H));
-    k_lin = attn->register_module("k_lin", torch::nn::Linear(H, H));
-    v_lin = attn->register_module("v_lin", torch::nn::Linear(H, H));
-    out_lin = attn->register_module("out_lin", torch::nn::Linear(H, H));
+    q_lin = attn->register_module("q_lin", Dense(H, H, true));
+    k_lin = attn->register_module("k_lin", Dense(H, H, true));
+    v_lin = attn->register_module("v_lin", Dense(H, H, true));
+    out_lin = attn->register_module("out_lin", Dense(H, H, true));
     sa_layer_norm = register_module("sa_layer_norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({H}).eps(1e-12)));
     auto ffn = register_module("ffn", std::make_shared<torch::nn::Module>());
-    lin1 = ffn->register_module("lin1", torch::nn::Linear(H, c.intermediate_size));
-    lin2 = ffn->register_module("lin2", torch::nn::Linear(c.intermediate_size, H));
+    lin1 = ffn->register_module("lin1", Dense(H, c.intermediate_size, true));
+    lin2 = ffn->register_module("lin2", Dense(c.intermediate_size, H, true));
     output_layer_norm = register_module("output_layer_norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({H}).eps(1e-12)));
   }
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& mask_bias) {

@@ -8,6 +8,7 @@
 #include "kotsu/io/file.hpp"
 #include "kotsu/io/model_dir.hpp"
 #include "kotsu/io/json_file.hpp"
+#include "kotsu/models/lora.hpp"
 #include "kotsu/io/safetensors.hpp"
 #include "kotsu/models/resnet.hpp"
 
@@ -58,7 +59,7 @@ ImageModel load_image_model(const std::string& dir, const std::vector<std::strin
 void save_image_model(const ImageModel& m, const std::string& dir) {
   make_dirs(dir);
   NamedTensors tensors;
-  for (auto& [name, t] : m.model->state())
+  for (auto& [name, t] : merged_state(*m.model, m.model->state()))
     tensors.emplace_back(name, (t.is_floating_point() ? t.to(torch::kFloat32) : t).contiguous());
   save_safetensors((fs::path(dir) / "model.safetensors").string(), tensors, {{"format", "pt"}});
   write_atomic((fs::path(dir) / "config.json").string(), m.config.to_json().dump(2) + "\n");

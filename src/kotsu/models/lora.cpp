@@ -65,6 +65,28 @@ nlohmann::json LoraOptions::to_json() const {
           {"target_modules", target_modules}, {"modules_to_save", modules_to_save}};
 }
 
+nlohmann::json lora_targets_from_spec(const std::string& spec, torch::nn::Module& model) {
+  if (spec.empty()) {
+    const auto layers = dense_layers(model);
+    for (const auto& pair : std::vector<std::vector<std::string>>{{"query", "value"}, {"q_lin", "v_lin"}, {"q_proj", "v_proj"}, {"c_attn"}, {"qkv"}}) {
+      for (const auto& [name, d] : layers)
+        if (ends_with_part(name, pair[0])) return pair;
+    }
+    throw Error("options", "lora_targets", layers.empty() ? "the model has no dense layers for LoRA (it adapts transformer models)"
+                                                          : "no usual LoRA layers found in this architecture; name them with --lora-targets");
+  }
+  if (spec == "all-linear" || spec.find_first_of("\\.*+?()[]|^$") != std::string::npos) return spec;
+  nlohmann::json list = nlohmann::json::array();
+  size_t a = 0;
+  while (a <= spec.size()) {
+    size_t b = spec.find(',', a);
+    if (b == std::string::npos) b = spec.size();
+    if (b > a) list.push_back(spec.substr(a, b - a));
+    a = b + 1;
+  }
+  return list;
+}
+
 std::vector<std::string> apply_lora(torch::nn::Module& model, const LoraOptions& o) {
   if (!o.target_modules.is_string() && !(o.target_modules.is_array() && !o.target_modules.empty()))
     throw Error("lora", "target_modules", "must be a list of layer names, a regular expression or 'all-linear'");
@@ -85,6 +107,7 @@ std::vector<std::string> apply_lora(torch::nn::Module& model, const LoraOptions&
     for (const auto& [name, d] : layers) kinds.insert(name.substr(name.rfind('.') + 1));
     std::string list;
     for (const auto& s : kinds) list += (list.empty() ? "" : ", ") + s;
+    if (layers.empty()) throw Error("lora", "target_modules", "the model has no dense layers for LoRA (it adapts transformer models)");
     throw Error("lora", "target_modules", fmt::format("{} matches no dense layer of the model (its layers end in: {})", o.target_modules.dump(), list));
   }
   for (const auto& p : model.named_parameters(true)) {
@@ -92,6 +115,28 @@ std::vector<std::string> apply_lora(torch::nn::Module& model, const LoraOptions&
     p.value().set_requires_grad(adapter || saved_module(p.key(), o));
   }
   return adapted;
+}
+
+std::vector<std::pair<std::string, torch::Tensor>> merged_state(torch::nn::Module& model, std::vector<std::pair<std::string, torch::Tensor>> state) {
+  std::map<std::string, DenseImpl*> adapted;
+  for (const auto& [name, d] : dense_layers(model))
+    if (d->has_lora()) adapted.emplace(name + ".weight", d);
+  if (adapted.empty()) return state;
+  std::vector<std::pair<std::string, torch::Tensor>> out;
+  torch::NoGradGuard ng;
+  for (auto& [name, t] : state) {
+    if (name.find(".lora_A.") != std::string::npos || name.find(".lora_B.") != std::string::npos) continue;
+    auto it = adapted.find(name);
+    if (it == adapted.end()) {
+      out.emplace_back(name, t);
+      continue;
+    }
+    const DenseImpl& d = *it->second;
+    auto delta = torch::mm(d.lora_b(), d.lora_a()) * d.lora().scaling();
+    if (d.fan_in_fan_out) delta = delta.t();
+    out.emplace_back(name, t + delta.to(t.scalar_type()));
+  }
+  return out;
 }
 
 void merge_lora(torch::nn::Module& model) {

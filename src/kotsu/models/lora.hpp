@@ -30,12 +30,20 @@ struct LoraOptions {
   nlohmann::json to_json() const;  // the LoRA part of a run's options
 };
 
+// --lora-targets as written: "" (the architecture's usual layers, as PEFT chooses them: query,value for
+// BERT/RoBERTa, q_lin,v_lin for DistilBERT, q_proj,v_proj for the Llama family, c_attn for GPT-2, qkv for
+// USE-Lite), "all-linear", a comma list of names, or (any of \.*+?()[]|^$ in it) a regular expression.
+nlohmann::json lora_targets_from_spec(const std::string& spec, torch::nn::Module& model);
 // Adds adapters to the matching dense layers of `model` and freezes the rest; returns the adapted layers'
 // names. No match is an error naming the targets and listing the model's dense layers.
 std::vector<std::string> apply_lora(torch::nn::Module& model, const LoraOptions& o);
 // Folds every adapter into its base weight (and removes it): the model then computes the same function
 // without adapters.
 void merge_lora(torch::nn::Module& model);
+// `state` (the model's tensors by name) as a plain model holds them: each adapted weight with its adapter
+// folded in (W + scaling B A, a new tensor: the model is unchanged), the adapter tensors left out. What a
+// classifier trained with LoRA saves, so that its run directory loads anywhere as an ordinary model.
+std::vector<std::pair<std::string, torch::Tensor>> merged_state(torch::nn::Module& model, std::vector<std::pair<std::string, torch::Tensor>> state);
 // The adapter tensors under PEFT's names (adapters, then modules_to_save).
 std::vector<std::pair<std::string, torch::Tensor>> peft_adapter_state(torch::nn::Module& model, const LoraOptions& o);
 // Writes DIR/adapter_config.json and DIR/adapter_model.safetensors (atomically).

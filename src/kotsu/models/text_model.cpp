@@ -10,6 +10,7 @@
 #include "kotsu/io/safetensors.hpp"
 #include "kotsu/models/bert.hpp"
 #include "kotsu/models/distilbert.hpp"
+#include "kotsu/models/lora.hpp"
 #include "kotsu/models/use_lite.hpp"
 
 namespace kotsu {
@@ -51,7 +52,7 @@ void save_text_model(const TextModel& m, const std::string& dir) {
   namespace fs = std::filesystem;
   make_dirs(dir);
   NamedTensors tensors;
-  for (auto& [name, t] : m.model->state()) tensors.emplace_back(name, t.to(torch::kFloat32));
+  for (auto& [name, t] : merged_state(*m.model, m.model->state())) tensors.emplace_back(name, t.to(torch::kFloat32));
   save_safetensors((fs::path(dir) / "model.safetensors").string(), tensors, {{"format", "pt"}});
   write_atomic((fs::path(dir) / "config.json").string(), m.config.to_json().dump(2) + "\n");
   m.tokenizer->save(dir);

@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "kotsu/core/error.hpp"
+#include "kotsu/models/dense.hpp"
 #include "kotsu/models/ops.hpp"
 
 namespace kotsu {
@@ -41,7 +42,7 @@ struct UseLiteEmbeddingsImpl : torch::nn::Module {
 
 struct UseLiteLayerImpl : torch::nn::Module {
   torch::nn::LayerNorm attention_layer_norm{nullptr}, ffn_layer_norm{nullptr};
-  torch::nn::Linear qkv{nullptr}, output{nullptr}, residual{nullptr}, fc1{nullptr}, fc2{nullptr};
+  Dense qkv{nullptr}, output{nullptr}, residual{nullptr}, fc1{nullptr}, fc2{nullptr};
   int64_t heads;
   double p, attn_p;
   std::string act;
@@ -51,13 +52,13 @@ struct UseLiteLayerImpl : torch::nn::Module {
     const int64_t H = c.hidden_size;
     attention_layer_norm = register_module("attention_layer_norm", norm(in, c.layer_norm_eps));
     auto attn = register_module("attention", std::make_shared<torch::nn::Module>());
-    qkv = attn->register_module("qkv", torch::nn::Linear(in, 3 * in));
-    output = attn->register_module("output", torch::nn::Linear(in, H));
-    if (in != H) residual = register_module("residual", torch::nn::Linear(in, H));
+    qkv = attn->register_module("qkv", Dense(in, 3 * in, true));
+    output = attn->register_module("output", Dense(in, H, true));
+    if (in != H) residual = register_module("residual", Dense(in, H, true));
     ffn_layer_norm = register_module("ffn_layer_norm", norm(H, c.layer_norm_eps));
     auto ffn = register_module("ffn", std::make_shared<torch::nn::Module>());
-    fc1 = ffn->register_module("fc1", torch::nn::Linear(H, c.intermediate_size));
-    fc2 = ffn->register_module("fc2", torch::nn::Linear(c.intermediate_size, H));
+    fc1 = ffn->register_module("fc1", Dense(H, c.intermediate_size, true));
+    fc2 = ffn->register_module("fc2", Dense(c.intermediate_size, H, true));
   }
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& mask_bias) {
     auto parts = qkv(attention_layer_norm(x)).chunk(3, -1);

@@ -28,7 +28,13 @@ namespace kotsu {
 namespace fs = std::filesystem;
 
 bool is_causal_lm_dir(const std::string& dir) {
-  if (is_peft_adapter_dir(dir)) return true;
+  if (is_peft_adapter_dir(dir)) {  // a LoRA run of a causal LM (a classifier's LoRA run holds a merged model)
+    try {
+      return read_json((fs::path(dir) / "adapter_config.json").string()).value("task_type", "") == "CAUSAL_LM";
+    } catch (const Error&) {
+      return false;
+    }
+  }
   const fs::path c = fs::path(dir) / "config.json";
   if (!fs::exists(c)) return false;
   try {
@@ -41,21 +47,6 @@ bool is_causal_lm_dir(const std::string& dir) {
 }
 
 namespace {
-
-// The layers PEFT adapts by default for each architecture (TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING).
-nlohmann::json lora_targets(const TrainOptions& o, const CausalLmConfig& c) {
-  if (o.lora_targets.empty()) return c.model_type == "gpt2" ? nlohmann::json::array({"c_attn"}) : nlohmann::json::array({"q_proj", "v_proj"});
-  if (o.lora_targets == "all-linear" || o.lora_targets.find_first_of("\\.*+?()[]|^$") != std::string::npos) return o.lora_targets;
-  nlohmann::json list = nlohmann::json::array();
-  size_t a = 0;
-  while (a <= o.lora_targets.size()) {
-    size_t b = o.lora_targets.find(',', a);
-    if (b == std::string::npos) b = o.lora_targets.size();
-    if (b > a) list.push_back(o.lora_targets.substr(a, b - a));
-    a = b + 1;
-  }
-  return list;
-}
 
 bool no_decay(const std::string& name) {
   return name.size() >= 5 && (name.compare(name.size() - 5, 5, ".bias") == 0 || name.find("norm") != std::string::npos || name.find("ln_") != std::string::npos);
@@ -163,7 +154,7 @@ TrainResult run_lm(const TrainOptions& o, const TrainHooks& hooks, bool resume) 
   std::vector<std::string> adapted;
   if (lora) {
     lo.shape = {o.lora_r, o.lora_alpha, o.lora_dropout, false};
-    lo.target_modules = lora_targets(o, m.config);
+    lo.target_modules = lora_targets_from_spec(o.lora_targets, model);
     lo.seed = o.seed;
     adapted = apply_lora(model, lo);
     model.to(device);

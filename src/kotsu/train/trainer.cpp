@@ -16,6 +16,7 @@
 #include "kotsu/io/file.hpp"
 #include "kotsu/io/json_file.hpp"
 #include "kotsu/io/safetensors.hpp"
+#include "kotsu/models/lora.hpp"
 #include "kotsu/train/adamw.hpp"
 #include "kotsu/train/feature_cache.hpp"
 #include "kotsu/train/head_fit.hpp"
@@ -109,9 +110,25 @@ bool no_decay(const std::string& name) {
                               name.find("layer_norm") != std::string::npos);
 }
 
-// Marks parameters trainable per strategy; returns the trainable ones with their names.
-std::vector<std::pair<std::string, torch::Tensor>> apply_strategy(Classifier& m, const TrainOptions& o) {
+// Marks parameters trainable per strategy; returns the trainable ones with their names. lora: adapters on
+// the encoder's dense layers (`lora` receives their options), the head trained fully (PEFT's modules_to_save).
+std::vector<std::pair<std::string, torch::Tensor>> apply_strategy(Classifier& m, const TrainOptions& o, LoraOptions* lora) {
   std::vector<std::pair<std::string, torch::Tensor>> trainable;
+  if (o.strategy == "lora") {
+    lora->shape = {o.lora_r, o.lora_alpha, o.lora_dropout, false};
+    lora->target_modules = lora_targets_from_spec(o.lora_targets, m);
+    lora->seed = o.seed;
+    for (auto& g : m.param_groups())
+      if (g.name == "head")
+        for (auto& [n, t] : g.params) {
+          const std::string module = n.substr(0, n.rfind('.'));
+          if (std::find(lora->modules_to_save.begin(), lora->modules_to_save.end(), module) == lora->modules_to_save.end()) lora->modules_to_save.push_back(module);
+        }
+    apply_lora(m, *lora);
+    for (const auto& p : m.named_parameters(true))
+      if (p.value().requires_grad()) trainable.emplace_back(p.key(), p.value());
+    return trainable;
+  }
   const int64_t L = m.num_layers();
   for (auto& g : m.param_groups()) {
     bool train = o.strategy == "full" || g.name == "head";
@@ -138,6 +155,7 @@ std::string serialize_optimizer(const FusedAdamW& opt) {
 struct Run {
   TrainOptions o;
   std::unique_ptr<ClassifierTask> task;
+  LoraOptions lora;  // strategy lora: the adapters' options (saved as a PEFT adapter beside the merged model)
   torch::Device device{torch::kCPU};
   const std::vector<std::string>& labels() const { return task->labels(); }
 };
@@ -301,7 +319,8 @@ TrainResult run_training(Run& r, TrainerState s, const TrainHooks& hooks, std::u
       s.best_loss = val_loss;
       s.has_best = true;
       s.best_epoch = epoch + 1;
-      r.task->save(o.out);
+      r.task->save(o.out);  // with adapters folded in (models/lora merged_state): an ordinary model directory
+      if (o.strategy == "lora") save_peft_adapter(model, r.lora, o.out, fs::absolute(o.model).string(), "SEQ_CLS");
     }
     progress.log(fmt::format("epoch {}/{}  train_loss {:.4f}  {}  {:.1f}s {:.0f} ex/s{}", epoch + 1, o.epochs,
                              loss_sum / static_cast<double>(seen), val_text, train_secs, ex_per_s,
@@ -357,9 +376,11 @@ void fit_head_first(Run& r, Progress& progress) {
                            std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()));
 }
 
-std::unique_ptr<FusedAdamW> make_optimizer(ClassifierTask& task, const TrainOptions& o) {
+std::unique_ptr<FusedAdamW> make_optimizer(Run& r) {
+  ClassifierTask& task = *r.task;
+  const TrainOptions& o = r.o;
   Classifier& model = task.model();
-  auto trainable = apply_strategy(model, o);
+  auto trainable = apply_strategy(model, o, &r.lora);
   std::vector<torch::Tensor> sparse;
   bool embeddings_train = false;
   for (auto& [n, t] : trainable)
@@ -423,7 +444,7 @@ TrainResult train_classifier(const TrainOptions& o, const TrainHooks& hooks) {
   Progress p(hooks.quiet);
   Run r = prepare(o, {}, p);
   make_dirs(o.out);
-  auto opt = make_optimizer(*r.task, o);
+  auto opt = make_optimizer(r);
   describe(r, p);
   if (o.strategy != "head" && o.init == "pretrained" && o.head_first && r.task->head_initialised())
     fit_head_first(r, p);
@@ -455,6 +476,7 @@ TrainResult resume_classifier(const std::string& run_dir, const TrainHooks& hook
     return result_of(s, run_dir);
   }
   Run r = prepare(o, rj.at("labels").get<std::vector<std::string>>(), p);
+  auto opt = make_optimizer(r);  // first: strategy lora adds the adapter tensors the checkpoint holds
   const std::string ck = (fs::path(run_dir) / s.checkpoint).string();
   {
     torch::NoGradGuard ng;
@@ -464,7 +486,6 @@ TrainResult resume_classifier(const std::string& run_dir, const TrainHooks& hook
       t.copy_(reader.tensor(name));
     }
   }
-  auto opt = make_optimizer(*r.task, o);
   try {
     torch::serialize::InputArchive ar;
     ar.load_from(ck + "/optimizer.pt");
