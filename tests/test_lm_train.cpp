@@ -90,6 +90,41 @@ TEST(LmData, OnlyAnswerTokensAndTheirEosAreLearntEvenWhenPadIsEos) {
   EXPECT_EQ(b.mask[0].sum().item<int64_t>(), static_cast<int64_t>(e.ids.size()));
 }
 
+TEST(LmData, PackedBatchesGiveEveryExampleItsOwnLogitsAndTheSameLoss) {
+  const Tokenizer tok = Tokenizer::load(test::fixture("tiny_gpt2"));
+  std::vector<InstructionExample> data;
+  for (const auto& [q, a] : kFacts) data.push_back({"colour of the " + q + " ->", a, {}});
+  const LmTokenized t = tokenize_instructions(data, tok, ChatFormat("", "", "", ""), 64, "test");
+  const std::vector<size_t> idx{0, 1, 2, 3, 4, 5};
+  const LmBatch plain = make_lm_batch(t.examples, idx, tok.pad_id());
+  const LmBatch packed = pack_lm_batch(t.examples, idx, tok.pad_id(), 64);
+  EXPECT_LT(packed.ids.size(0), plain.ids.size(0));  // several examples share a row
+  EXPECT_EQ(packed.targets, plain.targets);
+  auto m = load_causal_lm(test::fixture("tiny_gpt2"), torch::kDouble);
+  m.model->eval();
+  torch::NoGradGuard ng;
+  const auto lp = m.model->logits(plain.ids, nullptr, plain.mask), lk = m.model->logits(packed.ids, nullptr, packed.mask, packed.positions);
+  // (the loss sums in float32: equal to its rounding; the logits below are compared in float64)
+  EXPECT_NEAR(lm_loss_sum(lp, plain.labels).item<double>(), lm_loss_sum(lk, packed.labels).item<double>(), 1e-6 * lm_loss_sum(lp, plain.labels).item<double>());
+  // example by example: its tokens' logits in the packed row equal its own row's
+  int64_t row = 0, start = 0, longest = 0;
+  for (size_t i = 0; i < idx.size(); ++i) {
+    const int64_t n = static_cast<int64_t>(t.examples[i].ids.size());
+    if (start + n > 64) ++row, start = 0;
+    EXPECT_LT((lk[row].slice(0, start, start + n) - lp[static_cast<int64_t>(i)].slice(0, 0, n)).abs().max().item<double>(), 1e-9) << i;
+    EXPECT_EQ(packed.positions[row][start].item<int64_t>(), 0);
+    start += n;
+    longest = std::max(longest, n);
+  }
+  // the same for a Llama-family model (rotary positions restart per example)
+  auto q = load_causal_lm(test::fixture("tiny_qwen2"), torch::kDouble);
+  q.model->eval();
+  const auto qp = q.model->logits(plain.ids.remainder(q.config.vocab_size), nullptr, plain.mask);
+  const auto qk = q.model->logits(packed.ids.remainder(q.config.vocab_size), nullptr, packed.mask, packed.positions);
+  EXPECT_NEAR(lm_loss_sum(qp, plain.labels.remainder(q.config.vocab_size).masked_fill(plain.labels.eq(-100), -100)).item<double>(),
+              lm_loss_sum(qk, packed.labels.remainder(q.config.vocab_size).masked_fill(packed.labels.eq(-100), -100)).item<double>(), 1e-3);
+}
+
 TEST(LmData, ChatFormatsLearnOnlyTheAssistantTurns) {
   InstructionExample chat;
   chat.messages = {{"system", "Be brief."}, {"user", "Hi"}, {"assistant", "Hello."}, {"user", "Bye"}, {"assistant", " Bye now. "}};
@@ -164,6 +199,48 @@ TEST(LmTrain, LoraLearnsTheAnswersAndTheAdapterReloads) {
     for (const auto& p : merged.model->named_parameters(true)) EXPECT_EQ(p.key().find("lora_"), std::string::npos);
     EXPECT_NE(test::run_command(std::string(KOTSU_CLI) + " export --merged --model " + o.out + " --out " + dir + "/merged", &status).find("--force"), std::string::npos);
   }
+  // prompting it as a classifier (kotsu prompt eval): each fact's colour scores best after its prompt
+  {
+    std::string csv = "text,label\n";
+    for (const auto& [q, a] : kFacts) csv += q + "," + a.substr(1) + "\n";
+    write_atomic(dir + "/facts.csv", csv);
+    int status = 0;
+    const std::string out = test::run_command(std::string(KOTSU_CLI) + " prompt eval --model " + o.out + " --data " + dir +
+                                                  "/facts.csv --template 'colour of the {text} ->' --template 'the {text}' --out " + dir +
+                                                  "/prompt.json --threads 2",
+                                              &status);
+    ASSERT_EQ(status, 0) << out;
+    const auto rep = read_json(dir + "/prompt.json");
+    ASSERT_EQ(rep["results"].size(), 2u);
+    EXPECT_DOUBLE_EQ(rep["results"][0]["accuracy"].get<double>(), 1.0) << out;
+    EXPECT_NE(out.find("1.0000       0    1.0000  colour of the {text} ->"), std::string::npos) << out;
+    // a score is the summed log-probability of the verbalizer's tokens after the prompt
+    auto m = load_causal_lm_or_adapter(o.out);
+    m.model->eval();
+    const Tokenizer tok = Tokenizer::load(o.out);
+    std::vector<int64_t> ids = tok.encode_ids("colour of the sky? ->");
+    const size_t n_prompt = ids.size();
+    for (int64_t t : tok.encode_ids(" blue")) ids.push_back(t);
+    torch::NoGradGuard ng;
+    const auto lp = torch::log_softmax(m.model->logits(torch::tensor(ids).unsqueeze(0)).squeeze(0), -1);
+    double expect = 0;
+    for (size_t t = n_prompt; t < ids.size(); ++t) expect += lp[static_cast<int64_t>(t - 1)][ids[t]].item<double>();
+    const auto& first = rep["results"][0]["predictions"][0];
+    ASSERT_EQ(first["label"], "blue");
+    const auto labels = rep["labels"].get<std::vector<std::string>>();
+    const size_t blue = std::find(labels.begin(), labels.end(), "blue") - labels.begin();
+    EXPECT_NEAR(first["scores"][blue].get<double>(), expect, 1e-4);
+    // k-shot needs a demonstrations file; a template without {text} is refused
+    EXPECT_NE(test::run_command(std::string(KOTSU_CLI) + " prompt eval --model " + o.out + " --data " + dir + "/facts.csv --shots 2", &status).find("shots"),
+              std::string::npos);
+    EXPECT_NE(test::run_command(std::string(KOTSU_CLI) + " prompt eval --model " + o.out + " --data " + dir + "/facts.csv --template 'no slot'", &status).find("{text}"),
+              std::string::npos);
+    const std::string shot = test::run_command(std::string(KOTSU_CLI) + " prompt eval --model " + o.out + " --data " + dir + "/facts.csv --shots-from " + dir +
+                                                   "/facts.csv --shots 1 --template 'colour of the {text} ->' --out " + dir + "/shot.json --threads 2",
+                                               &status);
+    ASSERT_EQ(status, 0) << shot;
+    EXPECT_EQ(read_json(dir + "/shot.json")["results"][0]["shots"], 1);
+  }
   // the trained model answers every prompt with its completion (greedy, through the CLI)
   for (const auto& [q, a] : kFacts) {
     int status = 0;
@@ -189,6 +266,17 @@ TEST(LmTrain, GradientAccumulationEqualsTheBiggerBatch) {
   acc.out = dir + "/acc";
   train_causal_lm(big, quiet);
   train_causal_lm(acc, quiet);
+  // packed micro-batches train the same adapter as padded ones
+  TrainOptions packed = acc;
+  packed.packing = true;
+  packed.out = dir + "/packed";
+  train_causal_lm(packed, quiet);
+  {
+    const auto p = load_safetensors(packed.out + "/adapter_model.safetensors"), q = load_safetensors(acc.out + "/adapter_model.safetensors");
+    double worst_packed = 0;
+    for (const auto& [name, t] : p) worst_packed = std::max(worst_packed, (t - q.at(name)).abs().max().item<double>());
+    EXPECT_LT(worst_packed, 1e-5);
+  }
   const auto a = load_safetensors(big.out + "/adapter_model.safetensors"), b = load_safetensors(acc.out + "/adapter_model.safetensors");
   ASSERT_EQ(a.size(), b.size());
   double worst = 0;

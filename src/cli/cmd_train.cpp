@@ -32,6 +32,7 @@ void add_train_options(CLI::App* c, TrainFlags* f) {
   c->add_option("--lora-alpha", o.lora_alpha, "lora: scaling numerator (the update is scaled by alpha / r)")->capture_default_str();
   c->add_option("--lora-dropout", o.lora_dropout, "lora: dropout on the adapters' input")->capture_default_str();
   c->add_option("--lora-targets", o.lora_targets, "lora: layers to adapt: names (q_proj,v_proj), a regular expression, or all-linear (default: the architecture's usual)");
+  c->add_flag("--packing", o.packing, "causal LMs: pack examples into rows of --max-len tokens (block-diagonal attention): less padding, the same loss");
   c->add_option("--chat-template", o.chat_template, "causal LMs: chat format for messages data (chatml, llama-3, auto: the model's own Jinja chat template, or a .jinja file); prompt/completion rows without it train on prompt + completion + EOS");
   c->add_option("--unfreeze", o.unfreeze, "partial: number of top layers to train")->capture_default_str();
   c->add_option("--head-first", o.head_first,

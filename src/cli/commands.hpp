@@ -22,5 +22,6 @@ Action add_tune(CLI::App& app);
 Action add_generate(CLI::App& app);
 Action add_perplexity(CLI::App& app);
 Action add_export(CLI::App& app);
+Action add_prompt(CLI::App& app);
 
 }  // namespace kotsu::cli

@@ -33,6 +33,7 @@ int main(int argc, char** argv) {
   reg(kotsu::cli::add_generate);
   reg(kotsu::cli::add_perplexity);
   reg(kotsu::cli::add_export);
+  reg(kotsu::cli::add_prompt);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -27,7 +27,8 @@ std::vector<std::pair<std::string, torch::Tensor>> CausalLm::state() {
 torch::Tensor causal_allowed(int64_t past, int64_t T, const torch::Tensor& mask, torch::Device device) {
   auto opts = torch::TensorOptions().device(device).dtype(torch::kLong);
   auto allowed = (torch::arange(past + T, opts).view({1, past + T}) <= torch::arange(past, past + T, opts).view({T, 1})).view({1, 1, T, past + T});
-  if (mask.defined()) allowed = allowed.logical_and(mask.to(device).to(torch::kBool).view({mask.size(0), 1, 1, past + T}));
+  if (mask.defined() && mask.dim() == 3) allowed = allowed.logical_and(mask.to(device).to(torch::kBool).view({mask.size(0), 1, T, past + T}));
+  else if (mask.defined()) allowed = allowed.logical_and(mask.to(device).to(torch::kBool).view({mask.size(0), 1, 1, past + T}));
   return allowed;
 }
 

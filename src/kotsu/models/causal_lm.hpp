@@ -2,8 +2,9 @@
 // next-token logits for a batch of token ids, optionally continuing a key/value cache, its parameters
 // grouped bottom to top, and its tensors under their Hugging Face names. load_causal_lm reads a Hugging
 // Face model directory (config.json + model.safetensors, or shards listed in model.safetensors.index.json).
-// requires: ids [B, T] int64; mask [B, T_past + T] of 1 (token) / 0 (padding) or undefined; positions
-//           [B, T] or undefined (then T_past, T_past + 1, ...).
+// requires: ids [B, T] int64; mask [B, T_past + T] of 1 (token) / 0 (padding), or [B, T, T_past + T]
+//           (which keys each query may see besides causality: packed sequences), or undefined;
+//           positions [B, T] or undefined (then T_past, T_past + 1, ...).
 // ensures:  logits [B, T, vocab] in the model's dtype; with a cache, the new keys and values are appended,
 //           so decoding one token at a time gives the logits of one full forward pass.
 #pragma once
@@ -43,7 +44,7 @@ struct CausalLmModel {
 std::shared_ptr<CausalLm> make_causal_lm(const CausalLmConfig& config);
 
 // Which keys each query may attend to, [B or 1, 1, T, past + T]: keys at or before the query's position,
-// and (with mask [B, past + T]) not padding. Masked scores get the dtype's lowest finite value, as Hugging
+// and (with mask [B, past + T]) not padding, or (with mask [B, T, past + T]) allowed by the mask. Masked scores get the dtype's lowest finite value, as Hugging
 // Face's eager attention does, so a fully masked (padding) row stays finite.
 torch::Tensor causal_allowed(int64_t past, int64_t T, const torch::Tensor& mask, torch::Device device);
 double lowest_value(torch::ScalarType t);

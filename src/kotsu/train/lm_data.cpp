@@ -2,6 +2,8 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
+
 #include "kotsu/core/error.hpp"
 
 namespace kotsu {
@@ -85,6 +87,48 @@ LmBatch make_lm_batch(const std::vector<LmExample>& data, const std::vector<size
         ++b.targets;
       }
     }
+  }
+  return b;
+}
+
+LmBatch pack_lm_batch(const std::vector<LmExample>& data, const std::vector<size_t>& idx, int64_t pad_id, int64_t row_len) {
+  std::vector<std::vector<size_t>> rows;  // example indices per row
+  std::vector<int64_t> used;
+  for (size_t i : idx) {
+    const int64_t n = static_cast<int64_t>(data[i].ids.size());
+    size_t r = 0;
+    while (r < rows.size() && used[r] + n > row_len) ++r;
+    if (r == rows.size()) rows.emplace_back(), used.push_back(0);
+    rows[r].push_back(i);
+    used[r] += n;
+  }
+  const int64_t T = *std::max_element(used.begin(), used.end()), B = static_cast<int64_t>(rows.size());
+  LmBatch b;
+  b.ids = torch::full({B, T}, pad_id, torch::kLong);
+  b.mask = torch::zeros({B, T, T}, torch::kBool);
+  b.positions = torch::zeros({B, T}, torch::kLong);
+  b.labels = torch::full({B, T}, -100, torch::kLong);
+  auto ids = b.ids.accessor<int64_t, 2>();
+  auto pos = b.positions.accessor<int64_t, 2>();
+  auto labels = b.labels.accessor<int64_t, 2>();
+  auto mask = b.mask.accessor<bool, 3>();
+  for (int64_t r = 0; r < B; ++r) {
+    int64_t start = 0;
+    for (size_t i : rows[static_cast<size_t>(r)]) {
+      const LmExample& ex = data[i];
+      const int64_t n = static_cast<int64_t>(ex.ids.size());
+      for (int64_t t = 0; t < n; ++t) {
+        ids[r][start + t] = ex.ids[static_cast<size_t>(t)];
+        pos[r][start + t] = t;
+        for (int64_t k = 0; k <= t; ++k) mask[r][start + t][start + k] = true;
+        if (t + 1 < n && ex.learn[static_cast<size_t>(t + 1)]) {
+          labels[r][start + t] = ex.ids[static_cast<size_t>(t + 1)];
+          ++b.targets;
+        }
+      }
+      start += n;
+    }
+    for (int64_t t = start; t < T; ++t) mask[r][t][t] = true;  // padding sees itself: finite, unused
   }
   return b;
 }

@@ -14,7 +14,6 @@
 #include "kotsu/core/runtime.hpp"
 #include "kotsu/io/file.hpp"
 #include "kotsu/io/json_file.hpp"
-#include "kotsu/io/lm_config.hpp"
 #include "kotsu/io/safetensors.hpp"
 #include "kotsu/models/causal_lm.hpp"
 #include "kotsu/models/lora.hpp"
@@ -208,9 +207,10 @@ TrainResult run_lm(const TrainOptions& o, const TrainHooks& hooks, bool resume) 
   progress.log(fmt::format("data {}: {} train / {} validation examples{}{}", o.data, train.examples.size(), val.examples.size(),
                            train.truncated + val.truncated ? fmt::format(", {} cut to {} tokens", train.truncated + val.truncated, max_len) : "",
                            train.dropped + val.dropped ? fmt::format(", {} left out (nothing to learn within --max-len)", train.dropped + val.dropped) : ""));
-  progress.log(fmt::format("strategy {}: {} of {} parameters train{}; lr {:g}, batch {} x {} accumulated, up to {} epochs, {} threads", o.strategy, trainable, total,
+  progress.log(fmt::format("strategy {}: {} of {} parameters train{}; lr {:g}, batch {} x {} accumulated{}, up to {} epochs, {} threads", o.strategy, trainable, total,
                            lora ? fmt::format(" (rank {} on {} layers: {})", o.lora_r, adapted.size(), lo.target_modules.dump()) : "",
-                           o.effective_lr(), o.batch_size, o.grad_accum, o.epochs, runtime_threads()));
+                           o.effective_lr(), o.batch_size, o.grad_accum, o.packing ? fmt::format(", packed into rows of {} tokens", max_len) : "", o.epochs,
+                           runtime_threads()));
 
   const size_t n = train.examples.size();
   const int64_t micro_per_epoch = static_cast<int64_t>((n + static_cast<size_t>(o.batch_size) - 1) / static_cast<size_t>(o.batch_size));
@@ -260,11 +260,12 @@ TrainResult run_lm(const TrainOptions& o, const TrainHooks& hooks, bool resume) 
       for (int64_t mb = s0; mb < std::min(micro_per_epoch, s0 + o.grad_accum); ++mb) {
         const size_t a = static_cast<size_t>(mb * o.batch_size);
         std::vector<size_t> idx(order.begin() + static_cast<std::ptrdiff_t>(a), order.begin() + static_cast<std::ptrdiff_t>(std::min(n, a + static_cast<size_t>(o.batch_size))));
-        micro.push_back(make_lm_batch(train.examples, idx, pad));
+        micro.push_back(o.packing ? pack_lm_batch(train.examples, idx, pad, max_len) : make_lm_batch(train.examples, idx, pad));
         step_targets += micro.back().targets;
       }
       for (const LmBatch& b : micro) {
-        const auto sum = lm_loss_sum(model.logits(b.ids.to(device), nullptr, b.mask.to(device)), b.labels.to(device));
+        const auto sum = lm_loss_sum(model.logits(b.ids.to(device), nullptr, b.mask.to(device), b.positions.defined() ? b.positions.to(device) : torch::Tensor()),
+                                     b.labels.to(device));
         (sum / static_cast<double>(std::max<int64_t>(1, step_targets))).backward();
         loss_sum += sum.item<double>();
       }

@@ -26,7 +26,7 @@ nlohmann::json TrainOptions::to_json() const {
           {"lr_decay", lr_decay}, {"class_weights", class_weights}, {"balance", balance}, {"l1", l1}, {"augment", augment}, {"skip_bad", skip_bad},
           {"train_bn_stats", train_bn_stats}, {"image_size", image_size}, {"mask_pii", mask_pii},
           {"lora_r", lora_r}, {"lora_alpha", lora_alpha}, {"lora_dropout", lora_dropout}, {"lora_targets", lora_targets},
-          {"chat_template", chat_template}, {"rows", rows}, {"labels", labels}};
+          {"chat_template", chat_template}, {"packing", packing}, {"rows", rows}, {"labels", labels}};
 }
 
 void TrainOptions::merge_json(const nlohmann::json& j, const std::string& source) {
@@ -79,6 +79,7 @@ void TrainOptions::merge_json(const nlohmann::json& j, const std::string& source
       else if (k == "lora_dropout") lora_dropout = v.get<double>();
       else if (k == "lora_targets") lora_targets = v.get<std::string>();
       else if (k == "chat_template") chat_template = v.get<std::string>();
+      else if (k == "packing") packing = v.get<bool>();
       else if (k == "rows") rows = v.get<std::vector<int64_t>>();
       else if (k == "labels") labels = v.get<std::vector<std::string>>();
       else throw Error(source, k, "unknown option");

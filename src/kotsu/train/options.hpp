@@ -71,8 +71,11 @@ struct TrainOptions {
   double lora_alpha = 16;
   double lora_dropout = 0.05;
   std::string lora_targets;
-  // causal LMs with chat data (`messages`): the built-in chat template to render it (text/chat_format)
+  // causal LMs with chat data (`messages`): the chat format to render it (text/chat_format)
   std::string chat_template;
+  // causal LMs: pack each micro-batch's examples into rows of max_len tokens (block-diagonal attention,
+  // positions restarting per example): the same loss with less padding to compute
+  bool packing = false;
   // only these rows (0-based, in file order) of `data` are used (cross-validation folds); empty: all
   std::vector<int64_t> rows;
   // the label set and order; empty: the data's own (sorted). Cross-validation fixes it across folds.

@@ -17,6 +17,7 @@
 #include "kotsu/train/cross_validate.hpp"
 #include "kotsu/train/evaluate.hpp"
 #include "kotsu/train/evaluate_image.hpp"
+#include "kotsu/train/lm_trainer.hpp"
 #include "kotsu/train/trainer.hpp"
 
 namespace kotsu {
@@ -173,6 +174,8 @@ FineTuneSearch read_search_run_file(const std::string& path) {
 
 nlohmann::json run_fine_tune_search(FineTuneSearch s) {
   if (s.base.out.empty()) throw Error("options", "out", "is required (the search directory)");
+  if (is_causal_lm_dir(s.base.model))
+    throw Error(s.base.model, "model", "is a causal LM: kotsu tune searches classifier fine-tuning; tuning instruction-tuning runs is not supported yet");
   if (s.jobs < 1) throw Error("options", "jobs", "must be >= 1");
   // every parameter must be a train option with a valid value: merge a sample of each branch now
   for (const auto& point : grid_points(s.space, 2)) trial_options(s.base, point, 0, "search (a train option)").validate();

@@ -1,0 +1,68 @@
+#!/usr/bin/python3
+"""Runs bench/lora_step for kotsu and PyTorch in one session (alternating, twice each; medians) and writes the
+ratios of tokens/s and of peak resident memory (each process's ru_maxrss), float32 and bf16 base weights.
+Targets (issue 8): >= 1.2x PyTorch's tokens/s and <= 0.8x its peak memory.
+OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE are unset for every command alike (see shared/PLATFORM.md).
+usage: run_lora_step.py BUILD_DIR [--out results.md] [--threads 2] [--steps 3] [--rounds 2]"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def run(cmd, env):
+    """The command's JSON line and its peak RSS in MiB."""
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env)
+    out = p.stdout.read()
+    _, status, usage = os.wait4(p.pid, 0)
+    if status != 0:
+        raise SystemExit(f"{cmd[0]} failed: {status}")
+    r = json.loads(out.strip().splitlines()[-1])
+    r["peak_rss_mib"] = usage.ru_maxrss / 1024
+    return r
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("build")
+    ap.add_argument("--out")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--steps", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=2)
+    a = ap.parse_args()
+    env = dict(os.environ)
+    env.pop("OPENBLAS_CORETYPE", None)
+    env.pop("OPENBLAS_L2_SIZE", None)
+    common = ["--steps", str(a.steps), "--threads", str(a.threads)]
+    rows = []
+    for bf16 in (False, True):
+        flag = ["--bf16"] if bf16 else []
+        got = {"kotsu": [], "pytorch": []}
+        for _ in range(a.rounds):
+            got["kotsu"].append(run([os.path.join(a.build, "bench", "bench_lora_step")] + common + flag, env))
+            got["pytorch"].append(run(["/usr/bin/python3", os.path.join(HERE, "peer_lora_step.py")] + common + flag, env))
+        med = {k: {m: statistics.median(r[m] for r in v) for m in ("tokens_per_second", "peak_rss_mib")} for k, v in got.items()}
+        rows.append((bf16, med, got["kotsu"][0]["parameters"], got["kotsu"][0]["trainable"]))
+    lines = ["# bench/lora_step", "",
+             f"`/usr/bin/python3 bench/run_lora_step.py build` ({a.threads} threads; {a.rounds} alternating runs of {a.steps} steps after a warm-up, medians)", "",
+             "| base weights | kotsu tokens/s | PyTorch tokens/s | ratio | kotsu peak RSS MiB | PyTorch peak RSS MiB | ratio |",
+             "|---|---|---|---|---|---|---|"]
+    for bf16, med, params, trainable in rows:
+        k, p = med["kotsu"], med["pytorch"]
+        lines.append(f"| {'bf16' if bf16 else 'float32'} | {k['tokens_per_second']:.0f} | {p['tokens_per_second']:.0f} | "
+                     f"{k['tokens_per_second'] / p['tokens_per_second']:.2f}x | {k['peak_rss_mib']:.0f} | {p['peak_rss_mib']:.0f} | "
+                     f"{k['peak_rss_mib'] / p['peak_rss_mib']:.2f}x |")
+    lines += ["", f"Model: Llama-style, {rows[0][2] / 1e6:.1f}M parameters, {rows[0][3]} trainable (rank 8 on q_proj, v_proj); batch 4 x 256 tokens.",
+              "Targets: >= 1.2x tokens/s and <= 0.8x peak memory."]
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if a.out:
+        with open(a.out, "w") as f:
+            f.write(text)
+
+
+if __name__ == "__main__":
+    main()
