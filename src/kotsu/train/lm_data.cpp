@@ -8,6 +8,17 @@
 
 namespace kotsu {
 
+namespace {
+
+// How many of `t`'s tokens belong to the text: a template's trailing special tokens (an EOS after it) do not.
+size_t text_tokens(const TokenizedText& t) {
+  for (size_t i = 1; i < t.size(); ++i)
+    if (t.sequence[i] < 0 && t.sequence[i - 1] == 0) return i;
+  return t.size();
+}
+
+}  // namespace
+
 int64_t LmExample::targets() const {
   int64_t n = 0;
   for (size_t i = 1; i < learn.size(); ++i) n += learn[i];
@@ -23,12 +34,10 @@ LmTokenized tokenize_instructions(const std::vector<InstructionExample>& data, c
     eo.add_special = !r.has_bos;
     const TokenizedText t = tok.encode(r.text, eo);
     LmExample ex;
-    for (size_t i = 0; i < t.size(); ++i) {
+    for (size_t i = 0, n = text_tokens(t); i < n; ++i) {
       bool learn = false;
       if (t.sequence[i] == 0)
         for (const auto& [b, e] : r.trained) learn = learn || (t.offsets[i].first >= b && t.offsets[i].first < e);
-      // a template's trailing special token (EOS after the text) is not part of the example: dropped
-      if (t.sequence[i] < 0 && i > 0 && t.sequence[i - 1] == 0) break;
       ex.ids.push_back(t.ids[i]);
       ex.learn.push_back(learn);
     }
@@ -58,12 +67,7 @@ std::vector<int64_t> prompt_ids(const Tokenizer& tok, const std::string& text) {
   EncodeOptions eo;
   eo.add_special = !(tok.bos_id() >= 0 && text.rfind(tok.token(tok.bos_id()), 0) == 0 && !tok.token(tok.bos_id()).empty());
   const TokenizedText t = tok.encode(text, eo);
-  std::vector<int64_t> ids;
-  for (size_t i = 0; i < t.size(); ++i) {
-    if (t.sequence[i] < 0 && i > 0 && t.sequence[i - 1] == 0) break;
-    ids.push_back(t.ids[i]);
-  }
-  return ids;
+  return std::vector<int64_t>(t.ids.begin(), t.ids.begin() + static_cast<std::ptrdiff_t>(text_tokens(t)));
 }
 
 LmBatch make_lm_batch(const std::vector<LmExample>& data, const std::vector<size_t>& idx, int64_t pad_id) {
