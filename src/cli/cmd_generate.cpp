@@ -52,7 +52,7 @@ Action add_generate(CLI::App& app) {
     std::string prompt = f->prompt;
     if (!f->chat_template.empty()) {
       // an adapter directory carries the base model's tokenizer files, templates included
-      const ChatFormat format(f->chat_template, f->model, tok.bos_id() >= 0 ? tok.token(tok.bos_id()) : "", tok.eos_id() >= 0 ? tok.token(tok.eos_id()) : "");
+      const ChatFormat format(f->chat_template, f->model, tok);
       prompt = format.generation_prompt({{"user", f->prompt}});
       if (!format.end_of_turn().empty()) f->stop.push_back(format.end_of_turn());
     }

@@ -96,6 +96,9 @@ ChatFormat::ChatFormat(const std::string& spec, const std::string& model_dir, co
   jinja_ = std::make_shared<JinjaTemplate>(source, name);
 }
 
+ChatFormat::ChatFormat(const std::string& spec, const std::string& model_dir, const Tokenizer& tok)
+    : ChatFormat(spec, model_dir, tok.bos_id() >= 0 ? tok.token(tok.bos_id()) : "", tok.eos_id() >= 0 ? tok.token(tok.eos_id()) : "") {}
+
 ChatFormat::~ChatFormat() = default;
 
 std::string ChatFormat::render_jinja(const std::vector<ChatMessage>& messages, bool add_generation_prompt) const {

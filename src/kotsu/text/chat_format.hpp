@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "kotsu/data/instruction_data.hpp"
+#include "kotsu/text/tokenizer.hpp"
 
 namespace kotsu {
 
@@ -35,6 +36,8 @@ class ChatFormat {
  public:
   // `spec` as above; `model_dir` holds the templates of "auto"; bos/eos: the tokenizer's token strings.
   ChatFormat(const std::string& spec, const std::string& model_dir, const std::string& bos_token, const std::string& eos_token);
+  // The same with `tok`'s BOS and EOS token strings ("" where it has none).
+  ChatFormat(const std::string& spec, const std::string& model_dir, const Tokenizer& tok);
   ~ChatFormat();
   RenderedExample render(const InstructionExample& e) const;
   // The text a chat model continues to answer `messages` (the assistant turn opened).

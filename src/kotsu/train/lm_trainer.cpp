@@ -162,7 +162,7 @@ TrainResult run_lm(const TrainOptions& o, const TrainHooks& hooks, bool resume) 
     progress.log(fmt::format("--max-len {} exceeds the model's {} positions: examples are cut to {}", o.max_len, m.config.max_positions, m.config.max_positions));
   }
   const int64_t max_len = std::min(o.max_len, m.config.max_positions);
-  const ChatFormat format(o.chat_template, o.model, tok.bos_id() >= 0 ? tok.token(tok.bos_id()) : "", tok.eos_id() >= 0 ? tok.token(tok.eos_id()) : "");
+  const ChatFormat format(o.chat_template, o.model, tok);
   const Split split = split_data(o);
   const LmTokenized train = tokenize_instructions(split.train, tok, format, max_len, o.data);
   LmTokenized val;

@@ -68,7 +68,7 @@ nlohmann::json prompt_eval(const PromptEvalOptions& o) {
   CausalLmModel m = load_causal_lm_or_adapter(o.model);
   m.model->eval();
   const Tokenizer tok = Tokenizer::load(o.model);
-  const ChatFormat format(o.chat_template, o.model, tok.bos_id() >= 0 ? tok.token(tok.bos_id()) : "", tok.eos_id() >= 0 ? tok.token(tok.eos_id()) : "");
+  const ChatFormat format(o.chat_template, o.model, tok);
   std::vector<std::vector<int64_t>> cont(labels.size());
   for (size_t l = 0; l < labels.size(); ++l) {
     cont[l] = tok.encode_ids(verbalizer(labels[l]));
