@@ -3,7 +3,7 @@
 ratios of tokens/s and of peak resident memory (each process's ru_maxrss), float32 and bf16 base weights.
 Targets (issue 8): >= 1.2x PyTorch's tokens/s and <= 0.8x its peak memory.
 OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE are unset for every command alike (see shared/PLATFORM.md).
-usage: run_lora_step.py BUILD_DIR [--out results.md] [--threads 2] [--steps 3] [--rounds 2]"""
+usage: run_lora_step.py BUILD_DIR [--out results.md] [--threads 2] [--steps 3] [--rounds 2] [--variants float32 bf16]"""
 import argparse
 import json
 import os
@@ -32,13 +32,14 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--steps", type=int, default=3)
     ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--variants", nargs="+", default=["float32", "bf16"], choices=["float32", "bf16"])
     a = ap.parse_args()
     env = dict(os.environ)
     env.pop("OPENBLAS_CORETYPE", None)
     env.pop("OPENBLAS_L2_SIZE", None)
     common = ["--steps", str(a.steps), "--threads", str(a.threads)]
     rows = []
-    for bf16 in (False, True):
+    for bf16 in [v == "bf16" for v in a.variants]:
         flag = ["--bf16"] if bf16 else []
         got = {"kotsu": [], "pytorch": []}
         for _ in range(a.rounds):

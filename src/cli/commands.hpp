@@ -23,5 +23,6 @@ Action add_generate(CLI::App& app);
 Action add_perplexity(CLI::App& app);
 Action add_export(CLI::App& app);
 Action add_prompt(CLI::App& app);
+Action add_serve(CLI::App& app);
 
 }  // namespace kotsu::cli

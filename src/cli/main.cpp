@@ -34,6 +34,7 @@ int main(int argc, char** argv) {
   reg(kotsu::cli::add_perplexity);
   reg(kotsu::cli::add_export);
   reg(kotsu::cli::add_prompt);
+  reg(kotsu::cli::add_serve);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

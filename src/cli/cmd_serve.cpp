@@ -1,0 +1,84 @@
+// kotsu serve MODEL [MODEL...]: the HTTP inference server (serve/server). SIGINT/SIGTERM stop it gracefully
+// (requests in flight are answered); SIGHUP reloads every model from its folder.
+#include <fmt/format.h>
+#include <signal.h>
+
+#include <atomic>
+#include <thread>
+
+#include "commands.hpp"
+#include "kotsu/core/runtime.hpp"
+#include "kotsu/serve/server.hpp"
+
+namespace kotsu::cli {
+
+namespace {
+struct ServeFlags {
+  std::vector<std::string> models;
+  ServeOptions o;
+  int threads = 2;
+  int64_t max_wait_us = 2000;
+};
+}  // namespace
+
+Action add_serve(CLI::App& app) {
+  auto f = std::make_shared<ServeFlags>();
+  auto* c = app.add_subcommand("serve", "serve classifiers over HTTP (kotsu's /v1 and the KServe v2 protocol) with dynamic batching");
+  c->add_option("models", f->models, "model directories (runs of kotsu train), or NAME=DIR; a folder of numbered versions serves the highest")
+      ->required();
+  c->add_option("--host", f->o.host, "address to listen on")->capture_default_str();
+  c->add_option("--port", f->o.port, "port (0: any free port, printed at start)")->capture_default_str();
+  c->add_option("--threads", f->threads, "CPU threads for inference (0 = all cores)")->capture_default_str();
+  c->add_option("--http-threads", f->o.http_threads, "connections served at once")->capture_default_str();
+  c->add_option("--max-batch", f->o.batch.max_batch, "inputs per forward pass at most")->capture_default_str();
+  c->add_option("--max-wait-us", f->max_wait_us, "how long a batch waits for more inputs after its first (microseconds)")->capture_default_str();
+  c->add_option("--max-queue", f->o.batch.max_queue, "inputs waiting per model before answering 503")->capture_default_str();
+  c->add_option("--max-body", f->o.max_body, "request body limit in bytes (413 above)")->capture_default_str();
+  c->add_option("--max-inputs", f->o.limits.max_inputs, "inputs per request at most")->capture_default_str();
+  c->add_option("--max-text-bytes", f->o.limits.max_text_bytes, "bytes per text input at most")->capture_default_str();
+  c->add_option("--timeout", f->o.request_timeout_s, "seconds a request waits for its answer (504 after)")->capture_default_str();
+  c->add_option("--poll-seconds", f->o.poll_seconds, "how often to look for a new version folder (0: never)")->capture_default_str();
+  c->add_option("--device", f->o.device, "cpu or cuda[:N]")->capture_default_str();
+  c->add_option("--log", f->o.log.path, "append sampled predictions to this JSONL file (the input of kotsu drift)");
+  c->add_option("--log-rate", f->o.log.rate, "fraction of inputs logged")->capture_default_str();
+  c->add_flag("--log-inputs", f->o.log.store_inputs, "store texts in the log (default: only their SHA-256)");
+  return [f]() {
+    runtime_init(f->threads);
+    f->o.batch.max_wait = std::chrono::microseconds(std::max<int64_t>(0, f->max_wait_us));
+    std::vector<ModelSpec> specs;
+    for (const auto& m : f->models) specs.push_back(parse_model_spec(m));
+    // every thread started from here on inherits the blocked signals; one thread waits for them
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &set, nullptr);
+    InferenceServer server(f->o, specs);
+    const int port = server.bind();
+    for (const auto& line : server.describe()) fmt::print("kotsu serve: {}\n", line);
+    fmt::print("kotsu serve: listening on http://{}:{}\n", f->o.host, port);
+    std::fflush(stdout);
+    std::atomic<bool> done{false};
+    std::thread signals([&] {
+      const timespec tick{0, 200 * 1000 * 1000};
+      while (!done) {
+        const int sig = sigtimedwait(&set, nullptr, &tick);
+        if (sig == SIGHUP) {
+          for (const auto& line : server.reload(true)) fmt::print(stderr, "kotsu serve: {}\n", line);
+        } else if (sig == SIGINT || sig == SIGTERM) {
+          fmt::print(stderr, "kotsu serve: stopping (answering the requests in flight)\n");
+          server.stop();
+          return;
+        }
+      }
+    });
+    server.listen();
+    done = true;
+    signals.join();
+    fmt::print(stderr, "kotsu serve: stopped\n");
+    return 0;
+  };
+}
+
+}  // namespace kotsu::cli

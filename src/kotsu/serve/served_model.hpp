@@ -1,0 +1,68 @@
+// kotsu/serve/served_model: one loaded version of a model directory, as the server runs it. A text or
+// image classifier (a run written by `kotsu train`, or any labelled model directory) classifies batches;
+// the server feeds it from its dynamic batcher, so classify() is only ever called from one thread.
+// Versions: a directory that holds config.json is served as version "1"; a directory whose subfolders are
+// numbered (TensorFlow Serving's layout: MODEL/1, MODEL/2, ...) serves the highest-numbered subfolder that
+// holds a config.json, so copying in a new version folder is a way to deploy it (the server polls).
+#pragma once
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "kotsu/models/image_model.hpp"
+#include "kotsu/models/text_model.hpp"
+#include "kotsu/text/pii.hpp"
+#include "kotsu/vision/image.hpp"
+
+namespace kotsu {
+
+// One input of a request: a text for text models, a decoded picture for image models.
+struct ServeInput {
+  std::string text;
+  Image image;
+};
+
+struct ServeOutput {
+  int64_t label = 0;         // index into the model's labels
+  std::vector<float> probs;  // per label
+};
+
+struct ServedVersion {
+  std::string dir;      // the model directory that is loaded
+  std::string version;  // "1" for a plain directory, else the subfolder's number
+};
+
+// Which directory and version `root` serves now (see above). Throws kotsu::Error naming `root` when it
+// holds neither a config.json nor a numbered subfolder with one.
+ServedVersion resolve_version(const std::string& root);
+
+class ServedModel {
+ public:
+  // Loads the version `v`; device "cpu" or "cuda[:N]". Throws kotsu::Error for a directory that is not a
+  // labelled text or image classifier.
+  ServedModel(const ServedVersion& v, const std::string& device);
+  ~ServedModel();
+
+  const std::string& kind() const { return kind_; }  // "text" or "image"
+  const std::string& dir() const { return version_.dir; }
+  const std::string& version() const { return version_.version; }
+  const std::vector<std::string>& labels() const { return labels_; }
+  int64_t max_len() const { return max_len_; }
+
+  // Decodes a picture for this model (at the reduced JPEG scale its preprocessing allows); any thread.
+  Image decode(std::string_view bytes, const std::string& name) const;
+  // One output per input, in order. Called from one thread at a time (the batcher's worker).
+  std::vector<ServeOutput> classify(std::vector<ServeInput>& inputs);
+
+ private:
+  ServedVersion version_;
+  std::string kind_, device_;
+  std::vector<std::string> labels_;
+  int64_t max_len_ = 128;
+  std::unique_ptr<TextModel> text_;
+  std::unique_ptr<ImageModel> image_;
+  std::unique_ptr<PiiMasker> masker_;  // the run was trained on masked texts
+};
+
+}  // namespace kotsu

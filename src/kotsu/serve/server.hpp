@@ -1,0 +1,68 @@
+// kotsu/serve/server: `kotsu serve`, a multi-threaded HTTP/1.1 inference server (cpp-httplib, Debian's
+// libcpp-httplib) in front of one dynamic batcher per model.
+// Routes (see serve/protocol for the bodies):
+//   POST /v1/models/NAME:predict            kotsu's own protocol          GET /v1/models, /v1/models/NAME
+//   POST /v2/models/NAME[/versions/V]/infer  KServe / Triton v2            GET /v2, /v2/models/NAME[/ready]
+//   GET  /v2/health/live, /v2/health/ready  liveness, readiness           GET /metrics (Prometheus)
+// Every answer is JSON; errors are {"error": "..."} with 400 (bad body), 404 (unknown model or path),
+// 405 (wrong method), 413 (too large), 503 + Retry-After (queue full, or shutting down), 504 (no answer
+// within the request timeout), 500 (the model failed).
+// Lifecycle: stop() stops accepting, finishes the requests in flight and drains the batchers; reload()
+// loads a model's current version beside the old one and swaps them between batches, so no request fails
+// during a reload (a version that fails to load is reported and the old one kept). With poll_seconds > 0
+// a thread watches each model's folder and reloads when a new numbered version folder appears.
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "kotsu/serve/batcher.hpp"
+#include "kotsu/serve/prediction_log.hpp"
+#include "kotsu/serve/protocol.hpp"
+
+namespace kotsu {
+
+struct ServeOptions {
+  std::string host = "127.0.0.1";
+  int port = 8080;           // 0: any free port (bind() says which)
+  size_t http_threads = 64;  // connections served at once (each keep-alive connection holds one)
+  BatcherOptions batch;
+  InputLimits limits;
+  size_t max_body = 8u << 20;     // bytes
+  int io_timeout_s = 10;          // reading a request, writing an answer
+  double request_timeout_s = 30;  // waiting for the batcher
+  std::string device = "cpu";
+  double poll_seconds = 2;  // 0: no watching for new version folders
+  PredictionLogOptions log;
+};
+
+struct ModelSpec {
+  std::string name, root;  // root: a model directory, or a folder of numbered versions
+};
+
+// "NAME=DIR" or "DIR" (named after the folder) -> ModelSpec; names are [A-Za-z0-9_.-]+.
+ModelSpec parse_model_spec(const std::string& arg);
+
+class InferenceServer {
+ public:
+  // Loads every model (kotsu::Error for one that does not load, or a repeated name).
+  InferenceServer(ServeOptions o, const std::vector<ModelSpec>& models);
+  ~InferenceServer();
+  InferenceServer(const InferenceServer&) = delete;
+  InferenceServer& operator=(const InferenceServer&) = delete;
+
+  int bind();    // binds host:port and returns the port; kotsu::Error if it cannot
+  void listen();  // serves until stop(); requires bind()
+  void stop();   // graceful; any thread, idempotent
+  // Reloads each model whose current version differs from the one served (every model when `force`).
+  // Returns one line per model reloaded or failed.
+  std::vector<std::string> reload(bool force);
+  // One line per model: "NAME: KIND model, version V, N labels, from DIR".
+  std::vector<std::string> describe() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace kotsu

@@ -1,0 +1,541 @@
+// Tests of kotsu/serve: the dynamic batcher, the protocol bodies, metrics, the prediction log, and the
+// server end to end over loopback HTTP (answers equal to predict_texts / predict_images, errors, batching,
+// hot reload and graceful shutdown without a failed request, malformed HTTP and JSON, `kotsu serve`).
+#include <arpa/inet.h>
+#include <httplib.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <set>
+#include <thread>
+
+#include "kotsu/core/error.hpp"
+#include "kotsu/serve/batcher.hpp"
+#include "kotsu/serve/metrics.hpp"
+#include "kotsu/serve/server.hpp"
+#include "kotsu/train/evaluate.hpp"
+#include "kotsu/train/evaluate_image.hpp"
+#include "test_models.hpp"
+#include "test_util.hpp"
+
+using namespace kotsu;
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string read_all(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(f), {});
+}
+
+std::string base64(const std::string& bytes) {
+  static const char* t = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  size_t i = 0;
+  for (; i + 2 < bytes.size(); i += 3) {
+    const uint32_t v = (uint8_t(bytes[i]) << 16) | (uint8_t(bytes[i + 1]) << 8) | uint8_t(bytes[i + 2]);
+    out += t[v >> 18], out += t[(v >> 12) & 63], out += t[(v >> 6) & 63], out += t[v & 63];
+  }
+  if (i + 1 == bytes.size()) {
+    const uint32_t v = uint8_t(bytes[i]) << 16;
+    out += t[v >> 18], out += t[(v >> 12) & 63], out += "==";
+  } else if (i + 2 == bytes.size()) {
+    const uint32_t v = (uint8_t(bytes[i]) << 16) | (uint8_t(bytes[i + 1]) << 8);
+    out += t[v >> 18], out += t[(v >> 12) & 63], out += t[(v >> 6) & 63], out += '=';
+  }
+  return out;
+}
+
+// A server running in a background thread on a free loopback port.
+struct Running {
+  std::unique_ptr<InferenceServer> server;
+  int port = 0;
+  std::thread thread;
+  Running(ServeOptions o, std::vector<ModelSpec> models) {
+    o.port = 0;
+    o.poll_seconds = 0;
+    server = std::make_unique<InferenceServer>(o, models);
+    port = server->bind();
+    thread = std::thread([this] { server->listen(); });
+  }
+  ~Running() {
+    server->stop();
+    thread.join();
+  }
+  httplib::Client client() const {
+    httplib::Client c("127.0.0.1", port);
+    c.set_read_timeout(30, 0);
+    return c;
+  }
+};
+
+json post(const httplib::Client& c0, const std::string& path, const std::string& body, int* status) {
+  auto& c = const_cast<httplib::Client&>(c0);
+  auto r = c.Post(path.c_str(), body, "application/json");
+  if (!r) {
+    *status = -1;
+    return json();
+  }
+  *status = r->status;
+  return json::parse(r->body);
+}
+
+// Sends raw bytes on a fresh connection and returns whatever comes back before the server closes it.
+std::string raw_exchange(int port, const std::string& bytes) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    ::close(fd);
+    return "<connect failed>";
+  }
+  timeval tv{3, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  ::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+  ::shutdown(fd, SHUT_WR);
+  std::string out;
+  char buf[4096];
+  for (ssize_t n; (n = ::recv(fd, buf, sizeof buf, 0)) > 0;) out.append(buf, static_cast<size_t>(n));
+  ::close(fd);
+  return out;
+}
+
+// tiny_bert (3 labels) copied as version `v` under root.
+void add_version(const std::string& root, int v) {
+  fs::create_directories(root);
+  fs::copy(test::fixture("tiny_bert"), root + "/" + std::to_string(v), fs::copy_options::recursive);
+}
+
+}  // namespace
+
+TEST(Batcher, GroupsItemsAndAnswersEachCaller) {
+  std::vector<size_t> sizes;
+  std::mutex m;
+  BatcherOptions o;
+  o.max_batch = 4;
+  o.max_wait = std::chrono::milliseconds(50);
+  DynamicBatcher<int, int> b(
+      o, [](std::vector<int>& xs) { std::vector<int> y; for (int x : xs) y.push_back(x * 10); return y; },
+      [&](size_t n) { std::lock_guard<std::mutex> lk(m); sizes.push_back(n); });
+  auto f = b.submit({1, 2, 3, 4, 5, 6, 7, 8, 9, 10});
+  ASSERT_TRUE(f);
+  for (int i = 0; i < 10; ++i) EXPECT_EQ((*f)[static_cast<size_t>(i)].get(), (i + 1) * 10);
+  std::lock_guard<std::mutex> lk(m);
+  // 10 items queued at once with room for 4 per batch: 4, 4, 2
+  EXPECT_EQ(sizes, (std::vector<size_t>{4, 4, 2}));
+}
+
+TEST(Batcher, RefusesWhenFullPropagatesFailuresAndDrainsOnStop) {
+  BatcherOptions o;
+  o.max_batch = 2;
+  o.max_queue = 3;
+  o.max_wait = std::chrono::milliseconds(0);
+  std::promise<void> gate;
+  auto opened = gate.get_future().share();
+  DynamicBatcher<int, int> b(o, [opened](std::vector<int>& xs) {
+    opened.wait();
+    if (xs.front() < 0) throw std::runtime_error("negative");
+    return xs;
+  });
+  auto first = b.submit({1});  // taken by the worker, which then waits at the gate
+  ASSERT_TRUE(first);
+  while (b.queue_depth() != 0) std::this_thread::yield();
+  auto queued = b.submit({-1, 2, 3});  // fills the queue
+  ASSERT_TRUE(queued);
+  EXPECT_FALSE(b.submit({4}));  // over max_queue: refused, nothing queued
+  EXPECT_EQ(b.queue_depth(), 3u);
+  gate.set_value();
+  EXPECT_EQ((*first)[0].get(), 1);
+  EXPECT_THROW((*queued)[0].get(), std::runtime_error);  // -1 and 2 ran together
+  EXPECT_THROW((*queued)[1].get(), std::runtime_error);
+  auto late = b.submit({5});
+  ASSERT_TRUE(late);
+  b.stop();  // answers what is queued before the worker ends
+  EXPECT_EQ((*queued)[2].get(), 3);
+  EXPECT_EQ((*late)[0].get(), 5);
+  EXPECT_FALSE(b.submit({6}));
+}
+
+TEST(ServeProtocol, RefusesBadBodiesWithTheField) {
+  InputLimits lim;
+  lim.max_inputs = 3;
+  lim.max_text_bytes = 10;
+  auto status_of = [&](auto fn) {
+    try {
+      fn();
+    } catch (const HttpError& e) {
+      return std::to_string(e.status()) + " " + e.what();
+    }
+    return std::string("accepted");
+  };
+  EXPECT_EQ(status_of([&] { parse_body(std::string(100, '[') + std::string(100, ']'), lim); }).substr(0, 3), "400");
+  EXPECT_EQ(status_of([&] { parse_body(R"({"inputs": ["[[[[[[[[[[[[[[[[[[[[["]})", lim); }), "accepted");  // brackets in strings
+  EXPECT_NE(status_of([&] { parse_body("{\"inputs\": [\"\xff\"]}", lim); }).find("400 body: invalid JSON"), std::string::npos);
+  EXPECT_NE(status_of([&] { parse_body("{\"inputs\": [", lim); }).find("400 body: invalid JSON"), std::string::npos);
+  EXPECT_EQ(status_of([&] { v1_inputs(json::array(), false, lim); }), "400 body: must be a JSON object with \"inputs\"");
+  EXPECT_EQ(status_of([&] { v1_inputs(json{{"text", "a"}}, false, lim); }), "400 inputs: missing (send {\"inputs\": [...]})");
+  EXPECT_EQ(status_of([&] { v1_inputs(json{{"inputs", "a"}}, false, lim); }), "400 inputs: must be an array");
+  EXPECT_EQ(status_of([&] { v1_inputs(json{{"inputs", json::array()}}, false, lim); }), "400 inputs: is empty");
+  EXPECT_EQ(status_of([&] { v1_inputs(json{{"inputs", {"a", 1e308}}}, false, lim); }), "400 inputs[1]: must be a string (the text to classify)");
+  EXPECT_EQ(status_of([&] { v1_inputs(json{{"inputs", {"a", "b", "c", "d"}}}, false, lim); }).substr(0, 3), "413");
+  EXPECT_EQ(status_of([&] { v1_inputs(json{{"instances", {"0123456789x"}}}, false, lim); }),
+            "413 instances[0]: text of 11 bytes is over the limit of 10");
+  EXPECT_EQ(status_of([&] { v1_inputs(json{{"inputs", {"abcde"}}}, true, lim); }), "400 inputs[0]: invalid base64 (length)");
+  EXPECT_EQ(status_of([&] { v1_inputs(json{{"inputs", {"%%%"}}}, true, lim); }), "400 inputs[0]: invalid base64");
+  EXPECT_EQ(status_of([&] { v1_inputs(json{{"inputs", {json{{"b64", "a$bc"}}}}}, true, lim); }), "400 inputs[0].b64: invalid base64");
+  EXPECT_EQ(v1_inputs(json{{"inputs", {"aGVsbG8", json{{"b64", " aGk= "}}}}}, true, lim), (std::vector<std::string>{"hello", "hi"}));
+
+  auto v2 = [](json shape, json data, std::string type = "BYTES") {
+    return json{{"inputs", {json{{"name", "text"}, {"shape", shape}, {"datatype", type}, {"data", data}}}}};
+  };
+  EXPECT_EQ(v2_inputs(v2({2}, {"a", "b"}), false, lim), (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(v2_inputs(v2({2, 1}, {{"a"}, {"b"}}), false, lim), (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(status_of([&] { v2_inputs(v2({3}, {"a", "b"}), false, lim); }), "400 inputs[0].data: holds 2 items but shape says 3");
+  EXPECT_EQ(status_of([&] { v2_inputs(v2({2}, {"a", "b"}, "FP32"), false, lim); }), "400 inputs[0].datatype: must be \"BYTES\"");
+  EXPECT_EQ(status_of([&] { v2_inputs(v2({-2}, {"a", "b"}), false, lim); }), "400 inputs[0].shape: must hold non-negative integers");
+  EXPECT_EQ(status_of([&] { v2_inputs(v2({2, 2}, {"a", "b"}), false, lim); }), "400 inputs[0].shape: must be [N] or [N, 1]");
+  EXPECT_EQ(status_of([&] { v2_inputs(json{{"inputs", json::array()}}, false, lim); }), "400 inputs: must be an array of exactly one input tensor");
+}
+
+TEST(ServeProtocol, ResponsesFollowTheProtocols) {
+  std::vector<ServeOutput> outs = {{1, {0.25f, 0.75f}}, {0, {0.5f, 0.5f}}};
+  const auto v1 = v1_response("m", "3", {"neg", "pos"}, outs);
+  EXPECT_EQ(v1.dump(),
+            R"({"model":"m","version":"3","predictions":[{"label":"pos","confidence":0.75,"probabilities":{"neg":0.25,"pos":0.75}},)"
+            R"({"label":"neg","confidence":0.5,"probabilities":{"neg":0.5,"pos":0.5}}]})");
+  const auto v2 = v2_response("m", "3", {"neg", "pos"}, outs, json{{"id", "r1"}});
+  EXPECT_EQ(v2.dump(),
+            R"({"model_name":"m","model_version":"3","id":"r1","outputs":[{"name":"label","shape":[2],"datatype":"BYTES","data":["pos","neg"]},)"
+            R"({"name":"probabilities","shape":[2,2],"datatype":"FP32","data":[0.25,0.75,0.5,0.5]}]})");
+}
+
+TEST(ServeMetrics, PrometheusTextWithCumulativeBuckets) {
+  ServeMetrics m;
+  m.request("a", 200, 0.0007);
+  m.request("a", 200, 0.003);
+  m.request("a", 400, 20.0);
+  m.batch("a", 3);
+  const std::string t = m.text({{"a", 5}});
+  EXPECT_NE(t.find("kotsu_requests_total{model=\"a\",code=\"200\"} 2\n"), std::string::npos) << t;
+  EXPECT_NE(t.find("kotsu_requests_total{model=\"a\",code=\"400\"} 1\n"), std::string::npos);
+  EXPECT_NE(t.find("kotsu_request_duration_seconds_bucket{model=\"a\",le=\"0.0005\"} 0\n"), std::string::npos);
+  EXPECT_NE(t.find("kotsu_request_duration_seconds_bucket{model=\"a\",le=\"0.001\"} 1\n"), std::string::npos);
+  EXPECT_NE(t.find("kotsu_request_duration_seconds_bucket{model=\"a\",le=\"0.005\"} 2\n"), std::string::npos);
+  EXPECT_NE(t.find("kotsu_request_duration_seconds_bucket{model=\"a\",le=\"10\"} 2\n"), std::string::npos);
+  EXPECT_NE(t.find("kotsu_request_duration_seconds_bucket{model=\"a\",le=\"+Inf\"} 3\n"), std::string::npos);
+  EXPECT_NE(t.find("kotsu_request_duration_seconds_count{model=\"a\"} 3\n"), std::string::npos);
+  EXPECT_NE(t.find("kotsu_batch_size_bucket{model=\"a\",le=\"2\"} 0\n"), std::string::npos);
+  EXPECT_NE(t.find("kotsu_batch_size_bucket{model=\"a\",le=\"4\"} 1\n"), std::string::npos);
+  EXPECT_NE(t.find("kotsu_batch_size_sum{model=\"a\"} 3\n"), std::string::npos);
+  EXPECT_NE(t.find("kotsu_queue_depth{model=\"a\"} 5\n"), std::string::npos);
+  EXPECT_EQ(prometheus_escape("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+}
+
+TEST(ServeModels, VersionFoldersAndNames) {
+  const std::string root = test::temp_dir("serve-versions");
+  EXPECT_THROW(resolve_version(root), Error);
+  add_version(root, 2);
+  add_version(root, 10);
+  fs::create_directories(root + "/11");  // no config.json: not a version
+  fs::create_directories(root + "/latest");
+  const auto v = resolve_version(root);
+  EXPECT_EQ(v.version, "10");
+  EXPECT_EQ(v.dir, root + "/10");
+  EXPECT_EQ(resolve_version(root + "/2").version, "1");
+  EXPECT_EQ(parse_model_spec("intent=/x/y").name, "intent");
+  EXPECT_EQ(parse_model_spec("/x/run-3/").name, "run-3");
+  EXPECT_THROW(parse_model_spec("a b=/x"), Error);
+  ServeOptions o;
+  EXPECT_THROW(InferenceServer(o, {{"a", root}, {"a", root}}), Error);
+  EXPECT_THROW(InferenceServer(o, {{"a", test::fixture("tiny_bert_init")}}), Error);  // no labels
+}
+
+TEST(Serve, AnswersEqualPredictTextsOverBothProtocols) {
+  ServeOptions o;
+  Running r(o, {{"bert", test::fixture("tiny_bert")}});
+  TextModel m = load_text_model(test::fixture("tiny_bert"));
+  const std::vector<std::string> texts = {"the cat sat", "a dog", "hello world and more words"};
+  const auto want = predict_texts(m, texts, run_max_len(test::fixture("tiny_bert")));
+  auto c = r.client();
+  int st = 0;
+  const json v1 = post(c, "/v1/models/bert:predict", json{{"inputs", texts}}.dump(), &st);
+  ASSERT_EQ(st, 200) << v1.dump();
+  EXPECT_EQ(v1["model"], "bert");
+  EXPECT_EQ(v1["version"], "1");
+  ASSERT_EQ(v1["predictions"].size(), 3u);
+  for (size_t i = 0; i < texts.size(); ++i) {
+    EXPECT_EQ(v1["predictions"][i]["label"], want[i].label);
+    for (size_t k = 0; k < 3; ++k)
+      EXPECT_NEAR(v1["predictions"][i]["probabilities"][m.config.labels[k]].get<double>(), want[i].probs[k], 1e-6);
+  }
+  const json v2 = post(c, "/v2/models/bert/infer",
+                       json{{"id", "q"}, {"inputs", {json{{"name", "text"}, {"shape", {3}}, {"datatype", "BYTES"}, {"data", texts}}}}}.dump(), &st);
+  ASSERT_EQ(st, 200) << v2.dump();
+  EXPECT_EQ(v2["id"], "q");
+  EXPECT_EQ(v2["outputs"][1]["shape"], json({3, 3}));
+  for (size_t i = 0; i < texts.size(); ++i) {
+    EXPECT_EQ(v2["outputs"][0]["data"][i], want[i].label);
+    for (size_t k = 0; k < 3; ++k) EXPECT_NEAR(v2["outputs"][1]["data"][i * 3 + k].get<double>(), want[i].probs[k], 1e-6);
+  }
+  // the same through /versions/1/, and the metadata and health routes
+  EXPECT_EQ(post(c, "/v2/models/bert/versions/1/infer", json{{"inputs", {json{{"name", "text"}, {"shape", {1}}, {"datatype", "BYTES"}, {"data", {"x"}}}}}}.dump(), &st)["model_version"], "1");
+  EXPECT_EQ(st, 200);
+  auto g = c.Get("/v2/models/bert");
+  ASSERT_TRUE(g);
+  EXPECT_EQ(g->status, 200);
+  EXPECT_EQ(json::parse(g->body)["outputs"][1]["shape"], json({-1, 3}));
+  EXPECT_EQ(c.Get("/v2/health/live")->status, 200);
+  EXPECT_EQ(c.Get("/v2/health/ready")->status, 200);
+  EXPECT_EQ(json::parse(c.Get("/v2/models/bert/ready")->body)["ready"], true);
+  EXPECT_EQ(json::parse(c.Get("/v1/models")->body)["models"][0]["labels"].size(), 3u);
+  // errors: JSON bodies with the right codes
+  auto code_of = [&](const std::string& method, const std::string& path, const std::string& body = "") {
+    auto res = method == "GET" ? c.Get(path.c_str()) : method == "DELETE" ? c.Delete(path.c_str()) : c.Post(path.c_str(), body, "application/json");
+    if (!res) return std::string("no answer");
+    return std::to_string(res->status) + " " + json::parse(res->body).value("error", "");
+  };
+  EXPECT_EQ(code_of("POST", "/v1/models/nope:predict", "{}"), "404 no model named 'nope'");
+  EXPECT_EQ(code_of("GET", "/v1/models/bert:predict"), "405 method GET is not allowed on /v1/models/bert:predict");
+  EXPECT_EQ(code_of("DELETE", "/v2/models/bert/infer"), "405 method DELETE is not allowed on /v2/models/bert/infer");
+  EXPECT_EQ(code_of("POST", "/v1/models/bert:predict", "{\"inputs\": [1]}"), "400 inputs[0]: must be a string (the text to classify)");
+  EXPECT_EQ(code_of("POST", "/v2/models/bert/versions/7/infer", "{}"), "404 model 'bert' has no version 7 (serving 1)");
+  EXPECT_EQ(code_of("GET", "/nowhere"), "404 no such path: /nowhere");
+  const std::string metrics = c.Get("/metrics")->body;
+  EXPECT_NE(metrics.find("kotsu_requests_total{model=\"bert\",code=\"200\"} 5"), std::string::npos) << metrics;  // 3 infers, 2 metadata
+  EXPECT_NE(metrics.find("kotsu_requests_total{model=\"bert\",code=\"405\"} 2"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("kotsu_batch_size_count{model=\"bert\"}"), std::string::npos);
+}
+
+TEST(Serve, PicturesAsBase64EqualPredictImages) {
+  const std::string base = test::tiny_mobilenet("serve-image");
+  ImageModel im = load_image_model(base, {"cat", "dog"});
+  const std::string dir = test::temp_dir("serve-image-run") + "/run";
+  save_image_model(im, dir);
+  ServeOptions o;
+  Running r(o, {{"pics", dir}});
+  const std::string png = read_all(test::fixture("images/gray.png")), jpg = read_all(test::fixture("images/gray.jpg"));
+  ImageModel m = load_image_model(dir);
+  const auto want = predict_images(m, {decode_image_bytes(png, "a", 32), decode_image_bytes(jpg, "b", 32)});
+  auto c = r.client();
+  int st = 0;
+  const json v1 = post(c, "/v1/models/pics:predict", json{{"inputs", {base64(png), json{{"b64", base64(jpg)}}}}}.dump(), &st);
+  ASSERT_EQ(st, 200) << v1.dump();
+  for (int64_t i = 0; i < 2; ++i)
+    for (int64_t k = 0; k < 2; ++k)
+      EXPECT_NEAR(v1["predictions"][i]["probabilities"][k == 0 ? "cat" : "dog"].get<double>(), want[i][k].item<double>(), 1e-6);
+  const json bad = post(c, "/v1/models/pics:predict", json{{"inputs", {base64("not a picture at all")}}}.dump(), &st);
+  EXPECT_EQ(st, 400);
+  EXPECT_NE(bad["error"].get<std::string>().find("inputs[0]"), std::string::npos) << bad.dump();
+}
+
+TEST(Serve, ConcurrentClientsAreBatchedAndAllAnswered) {
+  ServeOptions o;
+  o.batch.max_wait = std::chrono::milliseconds(20);
+  Running r(o, {{"bert", test::fixture("tiny_bert")}});
+  std::atomic<int> ok{0}, failed{0};
+  std::vector<std::thread> clients;
+  for (int t = 0; t < 8; ++t)
+    clients.emplace_back([&, t] {
+      auto c = r.client();
+      for (int i = 0; i < 10; ++i) {
+        int st = 0;
+        const json j = post(c, "/v1/models/bert:predict", json{{"inputs", {"text " + std::to_string(t * 100 + i)}}}.dump(), &st);
+        (st == 200 && j["predictions"].size() == 1 ? ok : failed)++;
+      }
+    });
+  for (auto& t : clients) t.join();
+  EXPECT_EQ(ok, 80);
+  EXPECT_EQ(failed, 0);
+  // fewer forward passes than requests: concurrent requests shared batches
+  const std::string metrics = r.client().Get("/metrics")->body;
+  const auto at = metrics.find("kotsu_batch_size_count{model=\"bert\"} ");
+  ASSERT_NE(at, std::string::npos);
+  const int batches = std::stoi(metrics.substr(at + std::string("kotsu_batch_size_count{model=\"bert\"} ").size()));
+  EXPECT_LT(batches, 80) << metrics;
+}
+
+TEST(Serve, HotReloadAndShutdownLoseNoRequest) {
+  const std::string root = test::temp_dir("serve-reload") + "/intent";
+  add_version(root, 1);
+  ServeOptions o;
+  o.batch.max_wait = std::chrono::milliseconds(5);
+  auto r = std::make_unique<Running>(o, std::vector<ModelSpec>{{"intent", root}});
+  std::atomic<bool> run{true};
+  std::atomic<int> ok{0}, failed{0};
+  std::set<std::string> versions;
+  std::mutex vm;
+  std::vector<std::thread> clients;
+  for (int t = 0; t < 4; ++t)
+    clients.emplace_back([&] {
+      auto c = r->client();
+      while (run) {
+        int st = 0;
+        const json j = post(c, "/v1/models/intent:predict", R"({"inputs": ["some text"]})", &st);
+        if (st == 200) {
+          ++ok;
+          std::lock_guard<std::mutex> lk(vm);
+          versions.insert(j["version"].get<std::string>());
+        } else {
+          ++failed;
+        }
+      }
+    });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  add_version(root, 2);
+  const auto lines = r->server->reload(false);
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_NE(lines[0].find("version 1 -> 2"), std::string::npos) << lines[0];
+  EXPECT_TRUE(r->server->reload(false).empty());  // nothing new
+  fs::create_directories(root + "/3");
+  std::ofstream(root + "/3/config.json") << "{ broken";
+  const auto bad = r->server->reload(false);  // a broken new version is reported; version 2 stays
+  ASSERT_EQ(bad.size(), 1u);
+  EXPECT_NE(bad[0].find("reload failed, still serving version 2"), std::string::npos) << bad[0];
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  run = false;
+  for (auto& t : clients) t.join();
+  EXPECT_EQ(failed, 0);
+  EXPECT_GT(ok, 10);
+  EXPECT_EQ(versions, (std::set<std::string>{"1", "2"}));
+
+  // graceful stop: requests already in the batcher's wait are answered, not dropped
+  fs::remove_all(root + "/3");
+  ServeOptions slow;
+  slow.batch.max_wait = std::chrono::milliseconds(400);
+  slow.batch.max_batch = 64;
+  auto s = std::make_unique<Running>(slow, std::vector<ModelSpec>{{"intent", root}});
+  std::vector<std::future<int>> inflight;
+  for (int i = 0; i < 4; ++i)
+    inflight.push_back(std::async(std::launch::async, [&s] {
+      int st = 0;
+      post(s->client(), "/v1/models/intent:predict", R"({"inputs": ["x"]})", &st);
+      return st;
+    }));
+  std::this_thread::sleep_for(std::chrono::milliseconds(150));
+  s.reset();  // stop() + join while the four wait for their batch
+  for (auto& f : inflight) EXPECT_EQ(f.get(), 200);
+}
+
+TEST(Serve, MalformedHttpAndJsonNeverStopCorrectAnswers) {
+  ServeOptions o;
+  o.max_body = 4096;
+  o.limits.max_inputs = 4;
+  Running r(o, {{"bert", test::fixture("tiny_bert")}});
+  const std::string good = R"({"inputs": ["fine"]})";
+  const std::vector<std::string> bodies = {
+      "", "null", "[]", "{}", "{\"inputs\": {}}", "{\"inputs\": [null]}", "{\"inputs\": [[\"a\"]]}", "{\"inputs\": [1e999999]}",
+      "{\"inputs\": [123456789012345678901234567890]}", std::string(2000, '[') + std::string(2000, ']'), "{\"inputs\": [\"\xc3\x28\"]}",
+      "{\"inputs\": [\"\xed\xa0\x80\"]}", "{\"inputs\": [\"a\", \"b\", \"c\", \"d\", \"e\"]}", "{\"inputs\": [\"trunc", std::string("\x00\x01\x02", 3),
+      "{\"inputs\": [\"\\ud800\"]}", "{\"instances\": true}", std::string(5000, 'x')};
+  auto c = r.client();
+  for (const auto& b : bodies) {
+    int st = 0;
+    auto res = c.Post("/v1/models/bert:predict", b, "application/json");
+    ASSERT_TRUE(res) << b.substr(0, 40);
+    EXPECT_GE(res->status, 400) << b.substr(0, 40);
+    EXPECT_LT(res->status, 500) << b.substr(0, 40) << " -> " << res->body;
+    EXPECT_TRUE(json::parse(res->body).contains("error")) << res->body;
+    post(c, "/v1/models/bert:predict", good, &st);
+    ASSERT_EQ(st, 200) << "after " << b.substr(0, 40);
+  }
+  const std::vector<std::string> raw = {
+      "GARBAGE\r\n\r\n",
+      "POST /v1/models/bert:predict HTTP/1.1\r\nContent-Length: 100\r\n\r\n{\"inputs\": [",  // truncated body
+      "POST /v1/models/bert:predict HTTP/1.1\r\nContent-Length: -5\r\n\r\n",
+      "POST /v1/models/bert:predict HTTP/1.1\r\nContent-Length: 99999999999999999999\r\n\r\n",
+      "POST /v1/models/bert:predict HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+      "GET /" + std::string(20000, 'a') + " HTTP/1.1\r\n\r\n",
+      "GET /metrics HTTP/1.1\r\n" + std::string(10000, 'h') + "\r\n\r\n",
+      std::string("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 11),  // a TLS hello
+  };
+  for (const auto& b : raw) {
+    raw_exchange(r.port, b);
+    int st = 0;
+    post(c, "/v1/models/bert:predict", good, &st);
+    ASSERT_EQ(st, 200) << "after raw " << b.substr(0, 40);
+  }
+  auto big = c.Post("/v1/models/bert:predict", std::string(5000, ' '), "application/json");  // over max_body
+  ASSERT_TRUE(big);
+  EXPECT_EQ(big->status, 413);
+  EXPECT_EQ(json::parse(big->body)["error"], "request body over the size limit");
+}
+
+TEST(Serve, PredictionLogHashesInputs) {
+  const std::string dir = test::temp_dir("serve-log");
+  ServeOptions o;
+  o.log.path = dir + "/predictions.jsonl";
+  {
+    Running r(o, {{"bert", test::fixture("tiny_bert")}});
+    int st = 0;
+    post(r.client(), "/v1/models/bert:predict", R"({"inputs": ["secret text é", "two"]})", &st);
+    ASSERT_EQ(st, 200);
+  }
+  std::ifstream f(o.log.path);
+  std::vector<json> lines;
+  for (std::string l; std::getline(f, l);) lines.push_back(json::parse(l));
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_EQ(lines[0]["model"], "bert");
+  EXPECT_EQ(lines[0]["version"], "1");
+  EXPECT_EQ(lines[0]["input_length"], 13);  // characters, not bytes
+  EXPECT_EQ(lines[0]["input_sha256"], sha256_hex("secret text é"));
+  EXPECT_EQ(sha256_hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  EXPECT_FALSE(lines[0].contains("input"));
+  EXPECT_EQ(read_all(o.log.path).find("secret"), std::string::npos);
+  // rate 0.5: about half, the same half for the same seed
+  PredictionLogOptions half{dir + "/half.jsonl", 0.5, false, 7};
+  int kept = 0;
+  {
+    PredictionLog log(half);
+    for (int i = 0; i < 1000; ++i) kept += log.sample();
+  }
+  EXPECT_GT(kept, 430);
+  EXPECT_LT(kept, 570);
+}
+
+TEST(Serve, CommandLineServesStopsOnSigtermAndReloadsOnSighup) {
+  int out[2];
+  ASSERT_EQ(pipe(out), 0);
+  const pid_t pid = fork();
+  if (pid == 0) {
+    dup2(out[1], 1);
+    close(out[0]);
+    execl(KOTSU_CLI, KOTSU_CLI, "serve", (std::string("m=") + test::fixture("tiny_bert")).c_str(), "--port", "0", "--threads", "1",
+          static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  close(out[1]);
+  std::string text;
+  char buf[512];
+  while (text.find("listening on http://127.0.0.1:") == std::string::npos || text.back() != '\n') {
+    const ssize_t n = read(out[0], buf, sizeof buf);
+    ASSERT_GT(n, 0) << text;
+    text.append(buf, static_cast<size_t>(n));
+  }
+  const auto at = text.find("127.0.0.1:") + 10;
+  const int port = std::stoi(text.substr(at));
+  httplib::Client c("127.0.0.1", port);
+  auto res = c.Post("/v1/models/m:predict", R"({"inputs": ["x"]})", "application/json");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200);
+  kill(pid, SIGHUP);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  res = c.Post("/v1/models/m:predict", R"({"inputs": ["x"]})", "application/json");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200);
+  kill(pid, SIGTERM);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  close(out[0]);
+  EXPECT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+}
