@@ -19,6 +19,7 @@
 #include "kotsu/models/lora.hpp"
 #include "kotsu/train/adamw.hpp"
 #include "kotsu/train/lm_data.hpp"
+#include "kotsu/train/precision.hpp"
 #include "kotsu/train/progress.hpp"
 #include "kotsu/train/schedule.hpp"
 
@@ -211,6 +212,9 @@ TrainResult run_lm(const TrainOptions& o, const TrainHooks& hooks, bool resume) 
                            lora ? fmt::format(" (rank {} on {} layers: {})", o.lora_r, adapted.size(), lo.target_modules.dump()) : "",
                            o.effective_lr(), o.batch_size, o.grad_accum, o.packing ? fmt::format(", packed into rows of {} tokens", max_len) : "", o.epochs,
                            runtime_threads()));
+  if (lora && o.bf16 && device.is_cpu() && !cpu_has_native_bf16())
+    progress.log("warning: this CPU has no AVX512-BF16: bf16 matmuls are emulated, about 50x slower than float32 (bench/lora_step); "
+                 "--bf16 halves the base weights' memory only, drop it for speed");
 
   const size_t n = train.examples.size();
   const int64_t micro_per_epoch = static_cast<int64_t>((n + static_cast<size_t>(o.batch_size) - 1) / static_cast<size_t>(o.batch_size));
