@@ -71,6 +71,39 @@ TEST(Lora, BaseWeightsGetNoGradientsAndAdaptersDo) {
   EXPECT_GT(b.grad().abs().max().item<double>(), 0);
 }
 
+// What --bf16 does for a LoRA run: the frozen base stays in bf16 (half the memory), the adapters are float32
+// and get float32 gradients, and the logits stay close to the float32 model's.
+TEST(Lora, Bf16BaseKeepsFloat32AdaptersAndCloseLogits) {
+  torch::manual_seed(3);
+  auto f32 = load_causal_lm(test::fixture("tiny_llama"));
+  auto b16 = load_causal_lm(test::fixture("tiny_llama"), torch::kBFloat16);
+  LoraOptions o;
+  o.shape.dropout = 0;
+  apply_lora(*f32.model, o);
+  apply_lora(*b16.model, o);  // same seed: the same lora_A draws
+  // a non-zero lora_B so that the branch contributes
+  for (auto* m : {&f32, &b16}) {
+    torch::NoGradGuard ng;
+    for (auto& p : m->model->named_parameters(true))
+      if (p.key().find("lora_B") != std::string::npos) p.value().fill_(0.05);
+  }
+  auto ids = torch::randint(0, f32.config.vocab_size, {2, 9}, torch::kLong);
+  const auto want = f32.model->logits(ids).detach();
+  b16.model->train();
+  const auto got = b16.model->logits(ids);
+  EXPECT_LT((got.to(torch::kFloat) - want).abs().max().item<double>(), 0.05 * want.abs().max().item<double>());
+  got.to(torch::kFloat).logsumexp(-1).sum().backward();
+  for (const auto& p : b16.model->named_parameters(true)) {
+    const bool adapter = p.key().find(".lora_") != std::string::npos;
+    EXPECT_EQ(p.value().scalar_type(), adapter ? torch::kFloat : torch::kBFloat16) << p.key();
+    EXPECT_EQ(p.value().grad().defined(), adapter) << p.key();
+    if (adapter) {
+      EXPECT_EQ(p.value().grad().scalar_type(), torch::kFloat) << p.key();
+      EXPECT_GT(p.value().grad().abs().max().item<double>(), 0) << p.key();
+    }
+  }
+}
+
 TEST(Lora, SaveReloadAndMergeGiveTheSameLogits) {
   const std::string dir = test::temp_dir("lora-save");
   auto m = load_causal_lm(test::fixture("tiny_llama"));
