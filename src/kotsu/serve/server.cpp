@@ -101,8 +101,8 @@ struct InferenceServer::Impl {
     return it == by_name.end() ? nullptr : it->second;
   }
 
-  // Runs the inputs of one request through the model's batcher; the answer body for `v2` or v1.
-  std::string predict(Slot& s, const std::string& body, bool v2, int* status) {
+  // Runs the inputs of one request through the model's batcher; the answer body (200) for `v2` or v1.
+  std::string predict(Slot& s, const std::string& body, bool v2) {
     const auto model = std::atomic_load(&s.model);
     const bool image = model->kind() == "image";
     const json req = parse_body(body, o.limits);
@@ -142,7 +142,6 @@ struct InferenceServer::Impl {
           log->write(s.name, by.version(), raw[i], !image, lengths[i], by.labels()[static_cast<size_t>(o_.label)],
                      o_.probs[static_cast<size_t>(o_.label)]);
         }
-    *status = 200;
     return (v2 ? v2_response(s.name, by.version(), by.labels(), outs, req) : v1_response(s.name, by.version(), by.labels(), outs)).dump();
   }
 
@@ -219,9 +218,8 @@ struct InferenceServer::Impl {
       if (colon != std::string::npos && rest.substr(colon) == ":predict") {
         Slot& s = slot_of(rest.substr(0, colon));
         need(post);
-        int st = 500;
-        reply(res, 200, predict(s, req.body, false, &st));
-        return st;
+        reply(res, 200, predict(s, req.body, false));
+        return 200;
       }
       if (rest.find('/') == std::string::npos && colon == std::string::npos) {
         need(get);
@@ -261,9 +259,8 @@ struct InferenceServer::Impl {
         }
         if (parts[1] == "infer") {
           need(post);
-          int st = 500;
-          reply(res, 200, predict(s, req.body, true, &st));
-          return st;
+          reply(res, 200, predict(s, req.body, true));
+          return 200;
         }
       }
     }
@@ -280,8 +277,9 @@ struct InferenceServer::Impl {
       std::atomic_store(&s.model, next);
       if (lines && cur) lines->push_back(fmt::format("{}: version {} -> {} ({})", s.name, cur->version(), next->version(), next->dir()));
     } catch (const std::exception& e) {
-      if (!std::atomic_load(&s.model)) throw;  // first load: the server does not start
-      if (lines) lines->push_back(fmt::format("{}: reload failed, still serving version {}: {}", s.name, s.model->version(), e.what()));
+      const auto cur = std::atomic_load(&s.model);
+      if (!cur) throw;  // first load: the server does not start
+      if (lines) lines->push_back(fmt::format("{}: reload failed, still serving version {}: {}", s.name, cur->version(), e.what()));
     }
   }
 
