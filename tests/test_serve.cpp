@@ -390,7 +390,14 @@ TEST(Serve, HotReloadAndShutdownLoseNoRequest) {
         }
       }
     });
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  auto wait_for = [&](auto done) {  // polls up to 20 s (a loaded CI machine is slow)
+    for (int i = 0; i < 2000 && !done(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  };
+  auto seen = [&](const std::string& v) {
+    std::lock_guard<std::mutex> lk(vm);
+    return versions.count(v) > 0;
+  };
+  wait_for([&] { return seen("1"); });
   add_version(root, 2);
   const auto lines = r->server->reload(false);
   ASSERT_EQ(lines.size(), 1u);
@@ -401,7 +408,7 @@ TEST(Serve, HotReloadAndShutdownLoseNoRequest) {
   const auto bad = r->server->reload(false);  // a broken new version is reported; version 2 stays
   ASSERT_EQ(bad.size(), 1u);
   EXPECT_NE(bad[0].find("reload failed, still serving version 2"), std::string::npos) << bad[0];
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  wait_for([&] { return seen("2"); });
   run = false;
   for (auto& t : clients) t.join();
   EXPECT_EQ(failed, 0);
@@ -411,7 +418,7 @@ TEST(Serve, HotReloadAndShutdownLoseNoRequest) {
   // graceful stop: requests already in the batcher's wait are answered, not dropped
   fs::remove_all(root + "/3");
   ServeOptions slow;
-  slow.batch.max_wait = std::chrono::milliseconds(400);
+  slow.batch.max_wait = std::chrono::seconds(30);
   slow.batch.max_batch = 64;
   auto s = std::make_unique<Running>(slow, std::vector<ModelSpec>{{"intent", root}});
   std::vector<std::future<int>> inflight;
@@ -421,9 +428,15 @@ TEST(Serve, HotReloadAndShutdownLoseNoRequest) {
       post(s->client(), "/v1/models/intent:predict", R"({"inputs": ["x"]})", &st);
       return st;
     }));
-  std::this_thread::sleep_for(std::chrono::milliseconds(150));
+  wait_for([&] {  // the four are queued, waiting for the batch window to close
+    auto m = s->client().Get("/metrics");
+    return m && m->body.find("kotsu_queue_depth{model=\"intent\"} 4") != std::string::npos;
+  });
+  const auto t0 = std::chrono::steady_clock::now();
   s.reset();  // stop() + join while the four wait for their batch
   for (auto& f : inflight) EXPECT_EQ(f.get(), 200);
+  // they were answered at once, not after the 30 s window
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 15.0);
 }
 
 TEST(Serve, MalformedHttpAndJsonNeverStopCorrectAnswers) {

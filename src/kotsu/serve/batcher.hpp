@@ -62,6 +62,16 @@ class DynamicBatcher {
     return queue_.size();
   }
 
+  // From now on batches run as soon as items are queued, without waiting for max_wait (shutting down:
+  // the requests in flight should not wait out their batch window). submit() still accepts.
+  void flush_now() {
+    {
+      std::lock_guard<std::mutex> lk(m_);
+      draining_ = true;
+    }
+    cv_.notify_all();
+  }
+
   // Answers what is queued, then ends the worker. Idempotent.
   void stop() {
     {
@@ -87,7 +97,7 @@ class DynamicBatcher {
         if (queue_.empty()) return;  // stopping and drained
         // the first item is here: give others up to max_wait to join, unless the batch is already full
         const auto deadline = std::chrono::steady_clock::now() + o_.max_wait;
-        cv_.wait_until(lk, deadline, [&] { return stopping_ || queue_.size() >= o_.max_batch; });
+        cv_.wait_until(lk, deadline, [&] { return stopping_ || draining_ || queue_.size() >= o_.max_batch; });
         const size_t n = std::min(queue_.size(), o_.max_batch);
         batch.reserve(n);
         for (size_t i = 0; i < n; ++i) {
@@ -115,7 +125,7 @@ class DynamicBatcher {
   mutable std::mutex m_;
   std::condition_variable cv_;
   std::deque<Pending> queue_;
-  bool stopping_ = false;
+  bool stopping_ = false, draining_ = false;
   std::thread worker_;
 };
 

@@ -385,6 +385,7 @@ void InferenceServer::stop() {
   }
   I.poll_cv.notify_all();
   I.http.stop();
+  for (auto& s : I.slots) s->batcher->flush_now();  // answer the requests in flight without waiting out their batch window
 }
 
 std::vector<std::string> InferenceServer::reload(bool force) {
