@@ -22,6 +22,7 @@
 #include "kotsu/train/precision.hpp"
 #include "kotsu/train/progress.hpp"
 #include "kotsu/train/schedule.hpp"
+#include "kotsu/train/trainer_state.hpp"
 
 namespace kotsu {
 
@@ -113,34 +114,6 @@ void save_model(CausalLm& model, const TrainOptions& o, const LoraOptions& lo, c
 }
 
 // What a resumed run needs besides the weights and the optimizer (trainer_state.json).
-struct LmState {
-  int64_t epoch = 0, step = 0, best_epoch = 0, bad = 0;
-  double best = std::nan("");
-  bool stopped_early = false;
-  std::string checkpoint;
-  nlohmann::json history = nlohmann::json::array();
-  nlohmann::json to_json() const {
-    return {{"epoch", epoch}, {"global_step", step}, {"best", std::isnan(best) ? nlohmann::json(nullptr) : nlohmann::json(best)}, {"best_epoch", best_epoch},
-            {"bad_epochs", bad}, {"stopped_early", stopped_early}, {"checkpoint", checkpoint}, {"history", history}};
-  }
-  static LmState from_json(const nlohmann::json& j, const std::string& path) {
-    LmState s;
-    try {
-      s.epoch = j.at("epoch");
-      s.step = j.at("global_step");
-      s.best = j.at("best").is_number() ? j["best"].get<double>() : std::nan("");
-      s.best_epoch = j.at("best_epoch");
-      s.bad = j.at("bad_epochs");
-      s.stopped_early = j.at("stopped_early");
-      s.checkpoint = j.at("checkpoint");
-      s.history = j.at("history");
-    } catch (const nlohmann::json::exception& e) {
-      throw Error(path, "", std::string("unreadable trainer state: ") + e.what());
-    }
-    return s;
-  }
-};
-
 TrainResult run_lm(const TrainOptions& o, const TrainHooks& hooks, bool resume) {
   Progress progress(hooks.quiet);
   const torch::Device device(o.device);
@@ -184,10 +157,11 @@ TrainResult run_lm(const TrainOptions& o, const TrainHooks& hooks, bool resume) 
   if (groups[1].params.empty()) groups.pop_back();
   FusedAdamW opt(groups, {});
   make_dirs(o.out);
-  LmState s;
+  TrainerState s;
+  s.best = std::nan("");  // the lowest validation loss so far
   const std::string state_path = (fs::path(o.out) / "trainer_state.json").string();
   if (resume) {
-    s = LmState::from_json(read_json(state_path), state_path);
+    s = TrainerState::from_json(read_json(state_path), state_path);
     const std::string ck = (fs::path(o.out) / s.checkpoint).string();
     torch::NoGradGuard ng;
     SafetensorsReader reader(ck + "/trainable.safetensors");
@@ -202,7 +176,7 @@ TrainResult run_lm(const TrainOptions& o, const TrainHooks& hooks, bool resume) 
     } catch (const c10::Error&) {
       throw Error(ck + "/optimizer.pt", "", "unreadable optimizer state");
     }
-    progress.log(fmt::format("resuming {} after epoch {} (step {})", o.out, s.epoch, s.step));
+    progress.log(fmt::format("resuming {} after epoch {} (step {})", o.out, s.epoch, s.global_step));
   }
   progress.log(fmt::format("model {} ({}, {} layers, {} parameters)", o.model, m.config.model_type, m.config.num_layers, total));
   progress.log(fmt::format("data {}: {} train / {} validation examples{}{}", o.data, train.examples.size(), val.examples.size(),
@@ -221,16 +195,6 @@ TrainResult run_lm(const TrainOptions& o, const TrainHooks& hooks, bool resume) 
   const int64_t steps_per_epoch = (micro_per_epoch + o.grad_accum - 1) / o.grad_accum;
   const int64_t total_steps = steps_per_epoch * o.epochs;
   const int64_t warmup = static_cast<int64_t>(std::llround(o.warmup_ratio * static_cast<double>(total_steps)));
-  auto result = [&] {
-    TrainResult r;
-    r.out = o.out;
-    r.best_metric = s.best;
-    r.best_epoch = s.best_epoch;
-    r.epochs_run = s.epoch;
-    r.stopped_early = s.stopped_early;
-    r.history = s.history;
-    return r;
-  };
   auto write_run = [&](const std::string& status) {
     nlohmann::ordered_json j;
     j["status"] = status;
@@ -274,14 +238,14 @@ TrainResult run_lm(const TrainOptions& o, const TrainHooks& hooks, bool resume) 
         loss_sum += sum.item<double>();
       }
       targets_seen += step_targets;
-      opt.step(o.effective_lr() * schedule_factor(o.schedule, s.step, total_steps, warmup), o.grad_clip);
-      ++s.step;
+      opt.step(o.effective_lr() * schedule_factor(o.schedule, s.global_step, total_steps, warmup), o.grad_clip);
+      ++s.global_step;
       progress.step(std::min(micro_per_epoch, s0 + o.grad_accum), loss_sum / static_cast<double>(std::max<int64_t>(1, targets_seen)), 0);
     }
     progress.finish();
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const double train_loss = loss_sum / static_cast<double>(std::max<int64_t>(1, targets_seen));
-    nlohmann::json h = {{"epoch", epoch + 1}, {"step", s.step}, {"train_loss", train_loss}, {"seconds", secs},
+    nlohmann::json h = {{"epoch", epoch + 1}, {"step", s.global_step}, {"train_loss", train_loss}, {"seconds", secs},
                         {"tokens_per_second", static_cast<double>(targets_seen) / std::max(1e-9, secs)}};
     bool improved = epoch + 1 == o.epochs;
     std::string val_text = "no validation";
@@ -289,12 +253,12 @@ TrainResult run_lm(const TrainOptions& o, const TrainHooks& hooks, bool resume) 
       const double vl = validation_loss(model, val.examples, o.batch_size, pad, device);
       h["val_loss"] = vl;
       h["val_perplexity"] = std::exp(vl);
-      improved = std::isnan(s.best) || vl < s.best;
+      improved = !s.has_best || vl < s.best;
       val_text = fmt::format("val_loss {:.4f}  val_perplexity {:.2f}", vl, std::exp(vl));
-      if (improved) s.best = vl;
+      if (improved) s.best = s.best_loss = vl, s.has_best = true;
     }
     s.history.push_back(h);
-    s.bad = improved ? 0 : s.bad + 1;
+    s.bad_epochs = improved ? 0 : s.bad_epochs + 1;
     if (improved) {
       s.best_epoch = epoch + 1;
       save_model(model, o, lo, tok);
@@ -302,7 +266,7 @@ TrainResult run_lm(const TrainOptions& o, const TrainHooks& hooks, bool resume) 
     s.epoch = epoch + 1;
     progress.log(fmt::format("epoch {}/{}  train_loss {:.4f}  {}  {:.1f}s{}", epoch + 1, o.epochs, train_loss, val_text, secs,
                              improved && o.validation ? "  *best*" : ""));
-    if (o.validation && o.patience > 0 && s.bad >= o.patience && s.epoch < o.epochs) s.stopped_early = true;
+    if (o.validation && o.patience > 0 && s.bad_epochs >= o.patience && s.epoch < o.epochs) s.stopped_early = true;
     // resumable checkpoint: a new folder, then the state file that names it, then drop the old folder
     const std::string prev = s.checkpoint;
     s.checkpoint = fmt::format("checkpoint-{}", s.epoch);
@@ -322,10 +286,10 @@ TrainResult run_lm(const TrainOptions& o, const TrainHooks& hooks, bool resume) 
     if (!prev.empty() && prev != s.checkpoint) fs::remove_all(fs::path(o.out) / prev);
     write_run("running");
     if (s.stopped_early) progress.log(fmt::format("early stopping: no validation loss improvement for {} epochs", o.patience));
-    if (hooks.stop_after_epoch > 0 && s.epoch >= hooks.stop_after_epoch && s.epoch < o.epochs && !s.stopped_early) return result();
+    if (hooks.stop_after_epoch > 0 && s.epoch >= hooks.stop_after_epoch && s.epoch < o.epochs && !s.stopped_early) return result_of(s, o.out);
     if (hooks.on_epoch && hooks.on_epoch(s.epoch, o.validation ? h["val_loss"].get<double>() : train_loss) && s.epoch < o.epochs && !s.stopped_early) {
       write_run("pruned");
-      TrainResult r = result();
+      TrainResult r = result_of(s, o.out);
       r.pruned = true;
       return r;
     }
@@ -334,7 +298,7 @@ TrainResult run_lm(const TrainOptions& o, const TrainHooks& hooks, bool resume) 
   progress.log(fmt::format("{}; {} saved in {}", o.validation ? fmt::format("best val_loss {:.4f} at epoch {}", s.best, s.best_epoch)
                                                              : fmt::format("trained {} epochs", s.epoch),
                            lora ? "adapter (PEFT format)" : "model", o.out));
-  return result();
+  return result_of(s, o.out);
 }
 
 void check_options(const TrainOptions& o) {

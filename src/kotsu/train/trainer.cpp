@@ -26,6 +26,7 @@
 #include "kotsu/train/sampling.hpp"
 #include "kotsu/train/schedule.hpp"
 #include "kotsu/train/task.hpp"
+#include "kotsu/train/trainer_state.hpp"
 
 namespace kotsu {
 
@@ -34,52 +35,6 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr const char* kVersion = "0.1.0";
-
-struct TrainerState {
-  int64_t epoch = 0;  // completed epochs
-  int64_t global_step = 0;
-  double best = 0;
-  double best_loss = 0;  // validation loss at the best epoch: breaks ties of the metric
-  bool has_best = false;
-  int64_t best_epoch = 0;
-  int64_t bad_epochs = 0;
-  bool stopped_early = false;
-  std::string checkpoint;  // folder name inside the run directory
-  nlohmann::json history = nlohmann::json::array();
-
-  nlohmann::json to_json() const {
-    return {{"epoch", epoch}, {"global_step", global_step}, {"best", best}, {"best_loss", best_loss}, {"has_best", has_best},
-            {"best_epoch", best_epoch}, {"bad_epochs", bad_epochs}, {"stopped_early", stopped_early},
-            {"checkpoint", checkpoint}, {"history", history}};
-  }
-  static TrainerState from_json(const nlohmann::json& j) {
-    TrainerState s;
-    s.epoch = j.at("epoch");
-    s.global_step = j.at("global_step");
-    // null: NaN (a run without validation has no best value)
-    auto number = [&](const char* k) { return j.contains(k) && j[k].is_number() ? j[k].get<double>() : std::nan(""); };
-    s.best = number("best");
-    s.best_loss = number("best_loss");
-    s.has_best = j.at("has_best");
-    s.best_epoch = j.at("best_epoch");
-    s.bad_epochs = j.at("bad_epochs");
-    s.stopped_early = j.at("stopped_early");
-    s.checkpoint = j.at("checkpoint");
-    s.history = j.at("history");
-    return s;
-  }
-};
-
-TrainResult result_of(const TrainerState& s, const std::string& out) {
-  TrainResult r;
-  r.out = out;
-  r.best_metric = s.best;
-  r.best_epoch = s.best_epoch;
-  r.epochs_run = s.epoch;
-  r.stopped_early = s.stopped_early;
-  r.history = s.history;
-  return r;
-}
 
 bool higher_is_better(const std::string& metric) { return metric != "loss"; }
 
@@ -464,12 +419,7 @@ TrainResult resume_classifier(const std::string& run_dir, const TrainHooks& hook
   o.out = run_dir;
   o.validate();
   runtime_init(o.threads);
-  TrainerState s;
-  try {
-    s = TrainerState::from_json(sj);
-  } catch (const nlohmann::json::exception& e) {
-    throw Error(state_path, "", std::string("unreadable: ") + e.what());
-  }
+  TrainerState s = TrainerState::from_json(sj, state_path);
   Progress p(hooks.quiet);
   if (rj.value("status", "") == "finished") {
     p.log("run " + run_dir + " already finished; nothing to resume");
