@@ -56,3 +56,30 @@ TEST(Drift, NumericPsiBinsAtTheReferenceDeciles) {
   EXPECT_EQ(flat.psi, 0.0);
   EXPECT_THROW(psi_numeric(ref, {}, "confidence"), Error);
 }
+
+TEST(Drift, ReportTakesTheWorstFeatureAndRecommends) {
+  DriftSample ref, same, shifted;
+  for (int i = 0; i < 100; ++i) {
+    ref.labels.push_back(i % 2 ? "a" : "b");
+    ref.confidence.push_back(0.5 + i / 200.0);
+    ref.length.push_back(10 + i);
+  }
+  same = ref;
+  const auto stable = drift_report(ref, same);
+  EXPECT_EQ(stable.verdict(), "stable");
+  EXPECT_FALSE(stable.retrain());
+  EXPECT_NE(stable.text().find("no action needed"), std::string::npos);
+  shifted = ref;
+  for (auto& l : shifted.length) l += 1000;  // only the lengths move
+  const auto r = drift_report(ref, shifted);
+  EXPECT_EQ(r.label.psi, 0.0);
+  EXPECT_EQ(r.confidence.psi, 0.0);
+  EXPECT_EQ(r.length.verdict(), "major shift");
+  EXPECT_EQ(r.verdict(), "major shift");
+  EXPECT_TRUE(r.retrain());
+  EXPECT_NE(r.text().find("retrain recommended"), std::string::npos);
+  EXPECT_EQ(r.to_json()["input_length"]["bins"].size(), 10u);
+  EXPECT_EQ(r.to_json()["retrain_recommended"], true);
+  shifted.length.pop_back();
+  EXPECT_THROW(drift_report(ref, shifted), Error);
+}

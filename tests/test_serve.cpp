@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "kotsu/core/error.hpp"
+#include "kotsu/io/file.hpp"
 #include "kotsu/serve/batcher.hpp"
 #include "kotsu/serve/metrics.hpp"
 #include "kotsu/serve/server.hpp"
@@ -551,4 +552,53 @@ TEST(Serve, CommandLineServesStopsOnSigtermAndReloadsOnSighup) {
   close(out[0]);
   EXPECT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), 0);
+}
+
+// kotsu drift on a real run: the reference is the run's validation split recomputed from run.json (the same
+// rows, checked by count and by a zero PSI against a log of exactly their predictions), then a shifted log.
+TEST(Serve, DriftComparesTheLogWithTheRunsValidationSplit) {
+  const std::string dir = test::temp_dir("serve-drift");
+  const std::string run = dir + "/run", cli = KOTSU_CLI;
+  int st = 0;
+  const std::string trained = test::run_command(cli + " train --model " + test::fixture("tiny_bert_init") + " --data " +
+                                                    test::fixture("task/train.csv") + " --strategy head --epochs 1 --seed 5 --quiet --out " + run,
+                                                &st);
+  ASSERT_EQ(st, 0) << trained;
+  const json options = json::parse(read_all(run + "/run.json"))["options"];
+  TextDataset d = load_text_dataset(test::fixture("task/train.csv"), TextColumns{});
+  TextModel m = load_text_model(run);
+  std::vector<size_t> tr, va;
+  stratified_split(label_ids(d, m.config.labels), options["val_fraction"].get<double>(), options["seed"].get<uint64_t>(), tr, va);
+  std::vector<std::string> texts;
+  for (size_t i : va) texts.push_back(d.texts[i]);
+  const auto preds = predict_texts(m, texts, run_max_len(run));
+  std::string same, shifted;
+  for (size_t i = 0; i < texts.size(); ++i) {
+    const float conf = *std::max_element(preds[i].probs.begin(), preds[i].probs.end());
+    same += json{{"model", "m"}, {"label", preds[i].label}, {"confidence", conf}, {"input_length", texts[i].size()}}.dump() + "\n";
+    shifted += json{{"model", "m"}, {"label", m.config.labels[0]}, {"confidence", 0.999}, {"input_length", 400}}.dump() + "\n";
+  }
+  write_atomic(dir + "/same.jsonl", same);
+  write_atomic(dir + "/shifted.jsonl", shifted);
+  std::string out = test::run_command(cli + " drift --run " + run + " --log " + dir + "/same.jsonl --out " + dir + "/same.json", &st);
+  ASSERT_EQ(st, 0) << out;
+  const json r = json::parse(read_all(dir + "/same.json"));
+  EXPECT_EQ(r["reference_inputs"], va.size());
+  EXPECT_EQ(r["live_inputs"], va.size());
+  for (const char* k : {"predicted_label", "confidence", "input_length"}) EXPECT_NEAR(r[k]["psi"].get<double>(), 0.0, 1e-12) << k;
+  EXPECT_EQ(r["verdict"], "stable");
+  EXPECT_NE(out.find("the run's validation split: " + std::to_string(va.size()) + " rows"), std::string::npos) << out;
+  out = test::run_command(cli + " drift --run " + run + " --log " + dir + "/shifted.jsonl", &st);
+  ASSERT_EQ(st, 0) << out;
+  EXPECT_NE(out.find("major shift (a PSI >= 0.25): retrain recommended"), std::string::npos) << out;
+  // two models in one log need --model; a broken line is named
+  write_atomic(dir + "/two.jsonl", same + json{{"model", "other"}, {"label", "x"}, {"confidence", 0.5}, {"input_length", 3}}.dump() + "\n");
+  out = test::run_command(cli + " drift --run " + run + " --log " + dir + "/two.jsonl", &st);
+  EXPECT_NE(st, 0);
+  EXPECT_NE(out.find("the log holds several models (m, other): choose one with --model"), std::string::npos) << out;
+  out = test::run_command(cli + " drift --run " + run + " --log " + dir + "/two.jsonl --model m", &st);
+  EXPECT_EQ(st, 0) << out;
+  write_atomic(dir + "/bad.jsonl", same + "{\"model\": \"m\", \"label\": \"a\"}\n");
+  out = test::run_command(cli + " drift --run " + run + " --log " + dir + "/bad.jsonl", &st);
+  EXPECT_NE(out.find("line " + std::to_string(texts.size() + 1) + ": confidence: missing or not a number"), std::string::npos) << out;
 }

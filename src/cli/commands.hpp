@@ -24,5 +24,6 @@ Action add_perplexity(CLI::App& app);
 Action add_export(CLI::App& app);
 Action add_prompt(CLI::App& app);
 Action add_serve(CLI::App& app);
+Action add_drift(CLI::App& app);
 
 }  // namespace kotsu::cli

@@ -35,6 +35,7 @@ int main(int argc, char** argv) {
   reg(kotsu::cli::add_export);
   reg(kotsu::cli::add_prompt);
   reg(kotsu::cli::add_serve);
+  reg(kotsu::cli::add_drift);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

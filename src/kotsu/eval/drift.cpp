@@ -83,4 +83,51 @@ PsiResult psi_categorical(const std::vector<std::string>& reference, const std::
   return r;
 }
 
+namespace {
+int severity(const std::string& verdict) { return verdict == "stable" ? 0 : verdict == "moderate shift" ? 1 : 2; }
+
+nlohmann::ordered_json psi_json(const PsiResult& r) {
+  nlohmann::ordered_json bins = nlohmann::ordered_json::array();
+  for (size_t i = 0; i < r.bins.size(); ++i) bins.push_back({{"bin", r.bins[i]}, {"reference", r.reference[i]}, {"live", r.live[i]}});
+  return {{"psi", r.psi}, {"verdict", r.verdict()}, {"bins", bins}};
+}
+}  // namespace
+
+std::string DriftReport::verdict() const {
+  std::string worst = label.verdict();
+  for (const auto* r : {&confidence, &length})
+    if (severity(r->verdict()) > severity(worst)) worst = r->verdict();
+  return worst;
+}
+
+nlohmann::ordered_json DriftReport::to_json() const {
+  return {{"reference_inputs", reference_n}, {"live_inputs", live_n},  {"verdict", verdict()}, {"retrain_recommended", retrain()},
+          {"predicted_label", psi_json(label)}, {"confidence", psi_json(confidence)}, {"input_length", psi_json(length)}};
+}
+
+std::string DriftReport::text() const {
+  std::string out = fmt::format("drift of {} logged inputs against {} reference inputs (population stability index):\n", live_n, reference_n);
+  for (const auto& [name, r] : {std::pair<const char*, const PsiResult*>{"predicted label", &label}, {"confidence", &confidence},
+                                {"input length", &length}})
+    out += fmt::format("  {:<16} PSI {:.3f}  {}\n", name, r->psi, r->verdict());
+  const std::string v = verdict();
+  out += v == "stable" ? "stable (every PSI < 0.1): no action needed\n"
+         : v == "moderate shift" ? "moderate shift (a PSI in [0.1, 0.25)): watch it; retrain if it grows\n"
+                                 : "major shift (a PSI >= 0.25): retrain recommended\n";
+  return out;
+}
+
+DriftReport drift_report(const DriftSample& reference, const DriftSample& live) {
+  for (const auto* s : {&reference, &live})
+    if (s->confidence.size() != s->size() || s->length.size() != s->size())
+      throw Error("drift", "sample", "labels, confidences and lengths differ in number");
+  DriftReport r;
+  r.reference_n = reference.size();
+  r.live_n = live.size();
+  r.label = psi_categorical(reference.labels, live.labels, "predicted label");
+  r.confidence = psi_numeric(reference.confidence, live.confidence, "confidence");
+  r.length = psi_numeric(reference.length, live.length, "input length");
+  return r;
+}
+
 }  // namespace kotsu

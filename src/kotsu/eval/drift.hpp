@@ -7,7 +7,7 @@
 // Verdict thresholds are the customary ones: < 0.1 stable, 0.1 to 0.25 a moderate shift, >= 0.25 a major
 // shift ("retrain recommended"). Pure functions: no model, no files.
 #pragma once
-#include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -27,5 +27,25 @@ PsiResult psi_categorical(const std::vector<std::string>& reference, const std::
 
 // The PSI of two share vectors over the same bins (floored at 1e-4).
 double psi_of_shares(const std::vector<double>& reference, const std::vector<double>& live);
+
+// What drift is measured on: per input, the predicted label, its probability and the input's length
+// (characters of a text, pixels of a picture).
+struct DriftSample {
+  std::vector<std::string> labels;
+  std::vector<double> confidence, length;
+  size_t size() const { return labels.size(); }
+};
+
+struct DriftReport {
+  PsiResult label, confidence, length;
+  size_t reference_n = 0, live_n = 0;
+  std::string verdict() const;  // the worst of the three
+  bool retrain() const { return verdict() == "major shift"; }
+  nlohmann::ordered_json to_json() const;
+  std::string text() const;  // a few lines for the terminal, ending in the recommendation
+};
+
+// requires: both samples non-empty, each with as many confidences and lengths as labels.
+DriftReport drift_report(const DriftSample& reference, const DriftSample& live);
 
 }  // namespace kotsu

@@ -8,7 +8,9 @@
 #include <chrono>
 #include <cstring>
 #include <ctime>
+#include <fstream>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "kotsu/core/error.hpp"
 #include "kotsu/core/hash.hpp"
@@ -103,6 +105,44 @@ void PredictionLog::loop() {
     flush();
     lk.lock();
   }
+}
+
+DriftSample read_prediction_log(const std::string& path, const std::string& model) {
+  std::ifstream f(path);
+  if (!f) throw Error(path, "", "cannot open the prediction log");
+  DriftSample out;
+  std::set<std::string> models;
+  size_t lineno = 0;
+  for (std::string line; std::getline(f, line);) {
+    ++lineno;
+    if (line.empty()) continue;
+    const std::string where = "line " + std::to_string(lineno);
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(line);
+    } catch (const nlohmann::json::exception&) {
+      throw Error(path, where, "not a JSON object (a prediction log line is one)");
+    }
+    auto field = [&](const char* k, bool number) -> const nlohmann::json& {
+      if (!j.is_object() || !j.contains(k) || (number ? !j[k].is_number() : !j[k].is_string()))
+        throw Error(path, where + ": " + k, number ? "missing or not a number" : "missing or not a string");
+      return j[k];
+    };
+    const std::string m = field("model", false).get<std::string>();
+    models.insert(m);
+    if (!model.empty() && m != model) continue;
+    out.labels.push_back(field("label", false).get<std::string>());
+    out.confidence.push_back(field("confidence", true).get<double>());
+    out.length.push_back(field("input_length", true).get<double>());
+  }
+  if (model.empty() && models.size() > 1) {
+    std::string names;
+    for (const auto& m : models) names += (names.empty() ? "" : ", ") + m;
+    throw Error(path, "model", "the log holds several models (" + names + "): choose one with --model");
+  }
+  if (out.size() == 0)
+    throw Error(path, "", model.empty() ? "no predictions logged" : "no predictions of model '" + model + "' logged");
+  return out;
 }
 
 }  // namespace kotsu

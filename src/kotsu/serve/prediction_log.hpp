@@ -13,6 +13,8 @@
 #include <string_view>
 #include <thread>
 
+#include "kotsu/eval/drift.hpp"
+
 namespace kotsu {
 
 struct PredictionLogOptions {
@@ -47,6 +49,11 @@ class PredictionLog {
   bool closing_ = false;
   std::thread writer_;
 };
+
+// The logged inputs of `model` as a drift sample (label, confidence, input_length per line); with `model`
+// empty, every line, but a log that holds several models is then refused naming them. A malformed line is
+// an error naming the file, the line and the field.
+DriftSample read_prediction_log(const std::string& path, const std::string& model);
 
 // Lowercase hex SHA-256 of the bytes (OpenSSL).
 std::string sha256_hex(std::string_view bytes);

@@ -14,6 +14,7 @@
 
 #include "kotsu/core/error.hpp"
 #include "kotsu/serve/metrics.hpp"
+#include "kotsu/text/utf8.hpp"
 
 namespace kotsu {
 
@@ -38,10 +39,6 @@ struct Slot {
 bool valid_name(const std::string& s) {
   return !s.empty() && s.size() <= 128 &&
          std::all_of(s.begin(), s.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-'; });
-}
-
-int64_t char_count(std::string_view s) {
-  return std::count_if(s.begin(), s.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; });
 }
 
 std::string status_text(int status) {
@@ -112,7 +109,7 @@ struct InferenceServer::Impl {
     for (size_t i = 0; i < raw.size(); ++i) {
       if (!image) {
         ins[i].text = raw[i];
-        lengths[i] = char_count(raw[i]);
+        lengths[i] = static_cast<int64_t>(utf8_length(raw[i]));
         continue;
       }
       try {

@@ -1,5 +1,7 @@
 #include "kotsu/text/utf8.hpp"
 
+#include <algorithm>
+
 #include <utf8proc.h>
 
 namespace kotsu {
@@ -55,6 +57,10 @@ std::string utf8_encode(const std::vector<char32_t>& cps) {
   out.reserve(cps.size());
   for (char32_t c : cps) utf8_append(out, c);
   return out;
+}
+
+size_t utf8_length(std::string_view s) {
+  return static_cast<size_t>(std::count_if(s.begin(), s.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
 }
 
 }  // namespace kotsu

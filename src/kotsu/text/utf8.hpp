@@ -16,5 +16,7 @@ void utf8_append(std::string& out, char32_t cp);
 // Byte length of the character starting at s[i] (1 for an invalid or truncated sequence: one byte).
 size_t utf8_char_len(std::string_view s, size_t i);
 std::string utf8_encode(const std::vector<char32_t>& cps);
+// Characters (code points) of valid UTF-8: the bytes that start a sequence.
+size_t utf8_length(std::string_view s);
 
 }  // namespace kotsu
