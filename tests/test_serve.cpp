@@ -21,6 +21,8 @@
 #include "kotsu/serve/batcher.hpp"
 #include "kotsu/serve/metrics.hpp"
 #include "kotsu/serve/server.hpp"
+#include "kotsu/train/complete.hpp"
+#include "kotsu/train/lm_data.hpp"
 #include "kotsu/train/evaluate.hpp"
 #include "kotsu/train/evaluate_image.hpp"
 #include "test_models.hpp"
@@ -601,4 +603,71 @@ TEST(Serve, DriftComparesTheLogWithTheRunsValidationSplit) {
   write_atomic(dir + "/bad.jsonl", same + "{\"model\": \"m\", \"label\": \"a\"}\n");
   out = test::run_command(cli + " drift --run " + run + " --log " + dir + "/bad.jsonl", &st);
   EXPECT_NE(out.find("line " + std::to_string(texts.size() + 1) + ": confidence: missing or not a number"), std::string::npos) << out;
+}
+
+// OpenAI-style completions on a causal LM: the text equals train/complete's on the same model (greedy), the
+// answer follows OpenAI's shape with token counts, stop strings cut, chat goes through the chat format, and
+// a request the model cannot serve is a 4xx naming the field.
+TEST(Serve, CompletionsFollowOpenAiAndEqualCompleteOnTheModel) {
+  ServeOptions o;
+  o.chat_template = "chatml";
+  Running r(o, {{"gpt", test::fixture("tiny_gpt2")}, {"bert", test::fixture("tiny_bert")}});
+  CausalLmModel m = load_causal_lm(test::fixture("tiny_gpt2"));
+  m.model->eval();
+  Tokenizer tok = Tokenizer::load(test::fixture("tiny_gpt2"));
+  GenerateOptions g;
+  g.max_new_tokens = 8;
+  const Completion want = complete(*m.model, tok, m.config.eos_token_id, "hello world", g, {});
+  auto clean = [](const std::string& s) {  // what a JSON answer carries for bytes that are not valid UTF-8
+    return json::parse(json(s).dump(-1, ' ', false, json::error_handler_t::replace)).get<std::string>();
+  };
+  auto c = r.client();
+  int st = 0;
+  json a = post(c, "/v1/completions", R"({"model": "gpt", "prompt": "hello world", "max_tokens": 8, "temperature": 0})", &st);
+  ASSERT_EQ(st, 200) << a.dump();
+  EXPECT_EQ(a["object"], "text_completion");
+  EXPECT_EQ(a["model"], "gpt");
+  EXPECT_EQ(a["choices"][0]["text"], clean(want.text));
+  EXPECT_EQ(a["choices"][0]["finish_reason"], want.finish_reason);
+  EXPECT_EQ(a["usage"]["prompt_tokens"], static_cast<int64_t>(prompt_ids(tok, "hello world").size()));
+  EXPECT_EQ(a["usage"]["completion_tokens"], want.completion_tokens);
+  EXPECT_EQ(a["usage"]["total_tokens"], want.prompt_tokens + want.completion_tokens);
+  // a stop string taken from the greedy text: the answer is cut before it, finish_reason "stop"
+  const std::string full = a["choices"][0]["text"];
+  ASSERT_GE(want.text.size(), 4u);
+  const std::string stop = want.text.substr(2, 2);
+  json sa = post(c, "/v1/completions", json{{"model", "gpt"}, {"prompt", {"hello world"}}, {"max_tokens", 8}, {"temperature", 0}, {"stop", stop}}.dump(), &st);
+  ASSERT_EQ(st, 200) << sa.dump();
+  EXPECT_EQ(sa["choices"][0]["text"], clean(want.text.substr(0, want.text.find(stop))));
+  EXPECT_EQ(sa["choices"][0]["finish_reason"], "stop");
+  // chat: the messages through ChatML, cut at its end of turn
+  const ChatFormat chatml("chatml", test::fixture("tiny_gpt2"), tok);
+  const Completion chat_want = complete(*m.model, tok, m.config.eos_token_id, chatml.generation_prompt({{"user", "hi"}}), g, {chatml.end_of_turn()});
+  json ca = post(c, "/v1/chat/completions",
+                 R"({"model": "gpt", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 8, "temperature": 0})", &st);
+  ASSERT_EQ(st, 200) << ca.dump();
+  EXPECT_EQ(ca["object"], "chat.completion");
+  EXPECT_EQ(ca["choices"][0]["message"]["role"], "assistant");
+  EXPECT_EQ(ca["choices"][0]["message"]["content"], clean(chat_want.text));
+  // sampling is seeded: the same seed gives the same text
+  const std::string sampled = R"({"model": "gpt", "prompt": "a b", "max_tokens": 6, "temperature": 1.0, "seed": 7})";
+  EXPECT_EQ(post(c, "/v1/completions", sampled, &st)["choices"][0]["text"], post(c, "/v1/completions", sampled, &st)["choices"][0]["text"]);
+  auto error_of = [&](const std::string& path, const std::string& body) {
+    const json e = post(c, path, body, &st);
+    return std::to_string(st) + " " + e.value("error", "");
+  };
+  EXPECT_EQ(error_of("/v1/completions", R"({"prompt": "x"})"), "400 model: missing or not a string");
+  EXPECT_EQ(error_of("/v1/completions", R"({"model": "nope", "prompt": "x"})"), "404 no model named 'nope'");
+  EXPECT_EQ(error_of("/v1/completions", R"({"model": "bert", "prompt": "x"})"), "400 model 'bert' is a classifier: send it to /v1/models/bert:predict");
+  EXPECT_EQ(error_of("/v1/models/gpt:predict", R"({"inputs": ["x"]})"),
+            "400 model 'gpt' is a causal language model: send it to /v1/completions or /v1/chat/completions");
+  EXPECT_EQ(error_of("/v1/completions", R"({"model": "gpt", "prompt": "x", "stream": true})"),
+            "400 stream: streamed answers are not supported yet; send \"stream\": false");
+  EXPECT_EQ(error_of("/v1/completions", R"({"model": "gpt", "prompt": "x", "n": 2})"), "400 n: only 1 completion per request is supported");
+  EXPECT_EQ(error_of("/v1/completions", R"({"model": "gpt", "prompt": "x", "temperature": 3})"), "400 temperature: must be in [0, 2]");
+  EXPECT_EQ(error_of("/v1/completions", R"({"model": "gpt", "prompt": ""})"), "400 prompt: must be a non-empty string");
+  EXPECT_EQ(error_of("/v1/completions", R"({"model": "gpt", "prompt": "x", "stop": [1]})"), "400 stop: must be a string or an array of up to 4 strings");
+  EXPECT_EQ(error_of("/v1/chat/completions", R"({"model": "gpt", "messages": [{"role": "robot", "content": "x"}]})"),
+            "400 messages[0].role: must be system, user or assistant");
+  EXPECT_EQ(error_of("/v1/chat/completions", R"({"model": "gpt", "messages": []})"), "400 messages: must be a non-empty array");
 }

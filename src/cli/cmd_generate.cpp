@@ -6,10 +6,9 @@
 #include "commands.hpp"
 #include "kotsu/core/error.hpp"
 #include "kotsu/core/runtime.hpp"
-#include "kotsu/models/generate.hpp"
 #include "kotsu/models/lora.hpp"
 #include "kotsu/text/chat_format.hpp"
-#include "kotsu/train/lm_data.hpp"
+#include "kotsu/train/complete.hpp"
 #include "kotsu/text/tokenizer.hpp"
 
 namespace kotsu::cli {
@@ -39,16 +38,11 @@ Action add_generate(CLI::App& app) {
   c->add_option("--threads", f->threads, "CPU threads (0 = all cores)");
   return [f]() {
     runtime_init(f->threads);
-    if (f->o.max_new_tokens < 1) throw Error("options", "max_new_tokens", "must be >= 1");
-    if (f->o.temperature < 0) throw Error("options", "temperature", "must be >= 0");
-    if (f->o.top_p <= 0 || f->o.top_p > 1) throw Error("options", "top_p", "must be in (0, 1]");
-    if (f->o.top_k < 0) throw Error("options", "top_k", "must be >= 0");
-    if (f->o.repetition_penalty <= 0) throw Error("options", "repetition_penalty", "must be > 0");
+    check_generate_options(f->o);
     CausalLmModel m = load_causal_lm_or_adapter(f->model);
     Tokenizer tok = Tokenizer::load(f->model);
     GenerateOptions o = f->o;
     o.use_cache = !f->no_cache;
-    if (m.config.eos_token_id >= 0) o.stop_ids.push_back(m.config.eos_token_id);
     std::string prompt = f->prompt;
     if (!f->chat_template.empty()) {
       // an adapter directory carries the base model's tokenizer files, templates included
@@ -56,18 +50,7 @@ Action add_generate(CLI::App& app) {
       prompt = format.generation_prompt({{"user", f->prompt}});
       if (!format.end_of_turn().empty()) f->stop.push_back(format.end_of_turn());
     }
-    if (!f->stop.empty())  // decoding the text so far each step costs only when there are stop strings to look for
-      o.on_token = [&](int64_t, const std::vector<int64_t>& generated) {
-        const std::string so_far = tok.decode(generated);
-        for (const auto& s : f->stop)
-          if (!s.empty() && so_far.find(s) != std::string::npos) return true;
-        return false;
-      };
-    std::string text = tok.decode(generate(*m.model, prompt_ids(tok, prompt), o));
-    for (const auto& s : f->stop) {
-      const auto at = s.empty() ? std::string::npos : text.find(s);
-      if (at != std::string::npos) text.resize(at);
-    }
+    const std::string text = complete(*m.model, tok, m.config.eos_token_id, prompt, o, f->stop).text;
     fmt::print("{}\n", text);
     return 0;
   };

@@ -23,7 +23,7 @@ struct ServeFlags {
 
 Action add_serve(CLI::App& app) {
   auto f = std::make_shared<ServeFlags>();
-  auto* c = app.add_subcommand("serve", "serve classifiers over HTTP (kotsu's /v1 and the KServe v2 protocol) with dynamic batching");
+  auto* c = app.add_subcommand("serve", "serve classifiers (kotsu's /v1 and the KServe v2 protocol, dynamic batching) and causal LMs (OpenAI's completions API) over HTTP");
   c->add_option("models", f->models, "model directories (runs of kotsu train), or NAME=DIR; a folder of numbered versions serves the highest")
       ->required();
   c->add_option("--host", f->o.host, "address to listen on")->capture_default_str();
@@ -39,6 +39,8 @@ Action add_serve(CLI::App& app) {
   c->add_option("--timeout", f->o.request_timeout_s, "seconds a request waits for its answer (504 after)")->capture_default_str();
   c->add_option("--poll-seconds", f->o.poll_seconds, "how often to look for a new version folder (0: never)")->capture_default_str();
   c->add_option("--device", f->o.device, "cpu or cuda[:N]")->capture_default_str();
+  c->add_option("--chat-template", f->o.chat_template, "causal LMs: the chat format of /v1/chat/completions (auto: the model's own; chatml, llama-3, FILE.jinja)")
+      ->capture_default_str();
   c->add_option("--log", f->o.log.path, "append sampled predictions to this JSONL file (the input of kotsu drift)");
   c->add_option("--log-rate", f->o.log.rate, "fraction of inputs logged")->capture_default_str();
   c->add_flag("--log-inputs", f->o.log.store_inputs, "store texts in the log (default: only their SHA-256)");

@@ -1,5 +1,6 @@
 #include "kotsu/serve/protocol.hpp"
 
+#include <fmt/format.h>
 #include <openssl/evp.h>
 
 
@@ -147,6 +148,91 @@ ojson v2_metadata(const std::string& model, const std::string& version, const st
                                ojson{{"name", "probabilities"}, {"datatype", "FP32"}, {"shape", {-1, static_cast<int64_t>(labels.size())}}}});
   m["labels"] = labels;
   return m;
+}
+
+CompletionRequest completion_request(const json& body, bool chat, std::string* model) {
+  if (!body.is_object()) throw HttpError(400, "body: must be a JSON object");
+  if (!body.contains("model") || !body["model"].is_string()) throw HttpError(400, "model: missing or not a string");
+  *model = body["model"].get<std::string>();
+  CompletionRequest r;
+  GenerateOptions& o = r.options;
+  o.max_new_tokens = 16;  // OpenAI's defaults
+  o.temperature = 1.0;
+  auto number = [&](const char* k, double lo, double hi, double& into) {
+    if (!body.contains(k) || body[k].is_null()) return;
+    if (!body[k].is_number()) throw HttpError(400, std::string(k) + ": must be a number");
+    const double v = body[k].get<double>();
+    if (!(v >= lo && v <= hi)) throw HttpError(400, fmt::format("{}: must be in [{}, {}]", k, lo, hi));
+    into = v;
+  };
+  double max_tokens = static_cast<double>(o.max_new_tokens), top_k = 0, seed = 0;
+  number(chat && body.contains("max_completion_tokens") ? "max_completion_tokens" : "max_tokens", 1, 4096, max_tokens);
+  number("temperature", 0, 2, o.temperature);
+  number("top_p", 1e-9, 1, o.top_p);
+  number("top_k", 0, 1e6, top_k);
+  number("repetition_penalty", 1e-3, 100, o.repetition_penalty);
+  number("seed", 0, 9007199254740991.0, seed);
+  o.max_new_tokens = static_cast<int64_t>(max_tokens);
+  o.top_k = static_cast<int64_t>(top_k);
+  o.seed = static_cast<uint64_t>(seed);
+  if (body.contains("n") && !(body["n"].is_number_integer() && body["n"].get<int64_t>() == 1))
+    throw HttpError(400, "n: only 1 completion per request is supported");
+  if (body.contains("stream") && body["stream"].is_boolean() && body["stream"].get<bool>())
+    throw HttpError(400, "stream: streamed answers are not supported yet; send \"stream\": false");
+  if (body.contains("stop") && !body["stop"].is_null()) {
+    const json& st = body["stop"];
+    if (st.is_string()) {
+      r.stop.push_back(st.get<std::string>());
+    } else if (st.is_array() && st.size() <= 4) {
+      for (const auto& x : st) {
+        if (!x.is_string()) throw HttpError(400, "stop: must be a string or an array of up to 4 strings");
+        r.stop.push_back(x.get<std::string>());
+      }
+    } else {
+      throw HttpError(400, "stop: must be a string or an array of up to 4 strings");
+    }
+  }
+  if (chat) {
+    if (!body.contains("messages") || !body["messages"].is_array() || body["messages"].empty())
+      throw HttpError(400, "messages: must be a non-empty array");
+    for (size_t i = 0; i < body["messages"].size(); ++i) {
+      const json& m = body["messages"][i];
+      const std::string f = "messages[" + std::to_string(i) + "]";
+      if (!m.is_object() || !m.contains("role") || !m["role"].is_string()) throw HttpError(400, f + ".role: missing or not a string");
+      if (!m.contains("content") || !m["content"].is_string()) throw HttpError(400, f + ".content: missing or not a string");
+      const std::string role = m["role"].get<std::string>();
+      if (role != "system" && role != "user" && role != "assistant")
+        throw HttpError(400, f + ".role: must be system, user or assistant");
+      r.messages.push_back({role, m["content"].get<std::string>()});
+    }
+  } else {
+    json p = body.contains("prompt") ? body["prompt"] : json();
+    if (p.is_array() && p.size() == 1) p = p[0];
+    if (!p.is_string() || p.get_ref<const std::string&>().empty()) throw HttpError(400, "prompt: must be a non-empty string");
+    r.prompt = p.get<std::string>();
+  }
+  return r;
+}
+
+ojson completion_response(const std::string& id, const std::string& model, int64_t created, const Completion& c, bool chat) {
+  ojson choice;
+  choice["index"] = 0;
+  if (chat) {
+    choice["message"] = ojson{{"role", "assistant"}, {"content", c.text}};
+  } else {
+    choice["text"] = c.text;
+    choice["logprobs"] = nullptr;
+  }
+  choice["finish_reason"] = c.finish_reason;
+  ojson out;
+  out["id"] = id;
+  out["object"] = chat ? "chat.completion" : "text_completion";
+  out["created"] = created;
+  out["model"] = model;
+  out["choices"] = ojson::array({choice});
+  out["usage"] = ojson{{"prompt_tokens", c.prompt_tokens}, {"completion_tokens", c.completion_tokens},
+                       {"total_tokens", c.prompt_tokens + c.completion_tokens}};
+  return out;
 }
 
 std::string base64_decode(std::string_view s, const std::string& field) {

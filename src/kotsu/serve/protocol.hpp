@@ -7,6 +7,11 @@
 //    POST /v2/models/NAME/infer with {"id"?, "inputs": [{"name", "shape": [N] or [N,1], "datatype": "BYTES",
 //    "data": [...]}]}; answer {"model_name", "model_version", "id"?, "outputs": [label BYTES [N],
 //    probabilities FP32 [N, C]]}; GET /v2/models/NAME gives the metadata (inputs, outputs, versions).
+//  - OpenAI's completions API for causal LMs: POST /v1/completions {"model", "prompt", "max_tokens" (16),
+//    "temperature" (1), "top_p" (1), "stop" (string or up to 4), "seed"; kotsu's "top_k",
+//    "repetition_penalty"} and POST /v1/chat/completions {"model", "messages": [{"role", "content"}], ...},
+//    answered with "choices" (text or message, finish_reason "stop" / "length") and "usage" token counts.
+//    n > 1 and stream are refused; other OpenAI fields (logit_bias, user, ...) are ignored.
 // Bad bodies throw HttpError with a 4xx status and a message naming the field.
 #pragma once
 #include <nlohmann/json.hpp>
@@ -48,6 +53,10 @@ nlohmann::ordered_json v2_response(const std::string& model, const std::string& 
                                    const std::vector<ServeOutput>& outputs, const nlohmann::json& request);
 nlohmann::ordered_json v2_metadata(const std::string& model, const std::string& version, const std::string& kind,
                                    const std::vector<std::string>& labels);
+
+// A completion request from an OpenAI-style body; *model receives the "model" field.
+CompletionRequest completion_request(const nlohmann::json& body, bool chat, std::string* model);
+nlohmann::ordered_json completion_response(const std::string& id, const std::string& model, int64_t created, const Completion& c, bool chat);
 
 // Standard base64 (RFC 4648, padding optional, surrounding whitespace ignored); 400 naming `field` if invalid.
 std::string base64_decode(std::string_view s, const std::string& field);

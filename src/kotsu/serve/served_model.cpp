@@ -8,6 +8,8 @@
 #include "kotsu/core/error.hpp"
 #include "kotsu/train/evaluate.hpp"
 #include "kotsu/train/evaluate_image.hpp"
+#include "kotsu/train/lm_trainer.hpp"
+#include "kotsu/models/lora.hpp"
 
 namespace kotsu {
 
@@ -21,13 +23,16 @@ bool is_number(const std::string& s) {
 
 ServedVersion resolve_version(const std::string& root) {
   std::error_code ec;
-  if (fs::is_regular_file(fs::path(root) / "config.json", ec)) return {root, "1"};
+  auto is_model = [&](const fs::path& d) {
+    return fs::is_regular_file(d / "config.json", ec) || fs::is_regular_file(d / "adapter_config.json", ec);
+  };
+  if (is_model(root)) return {root, "1"};
   if (!fs::is_directory(root, ec)) throw Error(root, "", "no such model directory");
   long long best = -1;
   std::string best_dir;
   for (const auto& e : fs::directory_iterator(root, ec)) {
     const std::string name = e.path().filename().string();
-    if (!e.is_directory(ec) || !is_number(name) || !fs::is_regular_file(e.path() / "config.json", ec)) continue;
+    if (!e.is_directory(ec) || !is_number(name) || !is_model(e.path())) continue;
     const long long v = std::stoll(name);
     if (v > best) best = v, best_dir = e.path().string();
   }
@@ -35,7 +40,23 @@ ServedVersion resolve_version(const std::string& root) {
   return {best_dir, std::to_string(best)};
 }
 
-ServedModel::ServedModel(const ServedVersion& v, const std::string& device) : version_(v), device_(device) {
+ServedModel::ServedModel(const ServedVersion& v, const std::string& device, const std::string& chat_template)
+    : version_(v), device_(device) {
+  if (is_causal_lm_dir(v.dir)) {
+    kind_ = "causal-lm";
+    lm_ = std::make_unique<CausalLmModel>(load_causal_lm_or_adapter(v.dir));
+    tokenizer_ = std::make_unique<Tokenizer>(Tokenizer::load(v.dir));
+    lm_->model->to(torch::Device(device));
+    lm_->model->eval();
+    if (!chat_template.empty()) {
+      try {
+        chat_ = std::make_unique<ChatFormat>(chat_template, v.dir, *tokenizer_);
+      } catch (const Error&) {
+        if (chat_template != "auto") throw;  // named explicitly: it must load; "auto" may find no template
+      }
+    }
+    return;
+  }
   if (is_image_model_dir(v.dir)) {
     kind_ = "image";
     image_ = std::make_unique<ImageModel>(load_image_model(v.dir));
@@ -61,6 +82,7 @@ Image ServedModel::decode(std::string_view bytes, const std::string& name) const
 }
 
 std::vector<ServeOutput> ServedModel::classify(std::vector<ServeInput>& inputs) {
+  if (lm_) throw Error(version_.dir, "", "a causal language model does not classify");
   std::vector<ServeOutput> out(inputs.size());
   if (inputs.empty()) return out;
   const auto n = static_cast<int64_t>(inputs.size());
@@ -85,6 +107,21 @@ std::vector<ServeOutput> ServedModel::classify(std::vector<ServeInput>& inputs) 
     out[i].label = std::max_element(out[i].probs.begin(), out[i].probs.end()) - out[i].probs.begin();
   }
   return out;
+}
+
+Completion ServedModel::complete(const CompletionRequest& r) {
+  if (!lm_) throw Error(version_.dir, "", "not a causal language model: it classifies (use :predict or /infer)");
+  check_generate_options(r.options);
+  std::string prompt = r.prompt;
+  std::vector<std::string> stop = r.stop;
+  if (!r.messages.empty()) {
+    if (!chat_) throw Error(version_.dir, "chat_template", "the model has no chat template (start kotsu serve with --chat-template)");
+    prompt = chat_->generation_prompt(r.messages);
+    if (!chat_->end_of_turn().empty()) stop.push_back(chat_->end_of_turn());
+  }
+  if (prompt.empty()) throw Error("<request>", "prompt", "is empty");
+  torch::NoGradGuard ng;
+  return kotsu::complete(*lm_->model, *tokenizer_, lm_->config.eos_token_id, prompt, r.options, stop);
 }
 
 }  // namespace kotsu

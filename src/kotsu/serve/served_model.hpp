@@ -3,16 +3,20 @@
 // the server feeds it from its dynamic batcher, so classify() is only ever called from one thread.
 // Versions: a directory that holds config.json is served as version "1"; a directory whose subfolders are
 // numbered (TensorFlow Serving's layout: MODEL/1, MODEL/2, ...) serves the highest-numbered subfolder that
-// holds a config.json, so copying in a new version folder is a way to deploy it (the server polls).
+// holds a config.json (or a LoRA adapter's adapter_config.json), so copying in a new version folder is a way to deploy it (the server polls).
 #pragma once
 #include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "kotsu/data/instruction_data.hpp"
+#include "kotsu/models/causal_lm.hpp"
 #include "kotsu/models/image_model.hpp"
 #include "kotsu/models/text_model.hpp"
+#include "kotsu/text/chat_format.hpp"
 #include "kotsu/text/pii.hpp"
+#include "kotsu/train/complete.hpp"
 #include "kotsu/vision/image.hpp"
 
 namespace kotsu {
@@ -28,6 +32,14 @@ struct ServeOutput {
   std::vector<float> probs;  // per label
 };
 
+// A completion request: a prompt, or chat messages rendered with the model's chat template.
+struct CompletionRequest {
+  std::string prompt;
+  std::vector<ChatMessage> messages;  // non-empty: a chat request
+  GenerateOptions options;
+  std::vector<std::string> stop;
+};
+
 struct ServedVersion {
   std::string dir;      // the model directory that is loaded
   std::string version;  // "1" for a plain directory, else the subfolder's number
@@ -39,12 +51,13 @@ ServedVersion resolve_version(const std::string& root);
 
 class ServedModel {
  public:
-  // Loads the version `v`; device "cpu" or "cuda[:N]". Throws kotsu::Error for a directory that is not a
-  // labelled text or image classifier.
-  ServedModel(const ServedVersion& v, const std::string& device);
+  // Loads the version `v`; device "cpu" or "cuda[:N]"; chat_template: a causal LM's chat format for chat
+  // requests ("auto": the model's own template; "" or "auto" without one: chat requests are refused).
+  // Throws kotsu::Error for a directory that is not a labelled classifier or a causal LM.
+  ServedModel(const ServedVersion& v, const std::string& device, const std::string& chat_template = "auto");
   ~ServedModel();
 
-  const std::string& kind() const { return kind_; }  // "text" or "image"
+  const std::string& kind() const { return kind_; }  // "text", "image" or "causal-lm"
   const std::string& dir() const { return version_.dir; }
   const std::string& version() const { return version_.version; }
   const std::vector<std::string>& labels() const { return labels_; }
@@ -54,6 +67,8 @@ class ServedModel {
   Image decode(std::string_view bytes, const std::string& name) const;
   // One output per input, in order. Called from one thread at a time (the batcher's worker).
   std::vector<ServeOutput> classify(std::vector<ServeInput>& inputs);
+  // A causal LM's completion (kotsu::Error for a chat request without a chat format, or bad options).
+  Completion complete(const CompletionRequest& r);
 
  private:
   ServedVersion version_;
@@ -63,6 +78,9 @@ class ServedModel {
   std::unique_ptr<TextModel> text_;
   std::unique_ptr<ImageModel> image_;
   std::unique_ptr<PiiMasker> masker_;  // the run was trained on masked texts
+  std::unique_ptr<CausalLmModel> lm_;
+  std::unique_ptr<Tokenizer> tokenizer_;
+  std::unique_ptr<ChatFormat> chat_;
 };
 
 }  // namespace kotsu

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <ctime>
 #include <condition_variable>
 #include <filesystem>
 #include <map>
@@ -33,6 +34,7 @@ struct Slot {
   std::string name, root;
   std::shared_ptr<ServedModel> model;  // read and swapped with std::atomic_load / atomic_store
   std::unique_ptr<DynamicBatcher<ServeInput, Answer>> batcher;
+  std::unique_ptr<DynamicBatcher<CompletionRequest, Completion>> completer;  // causal LMs: one request at a time
   std::mutex reload_m;
 };
 
@@ -89,6 +91,7 @@ struct InferenceServer::Impl {
   std::unique_ptr<PredictionLog> log;
   httplib::Server http;
   std::atomic<bool> stopping{false};
+  std::atomic<uint64_t> completions{0};
   std::thread poller;
   std::mutex poll_m;
   std::condition_variable poll_cv;
@@ -101,6 +104,8 @@ struct InferenceServer::Impl {
   // Runs the inputs of one request through the model's batcher; the answer body (200) for `v2` or v1.
   std::string predict(Slot& s, const std::string& body, bool v2) {
     const auto model = std::atomic_load(&s.model);
+    if (model->kind() == "causal-lm")
+      throw HttpError(400, "model '" + s.name + "' is a causal language model: send it to /v1/completions or /v1/chat/completions");
     const bool image = model->kind() == "image";
     const json req = parse_body(body, o.limits);
     const std::vector<std::string> raw = v2 ? v2_inputs(req, image, o.limits) : v1_inputs(req, image, o.limits);
@@ -142,6 +147,28 @@ struct InferenceServer::Impl {
     return (v2 ? v2_response(s.name, by.version(), by.labels(), outs, req) : v1_response(s.name, by.version(), by.labels(), outs)).dump();
   }
 
+  // An OpenAI-style completion through the model's one-at-a-time queue; the answer body.
+  std::string complete(const std::string& body, bool chat, std::string* model_name) {
+    std::string name;
+    CompletionRequest r = completion_request(parse_body(body, o.limits), chat, &name);
+    Slot* s = find(name);
+    if (!s) throw HttpError(404, "no model named '" + name + "'");
+    *model_name = name;
+    if (std::atomic_load(&s->model)->kind() != "causal-lm")
+      throw HttpError(400, "model '" + name + "' is a classifier: send it to /v1/models/" + name + ":predict");
+    std::vector<CompletionRequest> one;
+    one.push_back(std::move(r));
+    auto futures = s->completer->submit(std::move(one));
+    if (!futures) throw HttpError(503, stopping ? "the server is shutting down" : "the queue of model '" + name + "' is full; retry later");
+    auto& f = futures->front();
+    const auto wait = std::chrono::duration_cast<clk::duration>(std::chrono::duration<double>(o.request_timeout_s));
+    if (f.wait_for(wait) != std::future_status::ready) throw HttpError(504, "no answer from model '" + name + "' in time");
+    const Completion c = f.get();  // kotsu::Error (bad options, no chat template): 400 in route()
+    const auto id = (chat ? "chatcmpl-" : "cmpl-") + std::to_string(++completions);
+    // byte-level tokens can end inside a UTF-8 sequence: replace what is not valid rather than fail
+    return completion_response(id, name, static_cast<int64_t>(std::time(nullptr)), c, chat).dump(-1, ' ', false, json::error_handler_t::replace);
+  }
+
   // Manual routing (one handler per method): cheaper than a regex per route and keeps 404 vs 405 ours.
   void route(const httplib::Request& req, httplib::Response& res) {
     const auto t0 = clk::now();
@@ -177,7 +204,7 @@ struct InferenceServer::Impl {
     if (p == "/metrics") {
       need(get);
       std::vector<std::pair<std::string, size_t>> depths;
-      for (const auto& s : slots) depths.emplace_back(s->name, s->batcher->queue_depth());
+      for (const auto& s : slots) depths.emplace_back(s->name, s->batcher->queue_depth() + s->completer->queue_depth());
       res.status = 200;
       res.set_content(metrics.text(depths), "text/plain; version=0.0.4");
       return 200;
@@ -196,6 +223,11 @@ struct InferenceServer::Impl {
     if (p == "/v2") {
       need(get);
       reply(res, 200, ojson{{"name", "kotsu"}, {"version", "1"}, {"extensions", json::array()}}.dump());
+      return 200;
+    }
+    if (p == "/v1/completions" || p == "/v1/chat/completions") {
+      need(post);
+      reply(res, 200, complete(req.body, p == "/v1/chat/completions", model_name));
       return 200;
     }
     if (p == "/v1/models") {
@@ -270,7 +302,7 @@ struct InferenceServer::Impl {
       const ServedVersion v = resolve_version(s.root);
       const auto cur = std::atomic_load(&s.model);
       if (!force && cur && cur->dir() == v.dir && cur->version() == v.version) return;
-      auto next = std::make_shared<ServedModel>(v, o.device);
+      auto next = std::make_shared<ServedModel>(v, o.device, o.chat_template);
       std::atomic_store(&s.model, next);
       if (lines && cur) lines->push_back(fmt::format("{}: version {} -> {} ({})", s.name, cur->version(), next->version(), next->dir()));
     } catch (const std::exception& e) {
@@ -318,6 +350,13 @@ InferenceServer::InferenceServer(ServeOptions o, const std::vector<ModelSpec>& m
           return answers;
         },
         [&I, raw](size_t n) { I.metrics.batch(raw->name, n); });
+    BatcherOptions one = I.o.batch;
+    one.max_batch = 1;
+    one.max_wait = std::chrono::microseconds(0);
+    s->completer = std::make_unique<DynamicBatcher<CompletionRequest, Completion>>(one, [raw](std::vector<CompletionRequest>& batch) {
+      auto model = std::atomic_load(&raw->model);
+      return std::vector<Completion>{model->complete(batch.front())};
+    });
     I.by_name[s->name] = s.get();
     I.slots.push_back(std::move(s));
   }
@@ -351,7 +390,7 @@ InferenceServer::InferenceServer(ServeOptions o, const std::vector<ModelSpec>& m
 InferenceServer::~InferenceServer() {
   stop();
   if (impl_->poller.joinable()) impl_->poller.join();
-  for (auto& s : impl_->slots) s->batcher->stop();
+  for (auto& s : impl_->slots) s->batcher->stop(), s->completer->stop();
 }
 
 int InferenceServer::bind() {
@@ -370,7 +409,7 @@ void InferenceServer::listen() {
   I.stopping = true;
   I.poll_cv.notify_all();
   if (I.poller.joinable()) I.poller.join();
-  for (auto& s : I.slots) s->batcher->stop();
+  for (auto& s : I.slots) s->batcher->stop(), s->completer->stop();
   if (I.log) I.log->flush();
 }
 
@@ -395,7 +434,10 @@ std::vector<std::string> InferenceServer::describe() const {
   std::vector<std::string> out;
   for (const auto& s : impl_->slots) {
     const auto m = std::atomic_load(&s->model);
-    out.push_back(fmt::format("{}: {} classifier, version {}, {} labels, from {}", s->name, m->kind(), m->version(), m->labels().size(), m->dir()));
+    if (m->kind() == "causal-lm")
+      out.push_back(fmt::format("{}: causal LM, version {}, from {} (/v1/completions, /v1/chat/completions)", s->name, m->version(), m->dir()));
+    else
+      out.push_back(fmt::format("{}: {} classifier, version {}, {} labels, from {}", s->name, m->kind(), m->version(), m->labels().size(), m->dir()));
   }
   return out;
 }

@@ -3,6 +3,7 @@
 // Routes (see serve/protocol for the bodies):
 //   POST /v1/models/NAME:predict            kotsu's own protocol          GET /v1/models, /v1/models/NAME
 //   POST /v2/models/NAME[/versions/V]/infer  KServe / Triton v2            GET /v2, /v2/models/NAME[/ready]
+//   POST /v1/completions, /v1/chat/completions  OpenAI's API, for causal LMs (one generation at a time per model)
 //   GET  /v2/health/live, /v2/health/ready  liveness, readiness           GET /metrics (Prometheus)
 // Every answer is JSON; errors are {"error": "..."} with 400 (bad body), 404 (unknown model or path),
 // 405 (wrong method), 413 (too large), 503 + Retry-After (queue full, or shutting down), 504 (no answer
@@ -32,6 +33,7 @@ struct ServeOptions {
   int io_timeout_s = 10;          // reading a request, writing an answer
   double request_timeout_s = 30;  // waiting for the batcher
   std::string device = "cpu";
+  std::string chat_template = "auto";  // causal LMs' chat requests: chatml, llama-3, a .jinja file, or the model's own
   double poll_seconds = 2;  // 0: no watching for new version folders
   PredictionLogOptions log;
 };
