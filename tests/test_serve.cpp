@@ -113,6 +113,11 @@ std::string raw_exchange(int port, const std::string& bytes) {
   return out;
 }
 
+// What a JSON answer carries for a text whose bytes are not all valid UTF-8 (replaced by U+FFFD).
+std::string clean(const std::string& s) {
+  return json::parse(json(s).dump(-1, ' ', false, json::error_handler_t::replace)).get<std::string>();
+}
+
 // tiny_bert (3 labels) copied as version `v` under root.
 void add_version(const std::string& root, int v) {
   fs::create_directories(root);
@@ -618,9 +623,6 @@ TEST(Serve, CompletionsFollowOpenAiAndEqualCompleteOnTheModel) {
   GenerateOptions g;
   g.max_new_tokens = 8;
   const Completion want = complete(*m.model, tok, m.config.eos_token_id, "hello world", g, {});
-  auto clean = [](const std::string& s) {  // what a JSON answer carries for bytes that are not valid UTF-8
-    return json::parse(json(s).dump(-1, ' ', false, json::error_handler_t::replace)).get<std::string>();
-  };
   auto c = r.client();
   int st = 0;
   json a = post(c, "/v1/completions", R"({"model": "gpt", "prompt": "hello world", "max_tokens": 8, "temperature": 0})", &st);
@@ -661,8 +663,7 @@ TEST(Serve, CompletionsFollowOpenAiAndEqualCompleteOnTheModel) {
   EXPECT_EQ(error_of("/v1/completions", R"({"model": "bert", "prompt": "x"})"), "400 model 'bert' is a classifier: send it to /v1/models/bert:predict");
   EXPECT_EQ(error_of("/v1/models/gpt:predict", R"({"inputs": ["x"]})"),
             "400 model 'gpt' is a causal language model: send it to /v1/completions or /v1/chat/completions");
-  EXPECT_EQ(error_of("/v1/completions", R"({"model": "gpt", "prompt": "x", "stream": true})"),
-            "400 stream: streamed answers are not supported yet; send \"stream\": false");
+  EXPECT_EQ(error_of("/v1/completions", R"({"model": "gpt", "prompt": "x", "stream": 1})"), "400 stream: must be true or false");
   EXPECT_EQ(error_of("/v1/completions", R"({"model": "gpt", "prompt": "x", "n": 2})"), "400 n: only 1 completion per request is supported");
   EXPECT_EQ(error_of("/v1/completions", R"({"model": "gpt", "prompt": "x", "temperature": 3})"), "400 temperature: must be in [0, 2]");
   EXPECT_EQ(error_of("/v1/completions", R"({"model": "gpt", "prompt": ""})"), "400 prompt: must be a non-empty string");
@@ -670,4 +671,75 @@ TEST(Serve, CompletionsFollowOpenAiAndEqualCompleteOnTheModel) {
   EXPECT_EQ(error_of("/v1/chat/completions", R"({"model": "gpt", "messages": [{"role": "robot", "content": "x"}]})"),
             "400 messages[0].role: must be system, user or assistant");
   EXPECT_EQ(error_of("/v1/chat/completions", R"({"model": "gpt", "messages": []})"), "400 messages: must be a non-empty array");
+}
+
+// Streamed completions: the pieces train/complete hands out concatenate to the final text (a stop string's
+// start is held back, never sent and then cut), and the server's events carry exactly those pieces, a
+// closing chunk with the finish reason, then [DONE].
+TEST(Serve, StreamedCompletionsConcatenateToTheWholeAnswer) {
+  CausalLmModel m = load_causal_lm(test::fixture("tiny_gpt2"));
+  m.model->eval();
+  Tokenizer tok = Tokenizer::load(test::fixture("tiny_gpt2"));
+  GenerateOptions g;
+  g.max_new_tokens = 12;
+  const Completion whole = complete(*m.model, tok, m.config.eos_token_id, "the cat", g, {});
+  ASSERT_GE(whole.text.size(), 6u);
+  for (const std::vector<std::string>& stop : {std::vector<std::string>{}, {whole.text.substr(3, 3)}}) {
+    std::vector<std::string> pieces;
+    const Completion c = complete(*m.model, tok, m.config.eos_token_id, "the cat", g, stop, [&](const std::string& p) {
+      pieces.push_back(p);
+      return true;
+    });
+    std::string joined;
+    for (const auto& p : pieces) joined += p;
+    EXPECT_EQ(joined, c.text);
+    EXPECT_EQ(c.text, stop.empty() ? whole.text : whole.text.substr(0, whole.text.find(stop[0])));
+    if (stop.empty()) EXPECT_GT(pieces.size(), 1u);  // streamed, not one piece at the end
+  }
+  // a sink that returns false cancels the generation
+  int calls = 0;
+  const Completion cut = complete(*m.model, tok, m.config.eos_token_id, "the cat", g, {}, [&](const std::string&) { return ++calls < 2; });
+  EXPECT_LT(cut.completion_tokens, whole.completion_tokens);
+
+  ServeOptions o;
+  o.chat_template = "chatml";
+  Running r(o, {{"gpt", test::fixture("tiny_gpt2")}});
+  auto c = r.client();
+  auto events_of = [&](const std::string& path, const std::string& body) {
+    auto res = c.Post(path.c_str(), body, "application/json");
+    EXPECT_TRUE(res);
+    EXPECT_EQ(res->status, 200);
+    EXPECT_EQ(res->get_header_value("Content-Type"), "text/event-stream");
+    std::vector<std::string> events;
+    for (size_t at = 0; at < res->body.size();) {
+      const auto end = res->body.find("\n\n", at);
+      EXPECT_NE(end, std::string::npos);
+      if (end == std::string::npos) break;
+      EXPECT_EQ(res->body.compare(at, 6, "data: "), 0);
+      events.push_back(res->body.substr(at + 6, end - at - 6));
+      at = end + 2;
+    }
+    return events;
+  };
+  const auto events = events_of("/v1/completions", R"({"model": "gpt", "prompt": "the cat", "max_tokens": 12, "temperature": 0, "stream": true})");
+  ASSERT_GE(events.size(), 3u);
+  EXPECT_EQ(events.back(), "[DONE]");
+  std::string text;
+  for (size_t i = 0; i + 2 < events.size(); ++i) {
+    const json e = json::parse(events[i]);
+    EXPECT_EQ(e["object"], "text_completion");
+    EXPECT_TRUE(e["choices"][0]["finish_reason"].is_null());
+    text += e["choices"][0]["text"].get<std::string>();
+  }
+  const json last = json::parse(events[events.size() - 2]);
+  EXPECT_EQ(last["choices"][0]["finish_reason"], whole.finish_reason);
+  // pieces are whole characters, so each cleans on its own as the whole text does
+  EXPECT_EQ(text, clean(whole.text));
+  const auto chat = events_of("/v1/chat/completions",
+                              R"({"model": "gpt", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 6, "temperature": 0, "stream": true})");
+  ASSERT_GE(chat.size(), 3u);
+  const json first = json::parse(chat.front());
+  EXPECT_EQ(first["object"], "chat.completion.chunk");
+  EXPECT_EQ(first["choices"][0]["delta"]["role"], "assistant");
+  EXPECT_EQ(chat.back(), "[DONE]");
 }

@@ -177,8 +177,10 @@ CompletionRequest completion_request(const json& body, bool chat, std::string* m
   o.seed = static_cast<uint64_t>(seed);
   if (body.contains("n") && !(body["n"].is_number_integer() && body["n"].get<int64_t>() == 1))
     throw HttpError(400, "n: only 1 completion per request is supported");
-  if (body.contains("stream") && body["stream"].is_boolean() && body["stream"].get<bool>())
-    throw HttpError(400, "stream: streamed answers are not supported yet; send \"stream\": false");
+  if (body.contains("stream") && !body["stream"].is_null()) {
+    if (!body["stream"].is_boolean()) throw HttpError(400, "stream: must be true or false");
+    r.stream = body["stream"].get<bool>();
+  }
   if (body.contains("stop") && !body["stop"].is_null()) {
     const json& st = body["stop"];
     if (st.is_string()) {
@@ -233,6 +235,24 @@ ojson completion_response(const std::string& id, const std::string& model, int64
   out["usage"] = ojson{{"prompt_tokens", c.prompt_tokens}, {"completion_tokens", c.completion_tokens},
                        {"total_tokens", c.prompt_tokens + c.completion_tokens}};
   return out;
+}
+
+ojson completion_chunk(const std::string& id, const std::string& model, int64_t created, const std::string& piece,
+                       const std::string& finish_reason, bool chat, bool role) {
+  ojson choice;
+  choice["index"] = 0;
+  if (chat) {
+    ojson delta = ojson::object();
+    if (role) delta["role"] = "assistant";
+    if (finish_reason.empty()) delta["content"] = piece;
+    choice["delta"] = std::move(delta);
+  } else {
+    choice["text"] = piece;
+    choice["logprobs"] = nullptr;
+  }
+  choice["finish_reason"] = finish_reason.empty() ? ojson(nullptr) : ojson(finish_reason);
+  return ojson{{"id", id}, {"object", chat ? "chat.completion.chunk" : "text_completion"}, {"created", created}, {"model", model},
+               {"choices", ojson::array({choice})}};
 }
 
 std::string base64_decode(std::string_view s, const std::string& field) {

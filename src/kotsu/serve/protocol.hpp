@@ -11,7 +11,9 @@
 //    "temperature" (1), "top_p" (1), "stop" (string or up to 4), "seed"; kotsu's "top_k",
 //    "repetition_penalty"} and POST /v1/chat/completions {"model", "messages": [{"role", "content"}], ...},
 //    answered with "choices" (text or message, finish_reason "stop" / "length") and "usage" token counts.
-//    n > 1 and stream are refused; other OpenAI fields (logit_bias, user, ...) are ignored.
+//    "stream": true answers with server-sent events, one chunk per piece of text ("text_completion" or
+//    "chat.completion.chunk" objects; the last carries finish_reason), then "data: [DONE]".
+//    n > 1 is refused; other OpenAI fields (logit_bias, user, ...) are ignored.
 // Bad bodies throw HttpError with a 4xx status and a message naming the field.
 #pragma once
 #include <nlohmann/json.hpp>
@@ -57,6 +59,10 @@ nlohmann::ordered_json v2_metadata(const std::string& model, const std::string& 
 // A completion request from an OpenAI-style body; *model receives the "model" field.
 CompletionRequest completion_request(const nlohmann::json& body, bool chat, std::string* model);
 nlohmann::ordered_json completion_response(const std::string& id, const std::string& model, int64_t created, const Completion& c, bool chat);
+// One streamed chunk: a piece of text, or (finish_reason non-empty) the closing chunk; for chat the first
+// chunk (role true) announces the assistant's role.
+nlohmann::ordered_json completion_chunk(const std::string& id, const std::string& model, int64_t created, const std::string& piece,
+                                        const std::string& finish_reason, bool chat, bool role = false);
 
 // Standard base64 (RFC 4648, padding optional, surrounding whitespace ignored); 400 naming `field` if invalid.
 std::string base64_decode(std::string_view s, const std::string& field);

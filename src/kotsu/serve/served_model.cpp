@@ -121,7 +121,7 @@ Completion ServedModel::complete(const CompletionRequest& r) {
   }
   if (prompt.empty()) throw Error("<request>", "prompt", "is empty");
   torch::NoGradGuard ng;
-  return kotsu::complete(*lm_->model, *tokenizer_, lm_->config.eos_token_id, prompt, r.options, stop);
+  return kotsu::complete(*lm_->model, *tokenizer_, lm_->config.eos_token_id, prompt, r.options, stop, r.on_text);
 }
 
 }  // namespace kotsu

@@ -38,6 +38,8 @@ struct CompletionRequest {
   std::vector<ChatMessage> messages;  // non-empty: a chat request
   GenerateOptions options;
   std::vector<std::string> stop;
+  bool stream = false;
+  TextSink on_text;  // streaming: receives the text as it is generated (train/complete)
 };
 
 struct ServedVersion {

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <chrono>
 #include <ctime>
+#include <deque>
 #include <condition_variable>
 #include <filesystem>
 #include <map>
@@ -28,6 +29,14 @@ namespace {
 struct Answer {
   ServeOutput out;
   std::shared_ptr<ServedModel> model;
+};
+
+// A streamed completion: pieces of text from the worker, read by the HTTP thread that writes the events.
+struct StreamState {
+  std::mutex m;
+  std::condition_variable cv;
+  std::deque<std::string> pieces;
+  bool cancelled = false;
 };
 
 struct Slot {
@@ -147,8 +156,8 @@ struct InferenceServer::Impl {
     return (v2 ? v2_response(s.name, by.version(), by.labels(), outs, req) : v1_response(s.name, by.version(), by.labels(), outs)).dump();
   }
 
-  // An OpenAI-style completion through the model's one-at-a-time queue; the answer body.
-  std::string complete(const std::string& body, bool chat, std::string* model_name) {
+  // An OpenAI-style completion through the model's one-at-a-time queue, answered whole or streamed.
+  void complete(const std::string& body, bool chat, std::string* model_name, httplib::Response& res) {
     std::string name;
     CompletionRequest r = completion_request(parse_body(body, o.limits), chat, &name);
     Slot* s = find(name);
@@ -156,17 +165,77 @@ struct InferenceServer::Impl {
     *model_name = name;
     if (std::atomic_load(&s->model)->kind() != "causal-lm")
       throw HttpError(400, "model '" + name + "' is a classifier: send it to /v1/models/" + name + ":predict");
+    check_generate_options(r.options);  // before a stream starts: its errors are 400s, not events
+    const std::string id = (chat ? "chatcmpl-" : "cmpl-") + std::to_string(++completions);
+    const auto created = static_cast<int64_t>(std::time(nullptr));
+    // byte-level tokens can end inside a UTF-8 sequence: replace what is not valid rather than fail
+    auto dump = [](const ojson& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); };
+    std::shared_ptr<StreamState> stream;
+    if (r.stream) {
+      stream = std::make_shared<StreamState>();
+      r.on_text = [stream](const std::string& piece) {
+        std::lock_guard<std::mutex> lk(stream->m);
+        if (stream->cancelled) return false;
+        stream->pieces.push_back(piece);
+        stream->cv.notify_all();
+        return true;
+      };
+    }
     std::vector<CompletionRequest> one;
     one.push_back(std::move(r));
     auto futures = s->completer->submit(std::move(one));
     if (!futures) throw HttpError(503, stopping ? "the server is shutting down" : "the queue of model '" + name + "' is full; retry later");
-    auto& f = futures->front();
-    const auto wait = std::chrono::duration_cast<clk::duration>(std::chrono::duration<double>(o.request_timeout_s));
-    if (f.wait_for(wait) != std::future_status::ready) throw HttpError(504, "no answer from model '" + name + "' in time");
-    const Completion c = f.get();  // kotsu::Error (bad options, no chat template): 400 in route()
-    const auto id = (chat ? "chatcmpl-" : "cmpl-") + std::to_string(++completions);
-    // byte-level tokens can end inside a UTF-8 sequence: replace what is not valid rather than fail
-    return completion_response(id, name, static_cast<int64_t>(std::time(nullptr)), c, chat).dump(-1, ' ', false, json::error_handler_t::replace);
+    if (!stream) {
+      auto& f = futures->front();
+      const auto wait = std::chrono::duration_cast<clk::duration>(std::chrono::duration<double>(o.request_timeout_s));
+      if (f.wait_for(wait) != std::future_status::ready) throw HttpError(504, "no answer from model '" + name + "' in time");
+      const Completion c = f.get();  // kotsu::Error (no chat template): 400 in route()
+      reply(res, 200, dump(completion_response(id, name, created, c, chat)));
+      return;
+    }
+    // server-sent events: the pieces as the worker produces them, then the closing chunk and [DONE]
+    auto done = std::make_shared<std::future<Completion>>(std::move(futures->front()));
+    res.status = 200;
+    res.set_header("Cache-Control", "no-cache");
+    res.set_chunked_content_provider(
+        "text/event-stream", [=, first = chat](size_t, httplib::DataSink& sink) mutable {
+          auto send = [&](const std::string& data) {
+            const std::string event = "data: " + data + "\n\n";
+            return sink.write(event.data(), event.size());
+          };
+          if (first && !send(dump(completion_chunk(id, name, created, "", "", chat, true)))) return false;
+          first = false;
+          for (;;) {
+            std::deque<std::string> pieces;
+            bool finished;
+            {
+              std::unique_lock<std::mutex> lk(stream->m);
+              stream->cv.wait_for(lk, std::chrono::milliseconds(20), [&] { return !stream->pieces.empty(); });
+              pieces.swap(stream->pieces);
+              finished = done->wait_for(std::chrono::seconds(0)) == std::future_status::ready;
+            }
+            for (const auto& p : pieces)
+              if (!send(dump(completion_chunk(id, name, created, p, "", chat)))) {
+                std::lock_guard<std::mutex> lk(stream->m);
+                stream->cancelled = true;  // the client went away: stop generating
+                return false;
+              }
+            if (!finished) continue;
+            {
+              std::lock_guard<std::mutex> lk(stream->m);
+              if (!stream->pieces.empty()) continue;  // the last pieces arrived with the end
+            }
+            try {
+              const Completion c = done->get();
+              send(dump(completion_chunk(id, name, created, "", c.finish_reason, chat)));
+            } catch (const std::exception& e) {
+              send(dump(ojson{{"error", e.what()}}));
+            }
+            send("[DONE]");
+            sink.done();
+            return true;
+          }
+        });
   }
 
   // Manual routing (one handler per method): cheaper than a regex per route and keeps 404 vs 405 ours.
@@ -227,7 +296,7 @@ struct InferenceServer::Impl {
     }
     if (p == "/v1/completions" || p == "/v1/chat/completions") {
       need(post);
-      reply(res, 200, complete(req.body, p == "/v1/chat/completions", model_name));
+      complete(req.body, p == "/v1/chat/completions", model_name, res);
       return 200;
     }
     if (p == "/v1/models") {
