@@ -1,10 +1,9 @@
 // Tokenizer: llama.cpp's test vectors for four vocabularies read from GGUF and from tokenizer.json,
-// libsentencepiece and python3-sentencepiece as oracles, GPT-2's original files, round trips,
+// python3-sentencepiece as the oracle, GPT-2's original files, round trips,
 // templates, truncation, padding, offsets and malformed inputs.
 #include "kotsu/text/tokenizer.hpp"
 
 #include <gmock/gmock.h>
-#include <sentencepiece_processor.h>
 
 #include <nlohmann/json.hpp>
 #include <random>
