@@ -54,6 +54,11 @@ TEST(Drift, NumericPsiBinsAtTheReferenceDeciles) {
   const auto flat = psi_numeric({5, 5, 5, 5}, {5, 5}, "input_length");
   EXPECT_EQ(flat.bins, (std::vector<std::string>{"all"}));
   EXPECT_EQ(flat.psi, 0.0);
+  // values beyond the reference's range have their own bins: a constant reference still sees the shift
+  const auto beyond = psi_numeric({5, 5, 5, 5}, {5, 20, 20, 1}, "input_length");
+  EXPECT_EQ(beyond.bins, (std::vector<std::string>{"< 5 (below the reference)", "all", "> 5 (above the reference)"}));
+  EXPECT_EQ(beyond.live, (std::vector<double>{0.25, 0.25, 0.5}));
+  EXPECT_GT(beyond.psi, 0.25);
   EXPECT_THROW(psi_numeric(ref, {}, "confidence"), Error);
 }
 
@@ -78,7 +83,9 @@ TEST(Drift, ReportTakesTheWorstFeatureAndRecommends) {
   EXPECT_EQ(r.verdict(), "major shift");
   EXPECT_TRUE(r.retrain());
   EXPECT_NE(r.text().find("retrain recommended"), std::string::npos);
-  EXPECT_EQ(r.to_json()["input_length"]["bins"].size(), 10u);
+  EXPECT_EQ(r.to_json()["input_length"]["bins"].size(), 11u);  // the deciles and one above the reference's range
+  EXPECT_EQ(r.length.bins.back(), "> 109 (above the reference)");
+  EXPECT_DOUBLE_EQ(r.length.live.back(), 1.0);
   EXPECT_EQ(r.to_json()["retrain_recommended"], true);
   shifted.length.pop_back();
   EXPECT_THROW(drift_report(ref, shifted), Error);

@@ -48,20 +48,31 @@ PsiResult psi_numeric(const std::vector<double>& reference, const std::vector<do
     if (edges.empty() || sorted[at] > edges.back()) edges.push_back(sorted[at]);
   }
   if (!edges.empty() && edges.back() >= sorted.back()) edges.pop_back();  // the last bin is "> last edge"
-  const size_t n = edges.size() + 1;
-  auto bin_of = [&](double v) { return static_cast<size_t>(std::lower_bound(edges.begin(), edges.end(), v) - edges.begin()); };
+  // values outside the reference's range get their own bins (the reference has none there), so that a
+  // shift beyond it shows even when the reference is one bin (a constant length)
+  const double lo = sorted.front(), hi = sorted.back();
+  bool below = false, above = false;
+  for (double v : live) below = below || v < lo, above = above || v > hi;
+  const size_t inner = edges.size() + 1, first = below ? 1 : 0, n = inner + first + (above ? 1 : 0);
+  auto bin_of = [&](double v) {
+    if (below && v < lo) return size_t(0);
+    if (above && v > hi) return n - 1;
+    return first + static_cast<size_t>(std::lower_bound(edges.begin(), edges.end(), v) - edges.begin());
+  };
   std::vector<double> rc(n, 0), lc(n, 0);
   for (double v : reference) ++rc[bin_of(v)];
   for (double v : live) ++lc[bin_of(v)];
   PsiResult r;
   r.reference = shares(rc, static_cast<double>(reference.size()));
   r.live = shares(lc, static_cast<double>(live.size()));
-  for (size_t i = 0; i < n; ++i) {
-    if (n == 1) r.bins.push_back("all");
+  if (below) r.bins.push_back(fmt::format("< {:.4g} (below the reference)", lo));
+  for (size_t i = 0; i < inner; ++i) {
+    if (inner == 1) r.bins.push_back("all");
     else if (i == 0) r.bins.push_back(fmt::format("<= {:.4g}", edges[0]));
-    else if (i + 1 == n) r.bins.push_back(fmt::format("> {:.4g}", edges.back()));
+    else if (i + 1 == inner) r.bins.push_back(fmt::format("> {:.4g}", edges.back()));
     else r.bins.push_back(fmt::format("({:.4g}, {:.4g}]", edges[i - 1], edges[i]));
   }
+  if (above) r.bins.push_back(fmt::format("> {:.4g} (above the reference)", hi));
   r.psi = psi_of_shares(r.reference, r.live);
   return r;
 }
