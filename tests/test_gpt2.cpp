@@ -115,6 +115,35 @@ TEST(Gpt2, GreedyGenerationWithAndWithoutCacheEqualsTheReference) {
   EXPECT_EQ(generate(*f.model, prompt, o).size(), 2u);
 }
 
+// Several prompts generated together (the server's concurrent completions): each row's tokens equal
+// generate() on its prompt alone, though the rows have different lengths (left padding), stop at different
+// steps (max_new_tokens, a stop id, on_token) and sample with their own seeds; GPT-2 and Llama (RoPE).
+TEST(Gpt2, BatchedGenerationEqualsOnePromptAtATime) {
+  for (const std::string name : {"tiny_gpt2", "tiny_llama"}) {
+    SCOPED_TRACE(name);
+    auto m = load_causal_lm(test::fixture(name));
+    torch::manual_seed(5);
+    std::vector<GenerateJob> jobs;
+    const std::vector<int64_t> lengths = {3, 9, 1, 6, 4};
+    for (size_t i = 0; i < lengths.size(); ++i) {
+      GenerateJob j;
+      j.prompt = as_vector(torch::randint(1, m.config.vocab_size, {lengths[i]}, torch::kLong));
+      j.options.max_new_tokens = 3 + 2 * static_cast<int64_t>(i);
+      if (i == 3) j.options.temperature = 0.9, j.options.top_p = 0.9, j.options.seed = 11;
+      jobs.push_back(j);
+    }
+    // row 1 stops at a token it is known to produce; row 4 stops by on_token after 2 tokens
+    jobs[1].options.stop_ids = {generate(*m.model, jobs[1].prompt, jobs[1].options)[2]};
+    jobs[4].options.on_token = [](int64_t, const std::vector<int64_t>& so_far) { return so_far.size() == 2; };
+    const auto together = generate_batch(*m.model, jobs);
+    ASSERT_EQ(together.size(), jobs.size());
+    for (size_t i = 0; i < jobs.size(); ++i) EXPECT_EQ(together[i], generate(*m.model, jobs[i].prompt, jobs[i].options)) << "row " << i;
+    EXPECT_LE(together[1].size(), 3u);
+    EXPECT_EQ(together[4].size(), 2u);
+    EXPECT_EQ(together[2].size(), 7u);
+  }
+}
+
 TEST(Gpt2, SamplingIsSeededAndTheFiltersNarrowIt) {
   auto ref = reference();
   auto m = load_causal_lm(test::fixture("tiny_gpt2"));

@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "kotsu/core/error.hpp"
+#include "kotsu/data/image_dataset.hpp"
 #include "kotsu/io/file.hpp"
 #include "kotsu/serve/batcher.hpp"
 #include "kotsu/serve/metrics.hpp"
@@ -561,6 +562,27 @@ TEST(Serve, CommandLineServesStopsOnSigtermAndReloadsOnSighup) {
   EXPECT_EQ(WEXITSTATUS(status), 0);
 }
 
+// `kotsu drift` of a log equal to the run's reference (every PSI 0, "stable", the split's size named as
+// `unit`) and of a shifted log ("retrain recommended").
+void expect_drift_stable_then_retrain(const std::string& run, const std::string& dir, const std::string& same, const std::string& shifted,
+                                      size_t n, const std::string& unit) {
+  const std::string cli = KOTSU_CLI;
+  int st = 0;
+  write_atomic(dir + "/same.jsonl", same);
+  write_atomic(dir + "/shifted.jsonl", shifted);
+  std::string out = test::run_command(cli + " drift --run " + run + " --log " + dir + "/same.jsonl --out " + dir + "/same.json", &st);
+  ASSERT_EQ(st, 0) << out;
+  const json r = json::parse(read_all(dir + "/same.json"));
+  EXPECT_EQ(r["reference_inputs"], n);
+  EXPECT_EQ(r["live_inputs"], n);
+  for (const char* k : {"predicted_label", "confidence", "input_length"}) EXPECT_NEAR(r[k]["psi"].get<double>(), 0.0, 1e-9) << k;
+  EXPECT_EQ(r["verdict"], "stable");
+  EXPECT_NE(out.find("the run's validation split: " + std::to_string(n) + " " + unit), std::string::npos) << out;
+  out = test::run_command(cli + " drift --run " + run + " --log " + dir + "/shifted.jsonl", &st);
+  ASSERT_EQ(st, 0) << out;
+  EXPECT_NE(out.find("major shift (a PSI >= 0.25): retrain recommended"), std::string::npos) << out;
+}
+
 // kotsu drift on a real run: the reference is the run's validation split recomputed from run.json (the same
 // rows, checked by count and by a zero PSI against a log of exactly their predictions), then a shifted log.
 TEST(Serve, DriftComparesTheLogWithTheRunsValidationSplit) {
@@ -585,22 +607,10 @@ TEST(Serve, DriftComparesTheLogWithTheRunsValidationSplit) {
     same += json{{"model", "m"}, {"label", preds[i].label}, {"confidence", conf}, {"input_length", texts[i].size()}}.dump() + "\n";
     shifted += json{{"model", "m"}, {"label", m.config.labels[0]}, {"confidence", 0.999}, {"input_length", 400}}.dump() + "\n";
   }
-  write_atomic(dir + "/same.jsonl", same);
-  write_atomic(dir + "/shifted.jsonl", shifted);
-  std::string out = test::run_command(cli + " drift --run " + run + " --log " + dir + "/same.jsonl --out " + dir + "/same.json", &st);
-  ASSERT_EQ(st, 0) << out;
-  const json r = json::parse(read_all(dir + "/same.json"));
-  EXPECT_EQ(r["reference_inputs"], va.size());
-  EXPECT_EQ(r["live_inputs"], va.size());
-  for (const char* k : {"predicted_label", "confidence", "input_length"}) EXPECT_NEAR(r[k]["psi"].get<double>(), 0.0, 1e-12) << k;
-  EXPECT_EQ(r["verdict"], "stable");
-  EXPECT_NE(out.find("the run's validation split: " + std::to_string(va.size()) + " rows"), std::string::npos) << out;
-  out = test::run_command(cli + " drift --run " + run + " --log " + dir + "/shifted.jsonl", &st);
-  ASSERT_EQ(st, 0) << out;
-  EXPECT_NE(out.find("major shift (a PSI >= 0.25): retrain recommended"), std::string::npos) << out;
+  expect_drift_stable_then_retrain(run, dir, same, shifted, va.size(), "rows");
   // two models in one log need --model; a broken line is named
   write_atomic(dir + "/two.jsonl", same + json{{"model", "other"}, {"label", "x"}, {"confidence", 0.5}, {"input_length", 3}}.dump() + "\n");
-  out = test::run_command(cli + " drift --run " + run + " --log " + dir + "/two.jsonl", &st);
+  std::string out = test::run_command(cli + " drift --run " + run + " --log " + dir + "/two.jsonl", &st);
   EXPECT_NE(st, 0);
   EXPECT_NE(out.find("the log holds several models (m, other): choose one with --model"), std::string::npos) << out;
   out = test::run_command(cli + " drift --run " + run + " --log " + dir + "/two.jsonl --model m", &st);
@@ -608,6 +618,36 @@ TEST(Serve, DriftComparesTheLogWithTheRunsValidationSplit) {
   write_atomic(dir + "/bad.jsonl", same + "{\"model\": \"m\", \"label\": \"a\"}\n");
   out = test::run_command(cli + " drift --run " + run + " --log " + dir + "/bad.jsonl", &st);
   EXPECT_NE(out.find("line " + std::to_string(texts.size() + 1) + ": confidence: missing or not a number"), std::string::npos) << out;
+}
+
+// kotsu drift on a picture run: the reference is the run's predictions on its validation pictures (the split
+// recomputed), decoded as the server decodes them, so a log of the server's own answers on exactly those
+// pictures is stable (PSI 0 on label, confidence and decoded pixels); a log of one label is a major shift.
+TEST(Serve, DriftOfAPictureRunUsesItsValidationPictures) {
+  const std::string dir = test::temp_dir("serve-drift-pictures");
+  const std::string run = dir + "/run", cli = KOTSU_CLI, data = test::fixture("image_task/folder");
+  int st = 0;
+  const std::string trained = test::run_command(cli + " train --model " + test::tiny_mobilenet("drift-pictures") + " --data " + data +
+                                                    " --strategy head --epochs 1 --seed 4 --val-fraction 0.5 --quiet --out " + run, &st);
+  ASSERT_EQ(st, 0) << trained;
+  const json options = json::parse(read_all(run + "/run.json"))["options"];
+  ServedModel served({run, "1"}, "cpu", "");
+  ImageDataset d = load_image_dataset(data);
+  std::vector<size_t> tr, va;
+  stratified_split(remap_targets(d, served.labels()), options["val_fraction"].get<double>(), options["seed"].get<uint64_t>(), tr, va);
+  ASSERT_FALSE(va.empty());
+  std::vector<ServeInput> inputs(va.size());
+  for (size_t i = 0; i < va.size(); ++i) inputs[i].image = served.decode(read_all(d.paths[va[i]]), d.paths[va[i]]);
+  std::vector<int64_t> pixels;
+  for (const auto& in : inputs) pixels.push_back(static_cast<int64_t>(in.image.width) * in.image.height);
+  const auto outs = served.classify(inputs);
+  std::string same, shifted;
+  for (size_t i = 0; i < outs.size(); ++i) {
+    const float conf = outs[i].probs[static_cast<size_t>(outs[i].label)];
+    same += json{{"model", "p"}, {"label", served.labels()[static_cast<size_t>(outs[i].label)]}, {"confidence", conf}, {"input_length", pixels[i]}}.dump() + "\n";
+    shifted += json{{"model", "p"}, {"label", served.labels()[0]}, {"confidence", 0.999}, {"input_length", 4 * pixels[i]}}.dump() + "\n";
+  }
+  expect_drift_stable_then_retrain(run, dir, same, shifted, va.size(), "pictures");
 }
 
 // OpenAI-style completions on a causal LM: the text equals train/complete's on the same model (greedy), the
@@ -673,6 +713,39 @@ TEST(Serve, CompletionsFollowOpenAiAndEqualCompleteOnTheModel) {
   EXPECT_EQ(error_of("/v1/chat/completions", R"({"model": "gpt", "messages": []})"), "400 messages: must be a non-empty array");
 }
 
+// Concurrent completions are generated together (one batch of the completer, seen in the batch-size
+// histogram) and each answer equals the request's own completion alone.
+TEST(Serve, ConcurrentCompletionsAreBatchedAndEqualTheirOwnAnswers) {
+  ServeOptions o;
+  o.batch.max_wait = std::chrono::microseconds(300000);  // long enough for all four to join one batch
+  Running r(o, {{"gpt", test::fixture("tiny_gpt2")}});
+  CausalLmModel m = load_causal_lm(test::fixture("tiny_gpt2"));
+  m.model->eval();
+  Tokenizer tok = Tokenizer::load(test::fixture("tiny_gpt2"));
+  const std::vector<std::string> prompts = {"hello world", "a", "the quick brown fox jumps", "b c"};
+  std::vector<std::future<json>> answers;
+  for (size_t i = 0; i < prompts.size(); ++i)
+    answers.push_back(std::async(std::launch::async, [&, i] {
+      int st = 0;
+      json a = post(r.client(), "/v1/completions", json{{"model", "gpt"}, {"prompt", prompts[i]}, {"max_tokens", 3 + static_cast<int>(i)}, {"temperature", 0}}.dump(), &st);
+      a["status"] = st;
+      return a;
+    }));
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    json a = answers[i].get();
+    ASSERT_EQ(a["status"], 200) << a.dump();
+    GenerateOptions g;
+    g.max_new_tokens = 3 + static_cast<int64_t>(i);
+    const Completion want = complete(*m.model, tok, m.config.eos_token_id, prompts[i], g, {});
+    EXPECT_EQ(a["choices"][0]["text"], clean(want.text)) << prompts[i];
+    EXPECT_EQ(a["usage"]["completion_tokens"], want.completion_tokens);
+  }
+  httplib::Client c = r.client();
+  auto metrics = c.Get("/metrics");
+  ASSERT_TRUE(metrics);
+  EXPECT_NE(metrics->body.find("kotsu_batch_size_count{model=\"gpt\"} 1"), std::string::npos) << metrics->body;
+}
+
 // Streamed completions: the pieces train/complete hands out concatenate to the final text (a stop string's
 // start is held back, never sent and then cut), and the server's events carry exactly those pieces, a
 // closing chunk with the finish reason, then [DONE].
@@ -694,7 +767,9 @@ TEST(Serve, StreamedCompletionsConcatenateToTheWholeAnswer) {
     for (const auto& p : pieces) joined += p;
     EXPECT_EQ(joined, c.text);
     EXPECT_EQ(c.text, stop.empty() ? whole.text : whole.text.substr(0, whole.text.find(stop[0])));
-    if (stop.empty()) EXPECT_GT(pieces.size(), 1u);  // streamed, not one piece at the end
+    if (stop.empty()) {
+      EXPECT_GT(pieces.size(), 1u);  // streamed, not one piece at the end
+    }
   }
   // a sink that returns false cancels the generation
   int calls = 0;

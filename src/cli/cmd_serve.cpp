@@ -39,6 +39,8 @@ Action add_serve(CLI::App& app) {
   c->add_option("--timeout", f->o.request_timeout_s, "seconds a request waits for its answer (504 after)")->capture_default_str();
   c->add_option("--poll-seconds", f->o.poll_seconds, "how often to look for a new version folder (0: never)")->capture_default_str();
   c->add_option("--device", f->o.device, "cpu or cuda[:N]")->capture_default_str();
+  c->add_option("--max-lm-batch", f->o.lm_max_batch, "causal LMs: completions generated together in one batch")->capture_default_str();
+  c->add_flag("--int8", f->o.int8, "run the models' dense layers in int8 (dynamic quantisation, CPU); models written by export --int8 always are");
   c->add_option("--chat-template", f->o.chat_template, "causal LMs: the chat format of /v1/chat/completions (auto: the model's own; chatml, llama-3, FILE.jinja)")
       ->capture_default_str();
   c->add_option("--log", f->o.log.path, "append sampled predictions to this JSONL file (the input of kotsu drift)");

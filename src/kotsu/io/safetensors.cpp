@@ -155,6 +155,28 @@ std::map<std::string, torch::Tensor> load_safetensors(const std::string& path) {
   SafetensorsReader r(path);
   std::map<std::string, torch::Tensor> out;
   for (const auto& info : r.tensors()) out[info.name] = r.tensor(info);
+  // int8 weights (kotsu export --int8): "<w>" int8 with "<w>_scale" float broadcastable to it -> float "<w>"
+  const std::string suffix = "_scale";
+  for (auto it = out.begin(); it != out.end();) {
+    const std::string& n = it->first;
+    if (n.size() > suffix.size() && n.compare(n.size() - suffix.size(), suffix.size(), suffix) == 0) {
+      auto w = out.find(n.substr(0, n.size() - suffix.size()));
+      if (w != out.end() && w->second.scalar_type() == torch::kInt8) {
+        const torch::Tensor& scale = it->second;
+        const bool fits = scale.dim() == w->second.dim() && scale.is_floating_point() &&
+                          [&] {
+                            for (int64_t d = 0; d < scale.dim(); ++d)
+                              if (scale.size(d) != 1 && scale.size(d) != w->second.size(d)) return false;
+                            return true;
+                          }();
+        if (!fits) throw Error(path, n, "shape " + c10::str(scale.sizes()) + " does not scale int8 " + w->first + " " + c10::str(w->second.sizes()));
+        w->second = w->second.to(torch::kFloat) * scale.to(torch::kFloat);
+        it = out.erase(it);
+        continue;
+      }
+    }
+    ++it;
+  }
   return out;
 }
 

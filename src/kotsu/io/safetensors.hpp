@@ -46,6 +46,8 @@ class SafetensorsReader {
 
 using NamedTensors = std::vector<std::pair<std::string, torch::Tensor>>;
 
+// Every tensor by name. An int8 tensor "<w>" stored with a float "<w>_scale" that broadcasts to it (the
+// int8 export, models/quantize) is returned as the float tensor <w> * <w>_scale, the scale dropped.
 std::map<std::string, torch::Tensor> load_safetensors(const std::string& path);
 void save_safetensors(const std::string& path, const NamedTensors& tensors,
                       const std::map<std::string, std::string>& metadata = {});

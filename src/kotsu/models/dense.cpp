@@ -2,6 +2,9 @@
 
 #include <torch/torch.h>
 
+#include <ATen/core/dispatch/Dispatcher.h>
+#include <ATen/core/stack.h>
+
 #include <cmath>
 
 #include "kotsu/core/error.hpp"
@@ -19,8 +22,22 @@ DenseImpl::DenseImpl(int64_t in, int64_t out, bool has_bias, bool fifo) : in_fea
   weight.uniform_(-bound, bound);  // loaded over in practice
 }
 
+namespace {
+c10::OperatorHandle quantized_op(const char* name) {
+  return c10::Dispatcher::singleton().findSchemaOrThrow(name, "");
+}
+}  // namespace
+
 torch::Tensor DenseImpl::forward(const torch::Tensor& x) {
   torch::Tensor y;
+  if (is_int8()) {
+    static const c10::OperatorHandle linear = quantized_op("quantized::linear_dynamic");
+    auto size = x.sizes().vec();
+    size.back() = out_features;
+    torch::jit::Stack stack{x.reshape({-1, in_features}).to(torch::kFloat).contiguous(), packed_, false};
+    linear.callBoxed(&stack);
+    return stack[0].toTensor().view(size).to(x.scalar_type());
+  }
   if (fan_in_fan_out) {
     auto size = x.sizes().vec();
     size.back() = out_features;
@@ -33,6 +50,24 @@ torch::Tensor DenseImpl::forward(const torch::Tensor& x) {
   const auto xa = kotsu::dropout(x.to(lora_a_.scalar_type()), lora_.dropout, is_training());
   const auto delta = torch::linear(torch::linear(xa, lora_a_), lora_b_) * lora_.scaling();
   return y + delta.to(y.scalar_type());
+}
+
+int64_t DenseImpl::quantize_int8() {
+  if (is_int8()) return 0;
+  if (has_lora()) throw Error("int8", "lora", "a layer with a LoRA branch cannot be quantized (merge the adapter first)");
+  static const c10::OperatorHandle prepack = quantized_op("quantized::linear_prepack");
+  torch::NoGradGuard ng;
+  const torch::Tensor w = (fan_in_fan_out ? weight.t() : weight).to(torch::kFloat).contiguous();  // [out, in]
+  // symmetric per output channel: scale = max |w| / 127 (an all-zero row gets scale 1)
+  torch::Tensor scale = w.abs().amax(1).div(127.0);
+  scale = torch::where(scale > 0, scale, torch::ones_like(scale)).to(torch::kDouble);
+  const torch::Tensor q = torch::quantize_per_channel(w, scale, torch::zeros({out_features}, torch::kLong), 0, torch::kQInt8);
+  torch::jit::Stack stack{q, bias.defined() ? c10::IValue(bias.to(torch::kFloat).contiguous()) : c10::IValue()};
+  prepack.callBoxed(&stack);
+  packed_ = stack[0];
+  const int64_t released = weight.numel() * weight.element_size();
+  weight.set_data(torch::empty({0}, weight.options()));
+  return released;
 }
 
 void DenseImpl::add_lora(const LoraShape& shape, uint64_t seed) {

@@ -5,7 +5,11 @@
 // Kaiming-uniform (as nn.Linear), lora_B [out, r] at zero, so a new adapter changes nothing; they are
 // registered as submodules "lora_A" and "lora_B" with a "weight" each, so parameter names are PEFT's
 // saved names ("...q_proj.lora_A.weight").
+// quantize_int8(): inference with int8 weights (per output channel, symmetric) and int8 activations
+// quantized per batch (dynamic quantisation), through libtorch's quantized::linear_dynamic on the oneDNN
+// engine; the float weight is released, so the layer can no longer train or be saved.
 #pragma once
+#include <ATen/core/ivalue.h>
 #include <torch/nn/module.h>
 #include <torch/nn/pimpl.h>
 #include <torch/types.h>
@@ -32,6 +36,10 @@ class DenseImpl : public torch::nn::Module {
   // Folds the branch into the weight (W += scaling * B A, transposed for fan_in_fan_out) and removes it.
   void merge_lora();
   bool has_lora() const { return lora_a_.defined(); }
+  // Switches to int8 inference (refuses a layer with a LoRA branch: merge it first). Returns the bytes
+  // of float weight released.
+  int64_t quantize_int8();
+  bool is_int8() const { return !packed_.isNone(); }
   const LoraShape& lora() const { return lora_; }
   torch::Tensor lora_a() const { return lora_a_; }
   torch::Tensor lora_b() const { return lora_b_; }
@@ -43,6 +51,7 @@ class DenseImpl : public torch::nn::Module {
  private:
   torch::Tensor lora_a_, lora_b_;
   LoraShape lora_;
+  c10::IValue packed_;  // quantized::linear_prepack's packed weight and bias; None: float
 };
 TORCH_MODULE(Dense);
 

@@ -31,6 +31,18 @@ struct GenerateOptions {
 // The generated tokens (without the prompt). requires: a non-empty prompt.
 std::vector<int64_t> generate(CausalLm& model, const std::vector<int64_t>& prompt, const GenerateOptions& o);
 
+// Several prompts at once (the server's concurrent completions): left-padded into one batch with explicit
+// positions, then one forward pass per step for every row still generating. A row that stops (a stop id,
+// its on_token, its max_new_tokens, the model's max_positions) leaves the batch: its key/value cache rows
+// are dropped, and so are cache columns that only padding of the rows gone had filled. Each row follows
+// its own options (sampling from its own seeded generator, use_cache ignored: always cached) and gets the
+// tokens generate() gives its prompt alone, up to float rounding in the padded batch (greedy: tested equal).
+struct GenerateJob {
+  std::vector<int64_t> prompt;
+  GenerateOptions options;
+};
+std::vector<std::vector<int64_t>> generate_batch(CausalLm& model, const std::vector<GenerateJob>& jobs);
+
 // The next token from one row of logits [vocab] after the processing above; `context` is every token so far.
 int64_t next_token(torch::Tensor logits, const std::vector<int64_t>& context, const GenerateOptions& o, std::mt19937_64& rng);
 

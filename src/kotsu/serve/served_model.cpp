@@ -10,6 +10,7 @@
 #include "kotsu/train/evaluate_image.hpp"
 #include "kotsu/train/lm_trainer.hpp"
 #include "kotsu/models/lora.hpp"
+#include "kotsu/models/quantize.hpp"
 
 namespace kotsu {
 
@@ -40,14 +41,23 @@ ServedVersion resolve_version(const std::string& root) {
   return {best_dir, std::to_string(best)};
 }
 
-ServedModel::ServedModel(const ServedVersion& v, const std::string& device, const std::string& chat_template)
+ServedModel::ServedModel(const ServedVersion& v, const std::string& device, const std::string& chat_template, bool int8)
     : version_(v), device_(device) {
+  int8 = int8 || is_int8_model_dir(v.dir);
+  if (int8 && torch::Device(device).type() != torch::kCPU)
+    throw Error(v.dir, "int8", "int8 layers run on the CPU only (serve it with --device cpu)");
+  auto quantize = [&](torch::nn::Module& m) {
+    if (!int8) return;
+    merge_lora(m);  // a LoRA run's adapter folded in first (int8 layers have no branch)
+    int8_layers_ = quantize_dynamic_int8(m).layers;
+  };
   if (is_causal_lm_dir(v.dir)) {
     kind_ = "causal-lm";
     lm_ = std::make_unique<CausalLmModel>(load_causal_lm_or_adapter(v.dir));
     tokenizer_ = std::make_unique<Tokenizer>(Tokenizer::load(v.dir));
     lm_->model->to(torch::Device(device));
     lm_->model->eval();
+    quantize(*lm_->model);
     if (!chat_template.empty()) {
       try {
         chat_ = std::make_unique<ChatFormat>(chat_template, v.dir, *tokenizer_);
@@ -63,6 +73,7 @@ ServedModel::ServedModel(const ServedVersion& v, const std::string& device, cons
     labels_ = image_->config.labels;
     image_->model->to(torch::Device(device));
     image_->model->eval();
+    quantize(*image_->model);
   } else {
     kind_ = "text";
     text_ = std::make_unique<TextModel>(load_text_model(v.dir));
@@ -71,6 +82,7 @@ ServedModel::ServedModel(const ServedVersion& v, const std::string& device, cons
     if (run_masks_pii(v.dir)) masker_ = std::make_unique<PiiMasker>();
     text_->model->to(torch::Device(device));
     text_->model->eval();
+    quantize(*text_->model);
   }
   if (labels_.empty()) throw Error(v.dir, "id2label", "the model has no labels: train it first (kotsu train)");
 }
@@ -109,19 +121,33 @@ std::vector<ServeOutput> ServedModel::classify(std::vector<ServeInput>& inputs) 
   return out;
 }
 
-Completion ServedModel::complete(const CompletionRequest& r) {
+void ServedModel::prepare(CompletionRequest& r) const {
   if (!lm_) throw Error(version_.dir, "", "not a causal language model: it classifies (use :predict or /infer)");
   check_generate_options(r.options);
-  std::string prompt = r.prompt;
-  std::vector<std::string> stop = r.stop;
   if (!r.messages.empty()) {
     if (!chat_) throw Error(version_.dir, "chat_template", "the model has no chat template (start kotsu serve with --chat-template)");
-    prompt = chat_->generation_prompt(r.messages);
-    if (!chat_->end_of_turn().empty()) stop.push_back(chat_->end_of_turn());
+    r.prompt = chat_->generation_prompt(r.messages);
+    if (!chat_->end_of_turn().empty()) r.stop.push_back(chat_->end_of_turn());
+    r.messages.clear();
   }
-  if (prompt.empty()) throw Error("<request>", "prompt", "is empty");
+  if (r.prompt.empty()) throw Error("<request>", "prompt", "is empty");
+}
+
+std::vector<Completion> ServedModel::complete_batch(std::vector<CompletionRequest>& batch) {
+  if (!lm_) throw Error(version_.dir, "", "not a causal language model: it classifies (use :predict or /infer)");
+  std::vector<CompletionJob> jobs;
+  for (auto& r : batch) {
+    if (!r.messages.empty()) prepare(r);  // (the server prepares before queueing; a direct caller may not)
+    jobs.push_back({r.prompt, r.options, r.stop, r.on_text});
+  }
   torch::NoGradGuard ng;
-  return kotsu::complete(*lm_->model, *tokenizer_, lm_->config.eos_token_id, prompt, r.options, stop, r.on_text);
+  return kotsu::complete_batch(*lm_->model, *tokenizer_, lm_->config.eos_token_id, std::move(jobs));
+}
+
+Completion ServedModel::complete(const CompletionRequest& r) {
+  std::vector<CompletionRequest> one{r};
+  prepare(one.front());
+  return complete_batch(one).front();
 }
 
 }  // namespace kotsu

@@ -55,8 +55,10 @@ class ServedModel {
  public:
   // Loads the version `v`; device "cpu" or "cuda[:N]"; chat_template: a causal LM's chat format for chat
   // requests ("auto": the model's own template; "" or "auto" without one: chat requests are refused).
+  // int8: dense layers run in int8 (models/quantize; CPU only), as they do for a directory written by
+  // `kotsu export --int8` whatever this says.
   // Throws kotsu::Error for a directory that is not a labelled classifier or a causal LM.
-  ServedModel(const ServedVersion& v, const std::string& device, const std::string& chat_template = "auto");
+  ServedModel(const ServedVersion& v, const std::string& device, const std::string& chat_template = "auto", bool int8 = false);
   ~ServedModel();
 
   const std::string& kind() const { return kind_; }  // "text", "image" or "causal-lm"
@@ -64,12 +66,20 @@ class ServedModel {
   const std::string& version() const { return version_.version; }
   const std::vector<std::string>& labels() const { return labels_; }
   int64_t max_len() const { return max_len_; }
+  bool int8() const { return int8_layers_ > 0; }
 
   // Decodes a picture for this model (at the reduced JPEG scale its preprocessing allows); any thread.
   Image decode(std::string_view bytes, const std::string& name) const;
   // One output per input, in order. Called from one thread at a time (the batcher's worker).
   std::vector<ServeOutput> classify(std::vector<ServeInput>& inputs);
-  // A causal LM's completion (kotsu::Error for a chat request without a chat format, or bad options).
+  // Makes a request ready to generate: a chat request's messages rendered into the prompt through the
+  // chat format (its end of turn added to the stop strings), options checked. kotsu::Error for a chat
+  // request without a chat format, an empty prompt or bad options. Any thread.
+  void prepare(CompletionRequest& r) const;
+  // Prepared requests generated together (train/complete's complete_batch), one Completion each, in order.
+  // Called from one thread at a time (the completer's worker).
+  std::vector<Completion> complete_batch(std::vector<CompletionRequest>& batch);
+  // prepare + complete_batch of one.
   Completion complete(const CompletionRequest& r);
 
  private:
@@ -77,6 +87,7 @@ class ServedModel {
   std::string kind_, device_;
   std::vector<std::string> labels_;
   int64_t max_len_ = 128;
+  int64_t int8_layers_ = 0;
   std::unique_ptr<TextModel> text_;
   std::unique_ptr<ImageModel> image_;
   std::unique_ptr<PiiMasker> masker_;  // the run was trained on masked texts

@@ -43,7 +43,7 @@ struct Slot {
   std::string name, root;
   std::shared_ptr<ServedModel> model;  // read and swapped with std::atomic_load / atomic_store
   std::unique_ptr<DynamicBatcher<ServeInput, Answer>> batcher;
-  std::unique_ptr<DynamicBatcher<CompletionRequest, Completion>> completer;  // causal LMs: one request at a time
+  std::unique_ptr<DynamicBatcher<CompletionRequest, Completion>> completer;  // causal LMs: up to lm_max_batch generated together
   std::mutex reload_m;
 };
 
@@ -165,7 +165,7 @@ struct InferenceServer::Impl {
     *model_name = name;
     if (std::atomic_load(&s->model)->kind() != "causal-lm")
       throw HttpError(400, "model '" + name + "' is a classifier: send it to /v1/models/" + name + ":predict");
-    check_generate_options(r.options);  // before a stream starts: its errors are 400s, not events
+    std::atomic_load(&s->model)->prepare(r);  // before a stream starts: its errors are 400s, not events
     const std::string id = (chat ? "chatcmpl-" : "cmpl-") + std::to_string(++completions);
     const auto created = static_cast<int64_t>(std::time(nullptr));
     // byte-level tokens can end inside a UTF-8 sequence: replace what is not valid rather than fail
@@ -371,7 +371,7 @@ struct InferenceServer::Impl {
       const ServedVersion v = resolve_version(s.root);
       const auto cur = std::atomic_load(&s.model);
       if (!force && cur && cur->dir() == v.dir && cur->version() == v.version) return;
-      auto next = std::make_shared<ServedModel>(v, o.device, o.chat_template);
+      auto next = std::make_shared<ServedModel>(v, o.device, o.chat_template, o.int8);
       std::atomic_store(&s.model, next);
       if (lines && cur) lines->push_back(fmt::format("{}: version {} -> {} ({})", s.name, cur->version(), next->version(), next->dir()));
     } catch (const std::exception& e) {
@@ -419,13 +419,15 @@ InferenceServer::InferenceServer(ServeOptions o, const std::vector<ModelSpec>& m
           return answers;
         },
         [&I, raw](size_t n) { I.metrics.batch(raw->name, n); });
-    BatcherOptions one = I.o.batch;
-    one.max_batch = 1;
-    one.max_wait = std::chrono::microseconds(0);
-    s->completer = std::make_unique<DynamicBatcher<CompletionRequest, Completion>>(one, [raw](std::vector<CompletionRequest>& batch) {
-      auto model = std::atomic_load(&raw->model);
-      return std::vector<Completion>{model->complete(batch.front())};
-    });
+    BatcherOptions lm = I.o.batch;  // completions waiting together are generated together
+    lm.max_batch = std::max<size_t>(1, I.o.lm_max_batch);
+    s->completer = std::make_unique<DynamicBatcher<CompletionRequest, Completion>>(
+        lm,
+        [raw](std::vector<CompletionRequest>& batch) {
+          auto model = std::atomic_load(&raw->model);
+          return model->complete_batch(batch);
+        },
+        [&I, raw](size_t n) { I.metrics.batch(raw->name, n); });
     I.by_name[s->name] = s.get();
     I.slots.push_back(std::move(s));
   }

@@ -33,6 +33,8 @@ struct ServeOptions {
   int io_timeout_s = 10;          // reading a request, writing an answer
   double request_timeout_s = 30;  // waiting for the batcher
   std::string device = "cpu";
+  bool int8 = false;
+  size_t lm_max_batch = 8;  // causal LMs: completions generated together (waiting at most batch.max_wait)  // dense layers in int8 (models/quantize); directories from export --int8 always are
   std::string chat_template = "auto";  // causal LMs' chat requests: chatml, llama-3, a .jinja file, or the model's own
   double poll_seconds = 2;  // 0: no watching for new version folders
   PredictionLogOptions log;

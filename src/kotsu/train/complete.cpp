@@ -1,6 +1,7 @@
 #include "kotsu/train/complete.hpp"
 
 #include <algorithm>
+#include <memory>
 
 #include "kotsu/core/error.hpp"
 #include "kotsu/train/lm_data.hpp"
@@ -27,42 +28,79 @@ size_t utf8_safe_end(const std::string& s, size_t from, size_t upto) {
 }
 }  // namespace
 
-Completion complete(CausalLm& model, const Tokenizer& tok, int64_t eos_token_id, const std::string& prompt, GenerateOptions o,
-                    const std::vector<std::string>& stop, const TextSink& on_text) {
-  o.stop_ids.clear();
-  if (eos_token_id >= 0) o.stop_ids.push_back(eos_token_id);
+namespace {
+// One completion's stop strings and streaming: the on_token hook that generation calls, and the
+// Completion made of the tokens it generated.
+struct Tracker {
+  const Tokenizer& tok;
+  CompletionJob job;
+  int64_t eos;
   bool stopped = false, cancelled = false;
   size_t hold = 0, sent = 0;
-  for (const auto& s : stop) hold = std::max(hold, s.empty() ? 0 : s.size() - 1);
-  o.on_token = nullptr;
-  if (!stop.empty() || on_text)  // decoding the text so far each step costs only when something needs it
-    o.on_token = [&](int64_t, const std::vector<int64_t>& generated) {
-      const std::string so_far = tok.decode(generated);
-      for (const auto& s : stop)
-        if (!s.empty() && so_far.find(s) != std::string::npos) return stopped = true;
-      if (on_text) {
-        const size_t upto = utf8_safe_end(so_far, sent, so_far.size() > hold ? so_far.size() - hold : 0);
-        if (upto > sent) {
-          if (!on_text(so_far.substr(sent, upto - sent))) return cancelled = true;
-          sent = upto;
-        }
-      }
-      return false;
-    };
-  const std::vector<int64_t> ids = prompt_ids(tok, prompt);
-  const std::vector<int64_t> out = generate(model, ids, o);
-  Completion c;
-  c.prompt_tokens = static_cast<int64_t>(ids.size());
-  c.completion_tokens = static_cast<int64_t>(out.size());
-  c.text = tok.decode(out);
-  for (const auto& s : stop) {
-    const auto at = s.empty() ? std::string::npos : c.text.find(s);
-    if (at != std::string::npos) c.text.resize(at);
+  std::vector<int64_t> ids;
+
+  Tracker(const Tokenizer& t, CompletionJob j, int64_t eos_id) : tok(t), job(std::move(j)), eos(eos_id) {
+    for (const auto& s : job.stop) hold = std::max(hold, s.empty() ? 0 : s.size() - 1);
+    ids = prompt_ids(tok, job.prompt);
   }
-  const bool eos = eos_token_id >= 0 && !out.empty() && out.back() == eos_token_id;
-  c.finish_reason = stopped || eos ? "stop" : "length";
-  if (on_text && !cancelled && c.text.size() > sent) on_text(c.text.substr(sent));
-  return c;
+
+  GenerateOptions options() {
+    GenerateOptions o = job.options;
+    o.stop_ids.clear();
+    if (eos >= 0) o.stop_ids.push_back(eos);
+    o.on_token = nullptr;
+    if (!job.stop.empty() || job.on_text)  // decoding the text so far each step costs only when something needs it
+      o.on_token = [this](int64_t, const std::vector<int64_t>& generated) {
+        const std::string so_far = tok.decode(generated);
+        for (const auto& s : job.stop)
+          if (!s.empty() && so_far.find(s) != std::string::npos) return stopped = true;
+        if (job.on_text) {
+          const size_t upto = utf8_safe_end(so_far, sent, so_far.size() > hold ? so_far.size() - hold : 0);
+          if (upto > sent) {
+            if (!job.on_text(so_far.substr(sent, upto - sent))) return cancelled = true;
+            sent = upto;
+          }
+        }
+        return false;
+      };
+    return o;
+  }
+
+  Completion finish(const std::vector<int64_t>& out) {
+    Completion c;
+    c.prompt_tokens = static_cast<int64_t>(ids.size());
+    c.completion_tokens = static_cast<int64_t>(out.size());
+    c.text = tok.decode(out);
+    for (const auto& s : job.stop) {
+      const auto at = s.empty() ? std::string::npos : c.text.find(s);
+      if (at != std::string::npos) c.text.resize(at);
+    }
+    const bool eos_seen = eos >= 0 && !out.empty() && out.back() == eos;
+    c.finish_reason = stopped || eos_seen ? "stop" : "length";
+    if (job.on_text && !cancelled && c.text.size() > sent) job.on_text(c.text.substr(sent));
+    return c;
+  }
+};
+}  // namespace
+
+std::vector<Completion> complete_batch(CausalLm& model, const Tokenizer& tok, int64_t eos_token_id, std::vector<CompletionJob> jobs) {
+  std::vector<std::unique_ptr<Tracker>> trackers;
+  std::vector<GenerateJob> gen;
+  for (auto& j : jobs) {
+    trackers.push_back(std::make_unique<Tracker>(tok, std::move(j), eos_token_id));
+    gen.push_back({trackers.back()->ids, trackers.back()->options()});
+  }
+  const auto outs = generate_batch(model, gen);
+  std::vector<Completion> done;
+  for (size_t i = 0; i < trackers.size(); ++i) done.push_back(trackers[i]->finish(outs[i]));
+  return done;
+}
+
+Completion complete(CausalLm& model, const Tokenizer& tok, int64_t eos_token_id, const std::string& prompt, GenerateOptions o,
+                    const std::vector<std::string>& stop, const TextSink& on_text) {
+  std::vector<CompletionJob> one;
+  one.push_back({prompt, std::move(o), stop, on_text});
+  return complete_batch(model, tok, eos_token_id, std::move(one)).front();
 }
 
 }  // namespace kotsu

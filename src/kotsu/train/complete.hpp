@@ -32,4 +32,13 @@ using TextSink = std::function<bool(const std::string& piece)>;
 Completion complete(CausalLm& model, const Tokenizer& tok, int64_t eos_token_id, const std::string& prompt, GenerateOptions o,
                     const std::vector<std::string>& stop, const TextSink& on_text = {});
 
+// Several completions generated together (models/generate's generate_batch), each as complete() gives it.
+struct CompletionJob {
+  std::string prompt;
+  GenerateOptions options;
+  std::vector<std::string> stop;
+  TextSink on_text;
+};
+std::vector<Completion> complete_batch(CausalLm& model, const Tokenizer& tok, int64_t eos_token_id, std::vector<CompletionJob> jobs);
+
 }  // namespace kotsu

@@ -9,6 +9,7 @@
 #include "kotsu/eval/scores.hpp"
 #include "kotsu/io/file.hpp"
 #include "kotsu/io/json_file.hpp"
+#include "kotsu/models/quantize.hpp"
 #include "kotsu/train/predict.hpp"
 
 namespace kotsu {
@@ -63,7 +64,10 @@ EvalResult evaluate_run(const std::string& run_dir, const std::string& data, con
   EncodedTexts enc = encode_texts(*m.tokenizer, d, max_len, y);
   torch::Device dev(device);
   m.model->to(dev);
+  const bool int8 = is_int8_model_dir(run_dir);  // evaluated as served: dense layers in int8
+  if (int8) quantize_dynamic_int8(*m.model);
   EvalResult r = make_eval_result(m.config.labels, y, score_logits(predict_logits(*m.model, enc, batch_size, dev), y), run_dir, data);
+  if (int8) r.report["int8"] = true;
   r.lines = d.lines;
   if (loaded) *loaded = d;
   return r;

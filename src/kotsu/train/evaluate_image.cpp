@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include "kotsu/core/error.hpp"
+#include "kotsu/models/quantize.hpp"
 #include "kotsu/core/runtime.hpp"
 #include "kotsu/data/image_dataset.hpp"
 #include "kotsu/io/file.hpp"
@@ -51,8 +52,11 @@ EvalResult evaluate_image_run(const std::string& run_dir, const std::string& dat
   auto bad = check_images(d, skip_bad, runtime_threads(), &images, static_cast<int>(m.preprocess.decode_side()));
   if (skipped) *skipped = std::move(bad);
   auto y = remap_targets(d, m.config.labels);
+  const bool int8 = is_int8_model_dir(run_dir);  // int8 weights (dequantized on load), dense layers as served
+  if (int8) quantize_dynamic_int8(*m.model);
   EvalResult r = make_eval_result(m.config.labels, y, score_logits(logits_of(m, images, batch_size, torch::Device(device)), y),
                                   run_dir, data);
+  if (int8) r.report["int8"] = true;
   if (names)
     for (size_t i = 0; i < d.size(); ++i) names->push_back(d.name(i));
   return r;
