@@ -4,8 +4,14 @@ uvicorn (Debian python3-fastapi, python3-uvicorn) and python3-torch, answering k
 (POST /v1/models/NAME:predict with {"inputs": [...]}) with labels and probabilities. The model is
 modeling_bert.py's eager forward written by hand (transformers is not packaged); the tokenizer is BERT's
 basic + WordPiece (lower case, punctuation split, greedy longest match with "##"), enough for the
-benchmark's vocab.txt. One uvicorn worker process, torch at --threads.
-usage: peer_serve.py MODEL_DIR --port P [--threads 2]"""
+benchmark's vocab.txt. One uvicorn worker process, torch at --threads, an async handler: requests run one at a
+time on the event loop (a plain def handler runs in FastAPI's 40-thread pool, where each request's torch
+threads oversubscribe the cores: 12 requests/s on this 2-core machine against 1,200 this way).
+With --use-lite IDS.json the model is a USE-Lite classifier run (bench/use_lite_torch.py's forward pass, then
+the run's head: logits = classifier(sqrt(512) * embedding)); USE-Lite's SentencePiece-style tokenizer is not
+written in Python here, so the peer looks the token ids of the benchmark's sentences up in IDS.json (made by
+`kotsu tokenize`): its tokenization costs nothing, which favours the peer.
+usage: peer_serve.py MODEL_DIR --port P [--threads 2] [--use-lite IDS.json]"""
 import argparse
 import json
 import math
@@ -96,28 +102,56 @@ class Bert(torch.nn.Module):
         return F.linear(pooled, w["classifier.weight"], w["classifier.bias"])
 
 
-def make_app(model_dir):
+class UseLiteClassifier:
+    def __init__(self, model_dir, ids_path):
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        from use_lite_torch import UseLite
+        self.enc = UseLite(model_dir)
+        with open(ids_path, encoding="utf-8") as f:
+            self.ids = json.load(f)
+
+    def encode(self, text):
+        return self.ids[text]
+
+    def logits(self, enc):
+        e = self.enc.embed(enc)
+        return F.linear(e * math.sqrt(e.shape[-1]), self.enc.w["classifier.weight"], self.enc.w["classifier.bias"])
+
+
+def make_app(model_dir, use_lite_ids=None):
     from fastapi import FastAPI, HTTPException, Request
 
     with open(os.path.join(model_dir, "config.json")) as f:
         cfg = json.load(f)
-    weights = safetensors_io.load(os.path.join(model_dir, "model.safetensors"))
-    model = Bert(cfg, weights).eval()
     labels = [cfg["id2label"][str(i)] for i in range(len(cfg["id2label"]))]
-    tok = WordPiece(os.path.join(model_dir, "vocab.txt"), cfg["max_position_embeddings"])
+    if use_lite_ids:
+        model = UseLiteClassifier(model_dir, use_lite_ids)
+        tok = model
+    else:
+        weights = safetensors_io.load(os.path.join(model_dir, "model.safetensors"))
+        model = Bert(cfg, weights).eval()
+        tok = WordPiece(os.path.join(model_dir, "vocab.txt"), cfg["max_position_embeddings"])
     app = FastAPI()
 
     @app.post("/v1/models/{name}:predict")
-    def predict(name: str, body: dict):
+    async def predict(name: str, body: dict):  # on the event loop: one forward pass at a time (a sync
+        # handler runs in a 40-thread pool where torch threads oversubscribe the cores: 12 requests/s here)
         texts = body.get("inputs")
         if not isinstance(texts, list) or not texts or not all(isinstance(t, str) for t in texts):
             raise HTTPException(status_code=400, detail="inputs: must be a non-empty array of strings")
-        enc = [tok.encode(t) for t in texts]
-        T = max(len(e) for e in enc)
-        ids = torch.tensor([e + [0] * (T - len(e)) for e in enc])
-        mask = torch.tensor([[1] * len(e) + [0] * (T - len(e)) for e in enc])
+        try:
+            enc = [tok.encode(t) for t in texts]
+        except KeyError:
+            raise HTTPException(status_code=400, detail="inputs: a text the peer has no token ids for")
         with torch.inference_mode():
-            probs = torch.softmax(model(ids, mask), -1).tolist()
+            if use_lite_ids:
+                logits = model.logits(enc)
+            else:
+                T = max(len(e) for e in enc)
+                ids = torch.tensor([e + [0] * (T - len(e)) for e in enc])
+                mask = torch.tensor([[1] * len(e) + [0] * (T - len(e)) for e in enc])
+                logits = model(ids, mask)
+            probs = torch.softmax(logits, -1).tolist()
         return {"model": name, "predictions": [
             {"label": labels[max(range(len(p)), key=p.__getitem__)], "probabilities": dict(zip(labels, p))} for p in probs]}
 
@@ -129,10 +163,11 @@ def main():
     ap.add_argument("model")
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--use-lite", help="token ids of the served sentences (JSON text -> ids): the model is a USE-Lite run")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     import uvicorn
-    uvicorn.run(make_app(a.model), host="127.0.0.1", port=a.port, workers=1, log_level="warning", access_log=False)
+    uvicorn.run(make_app(a.model, a.use_lite), host="127.0.0.1", port=a.port, workers=1, log_level="warning", access_log=False)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,11 @@ tests/fixtures/make_tiny_bert.py. Each request classifies one SST-2 sentence. Bo
   4. kotsu soak for --soak seconds: resident memory at the start and at the end.
 Targets (issue 9): >= 2,000 requests/s with p99 <= 50 ms, >= 3x the peer, zero 5xx other than 503 under
 twice the load, memory flat over a 5-minute soak.
-usage: serve.py BUILD_DIR [--duration 15] [--connections 32] [--soak 300] [--threads 2] [--out FILE]"""
+With --model use-lite the served model is Universal Sentence Encoder Lite (npm, `kotsu import tfjs`) with a
+head trained on 500 SST-2 sentences (`kotsu train --strategy head`); the peer runs bench/use_lite_torch.py's
+forward pass and looks token ids up in a table made by `kotsu tokenize` (no tokenizer cost for the peer).
+With --int8 kotsu serves with --int8 (dense layers in int8); the peer stays float32.
+usage: serve.py BUILD_DIR [--model bert-tiny|use-lite] [--int8] [--duration 15] [--connections 32] [--soak 300] [--threads 2] [--out FILE]"""
 import argparse
 import collections
 import json
@@ -102,6 +106,8 @@ def main():
     ap.add_argument("--connections", type=int, default=32)
     ap.add_argument("--soak", type=int, default=300)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--model", choices=["bert-tiny", "use-lite"], default="bert-tiny")
+    ap.add_argument("--int8", action="store_true", help="kotsu serves with --int8 (the peer stays float32)")
     ap.add_argument("--out")
     a = ap.parse_args()
     if not os.path.exists(SST2):
@@ -111,13 +117,38 @@ def main():
         if subprocess.run(["sh", "-c", f"command -v {tool}"], capture_output=True).returncode != 0:
             raise SystemExit(f"bench/serve: {tool} not installed (scripts/setup installs it)")
     tmp = tempfile.mkdtemp(prefix="kotsu-bench-serve-")
-    sentences = [line.split("\t")[0] for line in open(SST2, encoding="utf-8").read().splitlines()[1:]]
+    # train.tsv: "label<TAB>sentence" after a header line
+    sentences = [line.split("\t", 1)[1] for line in open(SST2, encoding="utf-8").read().splitlines()[1:] if "\t" in line]
     counts = collections.Counter(w for s in sentences for w in s.lower().split())
     with open(os.path.join(tmp, "words.txt"), "w") as f:
         f.write(" ".join(w for w, _ in counts.most_common(3000)))
-    model = os.path.join(tmp, "bert-tiny")
-    subprocess.run(["/usr/bin/python3", os.path.join(ROOT, "tests", "fixtures", "make_tiny_bert.py"), model, "--hidden", "128",
-                    "--layers", "2", "--heads", "2", "--labels", "2", "--words", os.path.join(tmp, "words.txt")], check=True)
+    kotsu_bin = os.path.join(a.build, "kotsu")
+    peer_extra = []
+    if a.model == "bert-tiny":
+        model = os.path.join(tmp, "bert-tiny")
+        subprocess.run(["/usr/bin/python3", os.path.join(ROOT, "tests", "fixtures", "make_tiny_bert.py"), model, "--hidden", "128",
+                        "--layers", "2", "--heads", "2", "--labels", "2", "--words", os.path.join(tmp, "words.txt")], check=True)
+    else:
+        package = os.path.join(ROOT, "assets", "npm", "energetic-ai", "node_modules", "@energetic-ai", "model-embeddings-en", "dist")
+        if not os.path.exists(os.path.join(package, "model.json")):
+            print("bench/serve: the USE-Lite npm package (scripts/setup) not found; skipped")
+            return
+        base, model = os.path.join(tmp, "use-lite"), os.path.join(tmp, "use-lite-run")
+        subprocess.run([kotsu_bin, "import", "tfjs", package, "--out", base], check=True, stdout=subprocess.DEVNULL)
+        rows = [line.split("\t", 1) for line in open(SST2, encoding="utf-8").read().splitlines()[1:501]]
+        with open(os.path.join(tmp, "train.jsonl"), "w", encoding="utf-8") as f:
+            for y, t in rows:
+                f.write(json.dumps({"text": t, "label": "positive" if y == "1" else "negative"}) + "\n")
+        subprocess.run([kotsu_bin, "train", "--model", base, "--data", os.path.join(tmp, "train.jsonl"), "--out", model,
+                        "--strategy", "head", "--quiet"], check=True)
+        served = ["ready?"] + sentences[1:9]
+        with open(os.path.join(tmp, "texts.txt"), "w", encoding="utf-8") as f:
+            f.write("\n".join(served) + "\n")
+        out = subprocess.run([kotsu_bin, "tokenize", "--model", model, "--ids", "--max-length", "128", "--file", os.path.join(tmp, "texts.txt")],
+                             check=True, capture_output=True, text=True).stdout.split("\n")
+        with open(os.path.join(tmp, "ids.json"), "w", encoding="utf-8") as f:
+            json.dump({t: [int(x) for x in line.split()] for t, line in zip(served, out)}, f)
+        peer_extra = ["--use-lite", os.path.join(tmp, "ids.json")]
     lua = os.path.join(tmp, "post.lua")
     with open(lua, "w") as f:
         f.write(LUA)
@@ -127,9 +158,11 @@ def main():
     env.pop("OPENBLAS_L2_SIZE", None)
 
     kp, pp = free_port(), free_port()
-    kotsu = subprocess.Popen([os.path.join(a.build, "kotsu"), "serve", f"m={model}", "--port", str(kp), "--threads", str(a.threads)],
+    kotsu = subprocess.Popen([os.path.join(a.build, "kotsu"), "serve", f"m={model}", "--port", str(kp), "--threads", str(a.threads)]
+                             + (["--int8"] if a.int8 else []),
                              stdout=subprocess.DEVNULL, env=env)
-    peer = subprocess.Popen(["/usr/bin/python3", os.path.join(HERE, "peer_serve.py"), model, "--port", str(pp), "--threads", str(a.threads)], env=env)
+    peer = subprocess.Popen(["/usr/bin/python3", os.path.join(HERE, "peer_serve.py"), model, "--port", str(pp), "--threads", str(a.threads)]
+                            + peer_extra, env=env)
     kurl, purl = f"http://127.0.0.1:{kp}/v1/models/m:predict", f"http://127.0.0.1:{pp}/v1/models/m:predict"
     rows = {}
     try:
@@ -158,8 +191,8 @@ def main():
             except subprocess.TimeoutExpired:
                 p.kill()
     k, p = rows["kotsu"], rows["FastAPI + PyTorch"]
-    lines = ["# bench/serve", "",
-             f"`/usr/bin/python3 bench/serve.py build --duration {a.duration} --connections {a.connections} --soak {a.soak}` "
+    lines = [f"# bench/serve ({a.model}{', kotsu int8' if a.int8 else ''})", "",
+             f"`/usr/bin/python3 bench/serve.py build --model {a.model}{' --int8' if a.int8 else ''} --duration {a.duration} --connections {a.connections} --soak {a.soak}` "
              f"(torch threads {a.threads} in both servers; wrk 1 thread, {a.connections} connections, on the same 2-core machine)", "",
              "| server | requests/s | p50 ms | p99 ms | non-200 | socket errors |", "|---|---|---|---|---|---|"]
     for name, r in rows.items():
