@@ -1,0 +1,53 @@
+// kotsu/dist/process_group: the workers of a data-parallel run, joined through torch's c10d engine (the
+// one under PyTorch DDP): a TCPStore rendezvous at MASTER_ADDR:MASTER_PORT and a ProcessGroupGloo over it.
+// The variables are torchrun's (MASTER_ADDR, MASTER_PORT, WORLD_SIZE, RANK), so cluster launchers that
+// start torchrun jobs start kotsu workers too.
+// Failures: a worker that does not join, dies or stops answering makes the collective calls of the others
+// throw kotsu::Error within the timeout, naming what was lost; nothing waits forever.
+#pragma once
+#include <torch/types.h>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace kotsu {
+
+struct DistConfig {
+  std::string master_addr = "127.0.0.1";
+  int master_port = 29500;
+  int world_size = 1;
+  int rank = 0;
+  std::chrono::milliseconds timeout{60000};  // joining, and each collective
+};
+
+// From the environment (torchrun's names); a missing variable keeps the default, a malformed or
+// out-of-range one is a kotsu::Error naming it.
+DistConfig dist_config_from_env();
+
+class ProcessGroup {
+ public:
+  // Joins the group; blocks until every worker has joined (kotsu::Error after the timeout).
+  explicit ProcessGroup(const DistConfig& config);
+  ~ProcessGroup();
+  ProcessGroup(const ProcessGroup&) = delete;
+  ProcessGroup& operator=(const ProcessGroup&) = delete;
+
+  int rank() const { return config_.rank; }
+  int size() const { return config_.world_size; }
+  // Every worker ends with the element-wise mean of everyone's tensors (in place; one flat buffer per
+  // dtype, so many small gradients cost one message).
+  void all_reduce_mean(std::vector<torch::Tensor>& tensors);
+  // Every worker ends with rank `root`'s values (in place).
+  void broadcast(std::vector<torch::Tensor>& tensors, int root = 0);
+  // Returns when every worker has called it.
+  void barrier();
+
+ private:
+  DistConfig config_;
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace kotsu

@@ -1,0 +1,138 @@
+// dist/process_group: workers joined through c10d (TCPStore + ProcessGroupGloo). The workers are this test
+// binary started again with a filter (DistWorker.*) and torchrun's variables, so each is a separate process.
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <torch/torch.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <future>
+
+#include "kotsu/core/error.hpp"
+#include "kotsu/dist/process_group.hpp"
+#include "test_util.hpp"
+
+namespace kotsu {
+namespace {
+
+int free_port() {
+  const int s = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t n = sizeof a;
+  getsockname(s, reinterpret_cast<sockaddr*>(&a), &n);
+  close(s);
+  return ntohs(a.sin_port);
+}
+
+// One worker (runs only when a Dist.* test starts it): joins, averages, broadcasts, meets at a barrier.
+// KOTSU_DIST_TEST=die: rank 1 leaves right after joining; the others must fail with a clear error.
+TEST(DistWorker, AverageBroadcastBarrier) {
+  const char* mode = std::getenv("KOTSU_DIST_TEST");
+  if (!mode) GTEST_SKIP() << "a worker process of the Dist.* tests (they start it)";
+  DistConfig c = dist_config_from_env();
+  c.timeout = std::chrono::milliseconds(std::atoi(std::getenv("KOTSU_DIST_TIMEOUT_MS")));
+  ProcessGroup pg(c);
+  if (std::string(mode) == "die") {
+    if (pg.rank() == 1) _exit(3);
+    std::vector<torch::Tensor> t{torch::ones({4})};
+    const auto t0 = std::chrono::steady_clock::now();
+    try {
+      pg.all_reduce_mean(t);
+      ADD_FAILURE() << "the all-reduce succeeded without rank 1";
+    } catch (const Error& e) {
+      const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      std::printf("lost worker reported after %.1f s: %s\n", s, e.what());
+      EXPECT_NE(std::string(e.what()).find("a worker was lost or stopped answering"), std::string::npos) << e.what();
+      EXPECT_LT(s, 30.0);
+    }
+    return;
+  }
+  const double r = pg.rank();
+  std::vector<torch::Tensor> t{torch::full({3}, r + 1), torch::full({2, 2}, 10 * (r + 1), torch::kDouble), torch::full({5}, 2 * r)};
+  pg.all_reduce_mean(t);  // ranks 0, 1, 2: means 2, 20 (double), 2
+  EXPECT_TRUE(torch::allclose(t[0], torch::full({3}, 2.0)));
+  EXPECT_TRUE(torch::allclose(t[1], torch::full({2, 2}, 20.0, torch::kDouble)));
+  EXPECT_EQ(t[1].scalar_type(), torch::kDouble);
+  EXPECT_TRUE(torch::allclose(t[2], torch::full({5}, 2.0)));
+  std::vector<torch::Tensor> b{torch::full({2}, pg.rank() == 0 ? 7.0 : -1.0)};
+  pg.broadcast(b, 0);
+  EXPECT_TRUE(torch::equal(b[0], torch::full({2}, 7.0)));
+  pg.barrier();
+  std::printf("worker %d of %d ok\n", pg.rank(), pg.size());
+}
+
+// `n` workers of DistWorker.* with torchrun's variables; their outputs and exit statuses.
+std::vector<std::pair<int, std::string>> run_workers(int n, const std::string& mode, int timeout_ms) {
+  const int port = free_port();
+  std::vector<std::future<std::pair<int, std::string>>> f;
+  for (int r = 0; r < n; ++r)
+    f.push_back(std::async(std::launch::async, [=] {
+      int st = 0;
+      const std::string cmd = "MASTER_ADDR=127.0.0.1 MASTER_PORT=" + std::to_string(port) + " WORLD_SIZE=" + std::to_string(n) +
+                              " RANK=" + std::to_string(r) + " KOTSU_DIST_TEST=" + mode + " KOTSU_DIST_TIMEOUT_MS=" + std::to_string(timeout_ms) +
+                              " /proc/" + std::to_string(getpid()) + "/exe --gtest_filter=DistWorker.*";
+      std::string out = test::run_command(cmd, &st);
+      return std::make_pair(st, out);
+    }));
+  std::vector<std::pair<int, std::string>> out;
+  for (auto& x : f) out.push_back(x.get());
+  return out;
+}
+
+TEST(Dist, ThreeWorkersAverageBroadcastAndMeet) {
+  const auto r = run_workers(3, "ok", 30000);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(r[i].first, 0) << r[i].second;
+    EXPECT_NE(r[i].second.find("worker " + std::to_string(i) + " of 3 ok"), std::string::npos) << r[i].second;
+  }
+}
+
+TEST(Dist, ALostWorkerStopsTheOthersWithAClearError) {
+  const auto r = run_workers(2, "die", 5000);
+  EXPECT_EQ(r[0].first, 0) << r[0].second;  // its test expects the error
+  EXPECT_NE(r[0].second.find("lost worker reported after"), std::string::npos) << r[0].second;
+  EXPECT_NE(r[1].first, 0);
+}
+
+TEST(Dist, ConfigComesFromTorchrunVariablesAndBadOnesAreNamed) {
+  ::setenv("MASTER_ADDR", "10.0.0.7", 1);
+  ::setenv("MASTER_PORT", "29999", 1);
+  ::setenv("WORLD_SIZE", "4", 1);
+  ::setenv("RANK", "3", 1);
+  const DistConfig c = dist_config_from_env();
+  EXPECT_EQ(c.master_addr, "10.0.0.7");
+  EXPECT_EQ(c.master_port, 29999);
+  EXPECT_EQ(c.world_size, 4);
+  EXPECT_EQ(c.rank, 3);
+  ::setenv("RANK", "4", 1);
+  try {
+    dist_config_from_env();
+    ADD_FAILURE() << "RANK 4 of 4 accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("RANK"), std::string::npos) << e.what();
+  }
+  ::setenv("RANK", "0", 1);
+  ::setenv("MASTER_PORT", "http", 1);
+  EXPECT_THROW(dist_config_from_env(), Error);
+  // nobody else joins: the rendezvous gives up after the timeout, naming the address
+  ::setenv("MASTER_PORT", std::to_string(free_port()).c_str(), 1);
+  ::setenv("MASTER_ADDR", "127.0.0.1", 1);
+  ::setenv("WORLD_SIZE", "2", 1);
+  DistConfig alone = dist_config_from_env();
+  alone.timeout = std::chrono::milliseconds(1500);
+  try {
+    ProcessGroup pg(alone);
+    ADD_FAILURE() << "joined a group of 2 alone";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("could not join the 2 workers at 127.0.0.1"), std::string::npos) << e.what();
+  }
+  for (const char* v : {"MASTER_ADDR", "MASTER_PORT", "WORLD_SIZE", "RANK"}) ::unsetenv(v);
+}
+
+}  // namespace
+}  // namespace kotsu
