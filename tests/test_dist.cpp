@@ -12,6 +12,7 @@
 
 #include "kotsu/core/error.hpp"
 #include "kotsu/dist/process_group.hpp"
+#include "kotsu/dist/shard.hpp"
 #include "test_util.hpp"
 
 namespace kotsu {
@@ -132,6 +133,38 @@ TEST(Dist, ConfigComesFromTorchrunVariablesAndBadOnesAreNamed) {
     EXPECT_NE(std::string(e.what()).find("could not join the 2 workers at 127.0.0.1"), std::string::npos) << e.what();
   }
   for (const char* v : {"MASTER_ADDR", "MASTER_PORT", "WORLD_SIZE", "RANK"}) ::unsetenv(v);
+}
+
+// Worker shards: the union of the workers' step-g batches is exactly one process's step-g batch of W*B
+// examples, every example once per epoch, and every worker has the same number of steps.
+TEST(Dist, WorkerBatchesSplitEachGlobalBatchAndCoverTheEpochOnce) {
+  std::vector<size_t> order(23);
+  for (size_t i = 0; i < order.size(); ++i) order[i] = (i * 7) % 23;  // a permutation
+  for (int world : {1, 2, 3, 4}) {
+    const size_t B = 3;
+    std::vector<std::vector<std::vector<size_t>>> per(world);
+    for (int r = 0; r < world; ++r) per[r] = worker_batches(order, B, r, world);
+    const size_t steps = (order.size() + B * world - 1) / (B * world);
+    std::vector<size_t> seen;
+    for (size_t g = 0; g < steps; ++g) {
+      std::vector<size_t> global;
+      for (int r = 0; r < world; ++r) {
+        ASSERT_EQ(per[r].size(), steps) << "world " << world;
+        EXPECT_LE(per[r][g].size(), B);
+        global.insert(global.end(), per[r][g].begin(), per[r][g].end());
+      }
+      const std::vector<size_t> single(order.begin() + static_cast<std::ptrdiff_t>(g * B * world),
+                                       order.begin() + static_cast<std::ptrdiff_t>(std::min(order.size(), (g + 1) * B * world)));
+      EXPECT_EQ(global, single) << "world " << world << " step " << g;
+      seen.insert(seen.end(), global.begin(), global.end());
+    }
+    EXPECT_EQ(seen, order);
+  }
+  // 23 examples, 4 workers of 3: the last step has 23 - 12 = 11 examples: 3, 3, 3, 2
+  EXPECT_EQ(worker_batches(order, 3, 3, 4).back().size(), 2u);
+  EXPECT_TRUE(worker_batches(std::vector<size_t>(13), 3, 3, 4).back().empty());  // 13 - 12 = 1: workers 1-3 get none
+  EXPECT_THROW(worker_batches(order, 0, 0, 1), Error);
+  EXPECT_THROW(worker_batches(order, 3, 2, 2), Error);
 }
 
 }  // namespace
