@@ -60,6 +60,11 @@ TEST(DistWorker, AverageBroadcastBarrier) {
   EXPECT_TRUE(torch::allclose(t[1], torch::full({2, 2}, 20.0, torch::kDouble)));
   EXPECT_EQ(t[1].scalar_type(), torch::kDouble);
   EXPECT_TRUE(torch::allclose(t[2], torch::full({5}, 2.0)));
+  // weighted by example counts 3, 1, 0 (a worker with an empty last batch): (3 * 1 + 1 * 2) / 4
+  std::vector<torch::Tensor> w{torch::full({4}, r + 1)};
+  const double weights[] = {3, 1, 0};
+  EXPECT_DOUBLE_EQ(pg.all_reduce_weighted_mean(w, weights[pg.rank()]), 4.0);
+  EXPECT_TRUE(torch::allclose(w[0], torch::full({4}, 1.25))) << w[0];
   std::vector<torch::Tensor> b{torch::full({2}, pg.rank() == 0 ? 7.0 : -1.0)};
   pg.broadcast(b, 0);
   EXPECT_TRUE(torch::equal(b[0], torch::full({2}, 7.0)));

@@ -83,6 +83,26 @@ ProcessGroup::~ProcessGroup() = default;
 
 void ProcessGroup::all_reduce_mean(std::vector<torch::Tensor>& tensors) {
   if (config_.world_size == 1 || tensors.empty()) return;
+  all_reduce_sum(tensors);
+  torch::NoGradGuard ng;
+  for (auto& t : tensors) t.div_(config_.world_size);
+}
+
+double ProcessGroup::all_reduce_weighted_mean(std::vector<torch::Tensor>& tensors, double weight) {
+  torch::NoGradGuard ng;
+  if (config_.world_size == 1) return weight;
+  for (auto& t : tensors) t.mul_(weight);
+  // the weight travels in the same message as the first dtype's tensors
+  std::vector<torch::Tensor> all = tensors;
+  all.push_back(torch::full({1}, weight, tensors.empty() ? torch::kDouble : tensors.front().scalar_type()));
+  all_reduce_sum(all);
+  const double total = all.back().item<double>();
+  for (auto& t : tensors) total > 0 ? t.div_(total) : t.zero_();
+  return total;
+}
+
+void ProcessGroup::all_reduce_sum(std::vector<torch::Tensor>& tensors) {
+  if (config_.world_size == 1 || tensors.empty()) return;
   torch::NoGradGuard ng;
   std::map<torch::ScalarType, std::vector<size_t>> by_type;
   for (size_t i = 0; i < tensors.size(); ++i) by_type[tensors[i].scalar_type()].push_back(i);
@@ -95,7 +115,6 @@ void ProcessGroup::all_reduce_mean(std::vector<torch::Tensor>& tensors) {
     } catch (const std::exception& e) {
       fail(config_, "all_reduce", e);
     }
-    flat[0].div_(config_.world_size);
     int64_t at = 0;
     for (size_t i : idx) {
       const int64_t n = tensors[i].numel();
