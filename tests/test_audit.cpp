@@ -163,8 +163,11 @@ TEST(Audit, RanksPlantedMislabelsFirst) {
   // the confident joint counts only the confidently wrong ones (their true class above its threshold)
   EXPECT_GE(r.suspects, flipped.size() / 3);
   EXPECT_LE(r.suspects, flipped.size());
-  for (size_t i = 0; i < 300; ++i)
-    if (r.suspect[i]) EXPECT_TRUE(flipped.count(i)) << i;
+  for (size_t i = 0; i < 300; ++i) {
+    if (r.suspect[i]) {
+      EXPECT_TRUE(flipped.count(i)) << i;
+    }
+  }
 }
 
 TEST(Audit, CliWritesTheReports) {

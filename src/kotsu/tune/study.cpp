@@ -155,7 +155,7 @@ SearchSpace test_function_space(const std::string& name) {
   if (name == "branin") return SearchSpace::from_specs({"x1=float(-5,10)", "x2=float(0,15)"});
   if (name == "hartmann6") {
     std::vector<std::string> s;
-    for (int i = 1; i <= 6; ++i) s.push_back("x" + std::to_string(i) + "=float(0,1)");
+    for (int i = 1; i <= 6; ++i) s.push_back(std::string("x").append(std::to_string(i)).append("=float(0,1)"));  // (no + on a temporary: a GCC 12 false warning)
     return SearchSpace::from_specs(s);
   }
   if (name == "mixed")
@@ -181,7 +181,7 @@ double test_function(const std::string& name, const nlohmann::json& p) {
     for (int i = 0; i < 4; ++i) {
       double s = 0;
       for (int j = 0; j < 6; ++j) {
-        const double x = p["x" + std::to_string(j + 1)];
+        const double x = p[std::string("x").append(std::to_string(j + 1))];
         s += A[i][j] * (x - P[i][j]) * (x - P[i][j]);
       }
       f -= a[i] * std::exp(-s);
