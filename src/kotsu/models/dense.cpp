@@ -8,6 +8,7 @@
 #include <cmath>
 
 #include "kotsu/core/error.hpp"
+#include "kotsu/models/quantize.hpp"
 #include "kotsu/models/ops.hpp"
 
 namespace kotsu {
@@ -57,11 +58,11 @@ int64_t DenseImpl::quantize_int8() {
   if (has_lora()) throw Error("int8", "lora", "a layer with a LoRA branch cannot be quantized (merge the adapter first)");
   static const c10::OperatorHandle prepack = quantized_op("quantized::linear_prepack");
   torch::NoGradGuard ng;
-  const torch::Tensor w = (fan_in_fan_out ? weight.t() : weight).to(torch::kFloat).contiguous();  // [out, in]
-  // symmetric per output channel: scale = max |w| / 127 (an all-zero row gets scale 1)
-  torch::Tensor scale = w.abs().amax(1).div(127.0);
-  scale = torch::where(scale > 0, scale, torch::ones_like(scale)).to(torch::kDouble);
-  const torch::Tensor q = torch::quantize_per_channel(w, scale, torch::zeros({out_features}, torch::kLong), 0, torch::kQInt8);
+  // the int8 weights and scales of export --int8 (models/quantize), as a per-channel quantized [out, in] tensor
+  const Int8Weight iw = quantize_weight_int8(weight, fan_in_fan_out);
+  const torch::Tensor q = at::_make_per_channel_quantized_tensor((fan_in_fan_out ? iw.q.t() : iw.q).contiguous(),
+                                                                 iw.scale.flatten().to(torch::kDouble),
+                                                                 torch::zeros({out_features}, torch::kLong), 0);
   torch::jit::Stack stack{q, bias.defined() ? c10::IValue(bias.to(torch::kFloat).contiguous()) : c10::IValue()};
   prepack.callBoxed(&stack);
   packed_ = stack[0];

@@ -10,6 +10,7 @@
 #include "kotsu/core/error.hpp"
 #include "kotsu/io/json_file.hpp"
 #include "kotsu/models/dense.hpp"
+#include "kotsu/models/lora.hpp"
 
 namespace kotsu {
 
@@ -50,6 +51,14 @@ QuantizeReport quantize_dynamic_int8(torch::nn::Module& model) {
     ++r.layers;
   }
   return r;
+}
+
+bool int8_for_inference(torch::nn::Module& model, const std::string& dir, const torch::Device& device, bool force) {
+  if (!force && !is_int8_model_dir(dir)) return false;
+  if (device.type() != torch::kCPU) throw Error(dir, "int8", "int8 layers run on the CPU only (use --device cpu)");
+  merge_lora(model);  // int8 layers have no LoRA branch
+  quantize_dynamic_int8(model);
+  return true;
 }
 
 Int8Weight quantize_weight_int8(const torch::Tensor& w, bool fan_in_fan_out) {

@@ -28,6 +28,11 @@ bool is_int8_model_dir(const std::string& dir);
 
 // True when this libtorch has a quantized engine for dynamic int8 linear layers (oneDNN or QNNPACK).
 bool int8_supported();
+// Inference as `kotsu serve` runs it: when `force`, or when `dir` was written by export --int8, any LoRA
+// adapter is folded in and the dense layers switched to int8 (quantize_dynamic_int8). kotsu::Error naming
+// `dir` for a device other than the CPU. Returns whether the model runs in int8 mode.
+bool int8_for_inference(torch::nn::Module& model, const std::string& dir, const torch::Device& device, bool force = false);
+
 // Switches every dense layer of `model` to int8 inference (the model is for inference only afterwards).
 // Refuses (kotsu::Error) a model with unmerged LoRA branches, or a libtorch without a quantized engine.
 QuantizeReport quantize_dynamic_int8(torch::nn::Module& model);

@@ -43,14 +43,7 @@ ServedVersion resolve_version(const std::string& root) {
 
 ServedModel::ServedModel(const ServedVersion& v, const std::string& device, const std::string& chat_template, bool int8)
     : version_(v), device_(device) {
-  int8 = int8 || is_int8_model_dir(v.dir);
-  if (int8 && torch::Device(device).type() != torch::kCPU)
-    throw Error(v.dir, "int8", "int8 layers run on the CPU only (serve it with --device cpu)");
-  auto quantize = [&](torch::nn::Module& m) {
-    if (!int8) return;
-    merge_lora(m);  // a LoRA run's adapter folded in first (int8 layers have no branch)
-    int8_layers_ = quantize_dynamic_int8(m).layers;
-  };
+  auto quantize = [&](torch::nn::Module& m) { int8_ = int8_for_inference(m, v.dir, torch::Device(device), int8); };
   if (is_causal_lm_dir(v.dir)) {
     kind_ = "causal-lm";
     lm_ = std::make_unique<CausalLmModel>(load_causal_lm_or_adapter(v.dir));
@@ -136,10 +129,7 @@ void ServedModel::prepare(CompletionRequest& r) const {
 std::vector<Completion> ServedModel::complete_batch(std::vector<CompletionRequest>& batch) {
   if (!lm_) throw Error(version_.dir, "", "not a causal language model: it classifies (use :predict or /infer)");
   std::vector<CompletionJob> jobs;
-  for (auto& r : batch) {
-    if (!r.messages.empty()) prepare(r);  // (the server prepares before queueing; a direct caller may not)
-    jobs.push_back({r.prompt, r.options, r.stop, r.on_text});
-  }
+  for (auto& r : batch) jobs.push_back({r.prompt, r.options, r.stop, r.on_text});
   torch::NoGradGuard ng;
   return kotsu::complete_batch(*lm_->model, *tokenizer_, lm_->config.eos_token_id, std::move(jobs));
 }

@@ -66,7 +66,7 @@ class ServedModel {
   const std::string& version() const { return version_.version; }
   const std::vector<std::string>& labels() const { return labels_; }
   int64_t max_len() const { return max_len_; }
-  bool int8() const { return int8_layers_ > 0; }
+  bool int8() const { return int8_; }
 
   // Decodes a picture for this model (at the reduced JPEG scale its preprocessing allows); any thread.
   Image decode(std::string_view bytes, const std::string& name) const;
@@ -76,7 +76,8 @@ class ServedModel {
   // chat format (its end of turn added to the stop strings), options checked. kotsu::Error for a chat
   // request without a chat format, an empty prompt or bad options. Any thread.
   void prepare(CompletionRequest& r) const;
-  // Prepared requests generated together (train/complete's complete_batch), one Completion each, in order.
+  // Requests already prepared (prepare() above) generated together (train/complete's complete_batch), one
+  // Completion each, in order.
   // Called from one thread at a time (the completer's worker).
   std::vector<Completion> complete_batch(std::vector<CompletionRequest>& batch);
   // prepare + complete_batch of one.
@@ -87,7 +88,7 @@ class ServedModel {
   std::string kind_, device_;
   std::vector<std::string> labels_;
   int64_t max_len_ = 128;
-  int64_t int8_layers_ = 0;
+  bool int8_ = false;
   std::unique_ptr<TextModel> text_;
   std::unique_ptr<ImageModel> image_;
   std::unique_ptr<PiiMasker> masker_;  // the run was trained on masked texts

@@ -64,8 +64,7 @@ EvalResult evaluate_run(const std::string& run_dir, const std::string& data, con
   EncodedTexts enc = encode_texts(*m.tokenizer, d, max_len, y);
   torch::Device dev(device);
   m.model->to(dev);
-  const bool int8 = is_int8_model_dir(run_dir);  // evaluated as served: dense layers in int8
-  if (int8) quantize_dynamic_int8(*m.model);
+  const bool int8 = int8_for_inference(*m.model, run_dir, dev);  // an export --int8 directory is evaluated as served
   EvalResult r = make_eval_result(m.config.labels, y, score_logits(predict_logits(*m.model, enc, batch_size, dev), y), run_dir, data);
   if (int8) r.report["int8"] = true;
   r.lines = d.lines;

@@ -52,8 +52,7 @@ EvalResult evaluate_image_run(const std::string& run_dir, const std::string& dat
   auto bad = check_images(d, skip_bad, runtime_threads(), &images, static_cast<int>(m.preprocess.decode_side()));
   if (skipped) *skipped = std::move(bad);
   auto y = remap_targets(d, m.config.labels);
-  const bool int8 = is_int8_model_dir(run_dir);  // int8 weights (dequantized on load), dense layers as served
-  if (int8) quantize_dynamic_int8(*m.model);
+  const bool int8 = int8_for_inference(*m.model, run_dir, torch::Device(device));  // an export --int8 directory, as served
   EvalResult r = make_eval_result(m.config.labels, y, score_logits(logits_of(m, images, batch_size, torch::Device(device)), y),
                                   run_dir, data);
   if (int8) r.report["int8"] = true;
