@@ -127,6 +127,74 @@ TEST(FusedAdamW, SaveLoadContinuesIdentically) {
   for (auto& p : a.named_parameters()) EXPECT_TRUE(torch::equal(p.value(), pb[p.key()])) << p.key();
 }
 
+// A data-parallel run trains embeddings with dense gradients, a one-process run with row-sparse ones: a
+// checkpoint of either must resume in the other to the same weights as an uninterrupted run.
+TEST(FusedAdamW, StateCrossesBetweenRowSparseAndDenseOptimizers) {
+  auto c = tiny_config();
+  auto fresh = [&] {
+    auto m = std::make_unique<BertClassifier>(c, 2);
+    m->init_all(5);
+    m->eval();
+    return m;
+  };
+  auto optimizer = [](BertClassifier& m, bool sparse) {
+    std::vector<torch::Tensor> sp;
+    if (sparse) sp = m.use_sparse_embedding_grads();
+    FusedAdamW::Group g{{}, 0.01};
+    for (auto& p : m.parameters()) g.params.push_back(p);
+    return std::make_unique<FusedAdamW>(std::vector<FusedAdamW::Group>{g}, sp);
+  };
+  auto run_step = [](BertClassifier& m, FusedAdamW& o, int s) {
+    torch::manual_seed(s);
+    auto ids = torch::randint(1 + 20 * s, 60 + 20 * s, {2, 8}, torch::kLong);  // rows come and go
+    TextBatch batch{ids, torch::ones({2, 8}, torch::kLong), {}, torch::tensor({0, 1}, torch::kLong)};
+    o.prepare(ids);
+    torch::nn::functional::cross_entropy(m.logits(batch), batch.labels).backward();
+    o.step(1e-2, 1.0);
+  };
+  auto saved = [](FusedAdamW& o) {
+    o.flush();  // as the trainer does before a checkpoint
+    torch::serialize::OutputArchive out;
+    o.save(out);
+    std::ostringstream os;
+    out.save_to(os);
+    return os.str();
+  };
+  auto load = [](FusedAdamW& o, const std::string& bytes) {
+    std::istringstream is(bytes);
+    torch::serialize::InputArchive in;
+    in.load_from(is);
+    o.load(in);
+  };
+  auto whole = fresh();
+  auto ow = optimizer(*whole, true);
+  for (int s = 0; s < 6; ++s) run_step(*whole, *ow, s);
+  ow->flush();
+  for (bool first_sparse : {true, false}) {
+    auto before = fresh();
+    auto ob = optimizer(*before, first_sparse);
+    for (int s = 0; s < 3; ++s) run_step(*before, *ob, s);
+    const std::string state = saved(*ob);
+    auto after = fresh();
+    {
+      torch::NoGradGuard ng;
+      auto pb = before->named_parameters();
+      for (auto& p : after->named_parameters()) p.value().copy_(pb[p.key()]);
+    }
+    auto oa = optimizer(*after, !first_sparse);
+    load(*oa, state);
+    for (int s = 3; s < 6; ++s) run_step(*after, *oa, s);
+    oa->flush();
+    auto pw = whole->named_parameters();
+    for (auto& p : after->named_parameters()) {
+      // attention key biases: their true gradient is 0, so Adam turns float noise (which differs between
+      // sparse and dense gradient sums) into steps of up to lr; everything else must agree to float noise
+      const double tol = p.key().find("key.bias") != std::string::npos ? 1e-4 : 2e-6;
+      EXPECT_LT((p.value() - pw[p.key()]).abs().max().item<double>(), tol) << p.key() << (first_sparse ? " sparse -> dense" : " dense -> sparse");
+    }
+  }
+}
+
 TEST(Dropout, HashMaskKeepsTheRightShareAndIsReproducible) {
   auto x = torch::ones({1000, 1000});
   auto y = hash_dropout(x, 0.1, 42);

@@ -11,7 +11,9 @@
 #include <future>
 
 #include "kotsu/core/error.hpp"
+#include "kotsu/dist/grad_sync.hpp"
 #include "kotsu/dist/process_group.hpp"
+#include "kotsu/models/bert.hpp"
 #include "kotsu/dist/shard.hpp"
 #include "test_util.hpp"
 
@@ -28,6 +30,49 @@ int free_port() {
   getsockname(s, reinterpret_cast<sockaddr*>(&a), &n);
   close(s);
   return ntohs(a.sin_port);
+}
+
+// GradSync over the group: a tiny BERT whose gradients come in several 4 KiB buckets. Each worker's batch
+// differs; after finish() every worker holds the sum over workers of (an unsynchronised accumulation
+// micro-batch + the armed one), which each worker can also compute alone since it knows every batch.
+void expect_grad_sync_sums_in_buckets(ProcessGroup& pg) {
+  EncoderConfig c;
+  c.vocab_size = 100;
+  c.hidden_size = 16;
+  c.num_hidden_layers = 2;
+  c.num_attention_heads = 2;
+  c.intermediate_size = 32;
+  c.max_position_embeddings = 16;
+  BertClassifier m(c, 2);
+  m.init_all(7);
+  m.eval();
+  auto batch_of = [](int r, int micro) {
+    torch::manual_seed(100 * r + micro);
+    auto ids = torch::randint(1, 100, {2, 6}, torch::kLong);
+    return TextBatch{ids, torch::ones({2, 6}, torch::kLong), {}, torch::tensor({r % 2, (r + micro) % 2}, torch::kLong)};
+  };
+  auto loss_of = [&](const TextBatch& b) { return torch::nn::functional::cross_entropy(m.logits(b), b.labels); };
+  // the expected sum, computed alone
+  std::vector<torch::Tensor> expected;
+  for (auto& p : m.parameters()) expected.push_back(torch::zeros_like(p));
+  for (int r = 0; r < pg.size(); ++r)
+    for (int micro = 0; micro < 2; ++micro) {
+      for (auto& p : m.parameters()) p.mutable_grad() = torch::Tensor();
+      loss_of(batch_of(r, micro)).backward();
+      auto ps = m.parameters();
+      for (size_t i = 0; i < ps.size(); ++i)
+        if (ps[i].grad().defined()) expected[i] += ps[i].grad();
+    }
+  for (auto& p : m.parameters()) p.mutable_grad() = torch::Tensor();
+  GradSync sync(pg, m.parameters(), 4096);
+  EXPECT_GT(sync.buckets(), 3u);
+  loss_of(batch_of(pg.rank(), 0)).backward();  // accumulation: nothing sent
+  sync.arm();
+  loss_of(batch_of(pg.rank(), 1)).backward();
+  sync.finish();
+  EXPECT_GT(sync.started_during_backward(), 0u) << "no bucket was sent before the backward pass ended";
+  auto ps = m.parameters();
+  for (size_t i = 0; i < ps.size(); ++i) EXPECT_TRUE(torch::allclose(ps[i].grad(), expected[i], 1e-5, 1e-6)) << "parameter " << i;
 }
 
 // One worker (runs only when a Dist.* test starts it): joins, averages, broadcasts, meets at a barrier.
@@ -48,7 +93,7 @@ TEST(DistWorker, AverageBroadcastBarrier) {
     } catch (const Error& e) {
       const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       std::printf("lost worker reported after %.1f s: %s\n", s, e.what());
-      EXPECT_NE(std::string(e.what()).find("a worker was lost or stopped answering"), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("rank 0 of 2: worker rank 1 was lost or stopped answering"), std::string::npos) << e.what();
       EXPECT_LT(s, 30.0);
     }
     return;
@@ -69,6 +114,14 @@ TEST(DistWorker, AverageBroadcastBarrier) {
   pg.broadcast(b, 0);
   EXPECT_TRUE(torch::equal(b[0], torch::full({2}, 7.0)));
   pg.barrier();
+  // gathering rows, broadcasting bytes
+  const auto [from, to] = worker_range(7, pg.rank(), pg.size());
+  const torch::Tensor mine = torch::arange(static_cast<int64_t>(from) * 2, static_cast<int64_t>(to) * 2, torch::kFloat).reshape({-1, 2});
+  EXPECT_TRUE(torch::equal(pg.gather_rows(mine, static_cast<int64_t>(from), 7), torch::arange(14, torch::kFloat).reshape({7, 2})));
+  std::string bytes = pg.rank() == 0 ? std::string("run.json\0text", 13) : std::string("other");
+  pg.broadcast_bytes(bytes, 0);
+  EXPECT_EQ(bytes, std::string("run.json\0text", 13));
+  expect_grad_sync_sums_in_buckets(pg);
   std::printf("worker %d of %d ok\n", pg.rank(), pg.size());
 }
 
@@ -140,36 +193,42 @@ TEST(Dist, ConfigComesFromTorchrunVariablesAndBadOnesAreNamed) {
   for (const char* v : {"MASTER_ADDR", "MASTER_PORT", "WORLD_SIZE", "RANK"}) ::unsetenv(v);
 }
 
-// Worker shards: the union of the workers' step-g batches is exactly one process's step-g batch of W*B
-// examples, every example once per epoch, and every worker has the same number of steps.
+// Worker shards: the union of the workers' parts of a global batch is that batch, in order (one process's
+// step-g batch of W*B examples), parts are B when the batch is full and near-equal when it is short, and
+// every worker has the same number of steps.
 TEST(Dist, WorkerBatchesSplitEachGlobalBatchAndCoverTheEpochOnce) {
   std::vector<size_t> order(23);
   for (size_t i = 0; i < order.size(); ++i) order[i] = (i * 7) % 23;  // a permutation
   for (int world : {1, 2, 3, 4}) {
-    const size_t B = 3;
+    const size_t B = 3, G = B * static_cast<size_t>(world);
+    std::vector<std::vector<size_t>> global;
+    for (size_t s = 0; s < order.size(); s += G)
+      global.emplace_back(order.begin() + static_cast<std::ptrdiff_t>(s), order.begin() + static_cast<std::ptrdiff_t>(std::min(order.size(), s + G)));
     std::vector<std::vector<std::vector<size_t>>> per(world);
-    for (int r = 0; r < world; ++r) per[r] = worker_batches(order, B, r, world);
-    const size_t steps = (order.size() + B * world - 1) / (B * world);
+    for (int r = 0; r < world; ++r) per[r] = worker_batches(global, r, world);
     std::vector<size_t> seen;
-    for (size_t g = 0; g < steps; ++g) {
-      std::vector<size_t> global;
+    for (size_t g = 0; g < global.size(); ++g) {
+      std::vector<size_t> joined;
       for (int r = 0; r < world; ++r) {
-        ASSERT_EQ(per[r].size(), steps) << "world " << world;
-        EXPECT_LE(per[r][g].size(), B);
-        global.insert(global.end(), per[r][g].begin(), per[r][g].end());
+        ASSERT_EQ(per[r].size(), global.size()) << "world " << world;
+        if (global[g].size() == G) { EXPECT_EQ(per[r][g].size(), B); }
+        EXPECT_LE(per[r][g].size(), (global[g].size() + world - 1) / world);
+        EXPECT_GE(per[r][g].size(), global[g].size() / world);
+        joined.insert(joined.end(), per[r][g].begin(), per[r][g].end());
       }
-      const std::vector<size_t> single(order.begin() + static_cast<std::ptrdiff_t>(g * B * world),
-                                       order.begin() + static_cast<std::ptrdiff_t>(std::min(order.size(), (g + 1) * B * world)));
-      EXPECT_EQ(global, single) << "world " << world << " step " << g;
-      seen.insert(seen.end(), global.begin(), global.end());
+      EXPECT_EQ(joined, global[g]) << "world " << world << " step " << g;
+      seen.insert(seen.end(), joined.begin(), joined.end());
     }
     EXPECT_EQ(seen, order);
   }
-  // 23 examples, 4 workers of 3: the last step has 23 - 12 = 11 examples: 3, 3, 3, 2
-  EXPECT_EQ(worker_batches(order, 3, 3, 4).back().size(), 2u);
-  EXPECT_TRUE(worker_batches(std::vector<size_t>(13), 3, 3, 4).back().empty());  // 13 - 12 = 1: workers 1-3 get none
-  EXPECT_THROW(worker_batches(order, 0, 0, 1), Error);
-  EXPECT_THROW(worker_batches(order, 3, 2, 2), Error);
+  // a short last batch of 11 over 4 workers: 2, 3, 3, 3; of 1 over 4: three workers get none
+  const std::vector<size_t> eleven(11), one(1);
+  EXPECT_EQ(worker_slice(eleven, 0, 4).size(), 2u);
+  EXPECT_EQ(worker_slice(eleven, 3, 4).size(), 3u);
+  EXPECT_EQ(worker_slice(one, 0, 4).size() + worker_slice(one, 1, 4).size() + worker_slice(one, 2, 4).size(), 0u);
+  EXPECT_EQ(worker_slice(one, 3, 4).size(), 1u);
+  EXPECT_EQ(worker_range(10, 1, 3), (std::pair<size_t, size_t>{3, 6}));
+  EXPECT_THROW(worker_slice(eleven, 2, 2), Error);
 }
 
 }  // namespace

@@ -1,6 +1,8 @@
 // kotsu train [RUN.yaml] [flags]: fine-tunes a classifier, or instruction-tunes a causal LM (train/lm_trainer); flags override the run file; --resume DIR continues.
 #include "commands.hpp"
 #include "kotsu/core/error.hpp"
+#include "kotsu/dist/launch.hpp"
+#include "kotsu/dist/process_group.hpp"
 #include "kotsu/io/run_file.hpp"
 #include "kotsu/train/cross_validate.hpp"
 #include "kotsu/train/lm_trainer.hpp"
@@ -15,6 +17,7 @@ struct TrainFlags {
   std::string run_file, resume;
   TrainOptions o;
   bool quiet = false;
+  LaunchPlan dist;  // data-parallel workers (not stored in the run: a resume may use another number)
 };
 
 // Registers every TrainOptions flag on `c` (train and cv share them).
@@ -98,10 +101,25 @@ Action add_train(CLI::App& app) {
   auto f = std::make_shared<TrainFlags>();
   auto* c = app.add_subcommand("train", "fine-tune a pre-trained model on labelled texts or pictures");
   c->add_option("--resume", f->resume, "continue the killed or stopped run in this directory");
+  c->add_option("--nproc", f->dist.nproc, "data-parallel workers on this machine (each takes --batch-size examples per step; threads are shared out)")->capture_default_str();
+  c->add_option("--nnodes", f->dist.nnodes, "machines taking part (start the same command on each, with its --node-rank)")->capture_default_str();
+  c->add_option("--node-rank", f->dist.node_rank, "this machine's place in [0, --nnodes)")->capture_default_str();
+  c->add_option("--master", f->dist.master, "ADDR:PORT where node 0's rank 0 meets the others (default: this machine, a free port)");
+  c->add_option("--dist-timeout", f->dist.timeout_seconds, "seconds to wait for a worker that does not answer before stopping")->capture_default_str();
   add_train_options(c, f.get());
   return [f, c]() {
     TrainHooks hooks;
     hooks.quiet = f->quiet;
+    // the launcher: start this machine's workers (this command again) and watch them
+    if (!is_dist_worker() && (f->dist.nproc > 1 || f->dist.nnodes > 1)) return launch_workers(f->dist);
+    check_plan(f->dist);
+    std::unique_ptr<ProcessGroup> workers;
+    if (is_dist_worker()) {
+      workers = std::make_unique<ProcessGroup>(dist_config_from_env());
+      hooks.workers = workers.get();
+      const bool lm = f->resume.empty() ? is_causal_lm_dir(merged_options(*f, c).model) : is_causal_lm_run(f->resume);
+      if (lm) throw Error("options", "--nproc", "data-parallel workers train classifiers; instruction-tune a causal LM in one process");
+    }
     if (!f->resume.empty()) {
       if (is_causal_lm_run(f->resume)) resume_causal_lm(f->resume, hooks);
       else resume_classifier(f->resume, hooks);

@@ -4,6 +4,8 @@
 #include <dlfcn.h>
 #include <link.h>
 
+#include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <thread>
 
@@ -19,6 +21,8 @@ void runtime_init(int threads) {
   if (threads <= 0) {
     unsigned hc = std::thread::hardware_concurrency();
     threads = hc == 0 ? 1 : static_cast<int>(hc);
+    // a data-parallel worker shares the machine with LOCAL_WORLD_SIZE workers (torchrun's variable)
+    if (const char* local = std::getenv("LOCAL_WORLD_SIZE"); local && std::atoi(local) > 1) threads = std::max(1, threads / std::atoi(local));
   }
   at::set_num_threads(threads);
 }

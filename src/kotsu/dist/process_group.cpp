@@ -5,6 +5,7 @@
 #include <torch/torch.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <map>
 
 #include "kotsu/core/error.hpp"
@@ -30,12 +31,16 @@ std::string first_line(const std::exception& e) {
   return msg;
 }
 
-// What a worker sees when a collective fails: Gloo's reason plus who was lost, on one line.
-[[noreturn]] void fail(const DistConfig& c, const std::string& what, const std::exception& e) {
-  throw Error("distributed", what,
-              "rank " + std::to_string(c.rank) + " of " + std::to_string(c.world_size) + ": a worker was lost or stopped answering (" + first_line(e) + ")");
-}
 }  // namespace
+
+// What a worker sees when a collective fails: Gloo's reason plus who was lost, on one line. In a group of
+// two the lost worker is the other one; in a larger group Gloo's reason names the peer's address.
+void ProcessGroup::fail(const std::string& what, const std::exception& e) const {
+  const DistConfig& c = config_;
+  const std::string who = c.world_size == 2 ? "worker rank " + std::to_string(1 - c.rank) + " was lost or stopped answering"
+                                            : "a worker was lost or stopped answering";
+  throw Error("distributed", what, "rank " + std::to_string(c.rank) + " of " + std::to_string(c.world_size) + ": " + who + " (" + first_line(e) + ")");
+}
 
 DistConfig dist_config_from_env() {
   DistConfig c;
@@ -43,6 +48,7 @@ DistConfig dist_config_from_env() {
   c.master_port = env_int("MASTER_PORT", c.master_port, 1, 65535);
   c.world_size = env_int("WORLD_SIZE", c.world_size, 1, 4096);
   c.rank = env_int("RANK", c.rank, 0, c.world_size - 1);
+  c.timeout = std::chrono::seconds(env_int("KOTSU_DIST_TIMEOUT", static_cast<int>(c.timeout.count() / 1000), 1, 86400));
   return c;
 }
 
@@ -113,7 +119,7 @@ void ProcessGroup::all_reduce_sum(std::vector<torch::Tensor>& tensors) {
     try {
       impl_->pg->allreduce(flat)->wait(config_.timeout);
     } catch (const std::exception& e) {
-      fail(config_, "all_reduce", e);
+      fail("all_reduce", e);
     }
     int64_t at = 0;
     for (size_t i : idx) {
@@ -122,6 +128,61 @@ void ProcessGroup::all_reduce_sum(std::vector<torch::Tensor>& tensors) {
       at += n;
     }
   }
+}
+
+struct ProcessGroup::PendingSum::Work {
+  c10::intrusive_ptr<c10d::Work> work;
+  std::vector<torch::Tensor> tensors;
+  std::exception_ptr error;  // starting failed
+};
+
+ProcessGroup::PendingSum ProcessGroup::start_sum(torch::Tensor flat) {
+  PendingSum p;
+  p.group_ = this;
+  p.work_ = std::make_shared<PendingSum::Work>();
+  p.work_->tensors = {std::move(flat)};
+  if (config_.world_size == 1) return p;
+  try {
+    p.work_->work = impl_->pg->allreduce(p.work_->tensors);
+  } catch (const std::exception&) {
+    p.work_->error = std::current_exception();
+  }
+  return p;
+}
+
+void ProcessGroup::PendingSum::wait() {
+  if (!work_) return;
+  try {
+    if (work_->error) std::rethrow_exception(work_->error);
+    if (work_->work) work_->work->wait(group_->config_.timeout);
+  } catch (const Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    group_->fail("all_reduce", e);
+  }
+  work_.reset();
+}
+
+void ProcessGroup::broadcast_bytes(std::string& bytes, int root) {
+  if (config_.world_size == 1) return;
+  std::vector<torch::Tensor> size{torch::full({1}, static_cast<int64_t>(bytes.size()), torch::kLong)};
+  broadcast(size, root);
+  torch::Tensor data = torch::empty({size[0].item<int64_t>()}, torch::kUInt8);
+  if (config_.rank == root && !bytes.empty()) std::memcpy(data.data_ptr(), bytes.data(), bytes.size());
+  std::vector<torch::Tensor> one{data};
+  broadcast(one, root);
+  bytes.assign(reinterpret_cast<const char*>(one[0].data_ptr()), static_cast<size_t>(one[0].numel()));
+}
+
+torch::Tensor ProcessGroup::gather_rows(const torch::Tensor& mine, int64_t offset, int64_t total_rows) {
+  torch::NoGradGuard ng;
+  std::vector<int64_t> shape = mine.sizes().vec();
+  shape[0] = total_rows;
+  torch::Tensor all = torch::zeros(shape, torch::kFloat);
+  all.narrow(0, offset, mine.size(0)).copy_(mine.to(torch::kCPU, torch::kFloat));
+  std::vector<torch::Tensor> t{all};
+  all_reduce_sum(t);  // the other rows are zero on every worker but their owner's
+  return t[0];
 }
 
 void ProcessGroup::broadcast(std::vector<torch::Tensor>& tensors, int root) {
@@ -135,7 +196,7 @@ void ProcessGroup::broadcast(std::vector<torch::Tensor>& tensors, int root) {
     try {
       impl_->pg->broadcast(one, o)->wait(config_.timeout);
     } catch (const std::exception& e) {
-      fail(config_, "broadcast", e);
+      fail("broadcast", e);
     }
     t.copy_(one[0]);
   }
@@ -148,7 +209,7 @@ void ProcessGroup::barrier() {
     o.timeout = config_.timeout;
     impl_->pg->barrier(o)->wait(config_.timeout);
   } catch (const std::exception& e) {
-    fail(config_, "barrier", e);
+    fail("barrier", e);
   }
 }
 

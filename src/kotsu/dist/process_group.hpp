@@ -22,8 +22,8 @@ struct DistConfig {
   std::chrono::milliseconds timeout{60000};  // joining, and each collective
 };
 
-// From the environment (torchrun's names); a missing variable keeps the default, a malformed or
-// out-of-range one is a kotsu::Error naming it.
+// From the environment (torchrun's names, plus KOTSU_DIST_TIMEOUT in seconds); a missing variable keeps
+// the default, a malformed or out-of-range one is a kotsu::Error naming it.
 DistConfig dist_config_from_env();
 
 class ProcessGroup {
@@ -47,9 +47,32 @@ class ProcessGroup {
   void broadcast(std::vector<torch::Tensor>& tensors, int root = 0);
   // Returns when every worker has called it.
   void barrier();
+  // Every worker ends with the element-wise sum (in place, one flat buffer per dtype).
+  void all_reduce_sum(std::vector<torch::Tensor>& tensors);
+  // Starts summing `flat` (one contiguous CPU tensor) over the workers in place and returns at once;
+  // wait() on the handle returns when the sum is there (kotsu::Error when a worker was lost). Sums
+  // must be started in the same order on every worker.
+  class PendingSum {
+   public:
+    void wait();
+    bool valid() const { return work_ != nullptr; }
+
+   private:
+    friend class ProcessGroup;
+    struct Work;
+    std::shared_ptr<Work> work_;
+    const ProcessGroup* group_ = nullptr;
+  };
+  PendingSum start_sum(torch::Tensor flat);
+  // Every worker ends with rank `root`'s bytes.
+  void broadcast_bytes(std::string& bytes, int root = 0);
+  // The rows of a matrix split over the workers by contiguous ranges: worker r holds rows
+  // [offset_r, offset_r + mine.size(0)) of `total_rows`; every worker ends with the whole matrix (float32).
+  torch::Tensor gather_rows(const torch::Tensor& mine, int64_t offset, int64_t total_rows);
+  // The error a failed collective becomes: names this rank and, when it can be known, the lost one.
+  [[noreturn]] void fail(const std::string& what, const std::exception& e) const;
 
  private:
-  void all_reduce_sum(std::vector<torch::Tensor>& tensors);  // in place, one flat buffer per dtype
   DistConfig config_;
   struct Impl;
   std::unique_ptr<Impl> impl_;

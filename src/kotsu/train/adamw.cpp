@@ -208,7 +208,13 @@ void FusedAdamW::save(torch::serialize::OutputArchive& ar) const {
   }
 }
 
+// The state of a row-sparse and of a dense optimizer are read by either (a run resumed with or without
+// data-parallel workers, which train embeddings densely).
 void FusedAdamW::load(torch::serialize::InputArchive& ar) {
+  auto activate_loaded = [](Slot& s, int64_t r) {
+    s.active[static_cast<size_t>(r)] = 1;
+    s.active_rows.push_back(r);
+  };
   torch::Tensor t;
   ar.read("step", t);
   step_ = t.item<int64_t>();
@@ -222,21 +228,25 @@ void FusedAdamW::load(torch::serialize::InputArchive& ar) {
       throw Error("optimizer.pt", "m." + k, "state does not match the model's parameter shapes");
     s.m.copy_(m);
     s.v.copy_(v);
-    if (s.row_sparse) {
-      torch::Tensor act, pend;
-      ar.read("active." + k, act);
-      ar.read("pending." + k, pend);
-      s.active.assign(s.active.size(), 0);
-      s.active_rows.clear();
-      auto a = act.contiguous();
-      for (int64_t j = 0; j < a.numel(); ++j) {
-        int64_t r = a.data_ptr<int64_t>()[j];
-        if (r < 0 || r >= s.param.size(0)) throw Error("optimizer.pt", "active." + k, "row out of range");
-        s.active[static_cast<size_t>(r)] = 1;
-        s.active_rows.push_back(r);
-      }
-      s.pending = pend.item<double>();
+    if (!s.row_sparse) continue;  // a dense slot reads a row-sparse state as is: m = v = 0 on untouched rows
+    s.active.assign(s.active.size(), 0);
+    s.active_rows.clear();
+    torch::Tensor act, pend;
+    if (!ar.try_read("active." + k, act)) {
+      // written by a dense optimizer (a data-parallel run): rows with any moment have been active
+      const torch::Tensor touched = (s.m.ne(0).any(1) | s.v.ne(0).any(1)).nonzero().reshape(-1).to(torch::kLong).contiguous();
+      for (int64_t j = 0; j < touched.numel(); ++j) activate_loaded(s, touched.data_ptr<int64_t>()[j]);
+      s.pending = 1.0;
+      continue;
     }
+    ar.read("pending." + k, pend);
+    auto a = act.contiguous();
+    for (int64_t j = 0; j < a.numel(); ++j) {
+      int64_t r = a.data_ptr<int64_t>()[j];
+      if (r < 0 || r >= s.param.size(0)) throw Error("optimizer.pt", "active." + k, "row out of range");
+      activate_loaded(s, r);
+    }
+    s.pending = pend.item<double>();
   }
 }
 

@@ -94,8 +94,8 @@ class ImageTask : public ClassifierTask {
   torch::Tensor features(bool train) override {
     return run_eval(train ? train_images_ : val_images_, [&](const torch::Tensor& x) { return im_.model->features(x); });
   }
-  torch::Tensor val_logits() override {
-    return run_eval(val_images_, [&](const torch::Tensor& x) { return im_.model->logits(x); });
+  torch::Tensor val_logits(size_t from, size_t to) override {
+    return run_eval(val_images_, [&](const torch::Tensor& x) { return im_.model->logits(x); }, from, to);
   }
   std::vector<std::vector<size_t>> batches(const std::vector<size_t>& order, size_t batch_size, std::mt19937_64&) override {
     std::vector<std::vector<size_t>> out;
@@ -148,14 +148,15 @@ class ImageTask : public ClassifierTask {
     return {torch::stack(xs), torch::tensor(ys, torch::kLong)};
   }
   template <class F>
-  torch::Tensor run_eval(const std::vector<Image>& images, F fn) {
+  torch::Tensor run_eval(const std::vector<Image>& images, F fn, size_t from = 0, size_t to = SIZE_MAX) {
+    to = std::min(to, images.size());
     const bool was = im_.model->is_training();
     im_.model->eval();
     torch::NoGradGuard ng;
     std::vector<torch::Tensor> out;
-    for (size_t s = 0; s < images.size(); s += 64) {
+    for (size_t s = from; s < to; s += 64) {
       std::vector<torch::Tensor> xs;
-      for (size_t i = s; i < std::min(images.size(), s + 64); ++i) xs.push_back(eval_transform(images[i], im_.preprocess));
+      for (size_t i = s; i < std::min(to, s + 64); ++i) xs.push_back(eval_transform(images[i], im_.preprocess));
       out.push_back(fn(torch::stack(xs).to(device_)));
     }
     im_.model->train(was);

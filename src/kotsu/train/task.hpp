@@ -31,8 +31,8 @@ class ClassifierTask {
   virtual std::string describe_model() const = 0;
   // Features of every train or validation example in eval mode, no augmentation: [N, F] on the device.
   virtual torch::Tensor features(bool train) = 0;
-  // Logits of every validation example, eval mode.
-  virtual torch::Tensor val_logits() = 0;
+  // Logits of the validation examples [from, to) (a data-parallel worker's share), eval mode.
+  virtual torch::Tensor val_logits(size_t from, size_t to) = 0;
   // One epoch's mini-batches of train example indices, from a shuffled order.
   virtual std::vector<std::vector<size_t>> batches(const std::vector<size_t>& order, size_t batch_size,
                                                     std::mt19937_64& rng) = 0;

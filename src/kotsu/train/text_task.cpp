@@ -74,7 +74,14 @@ class TextTask : public ClassifierTask {
   torch::Tensor features(bool train) override {
     return compute_features(*tm_.model, train ? train_ : val_, 64, device_).to(device_);
   }
-  torch::Tensor val_logits() override { return predict_logits(*tm_.model, val_, 64, device_); }
+  torch::Tensor val_logits(size_t from, size_t to) override {
+    if (from == 0 && to >= val_.enc.size()) return predict_logits(*tm_.model, val_, 64, device_);
+    EncodedTexts part;
+    part.pad_id = val_.pad_id;
+    part.enc.assign(val_.enc.begin() + static_cast<std::ptrdiff_t>(from), val_.enc.begin() + static_cast<std::ptrdiff_t>(to));
+    if (!val_.labels.empty()) part.labels.assign(val_.labels.begin() + static_cast<std::ptrdiff_t>(from), val_.labels.begin() + static_cast<std::ptrdiff_t>(to));
+    return predict_logits(*tm_.model, part, 64, device_);
+  }
   std::vector<std::vector<size_t>> batches(const std::vector<size_t>& order, size_t batch_size, std::mt19937_64& rng) override {
     return make_batches(order, lengths_, batch_size, o_.group_by_length, rng);
   }

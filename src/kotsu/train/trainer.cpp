@@ -12,6 +12,9 @@
 
 #include "kotsu/core/error.hpp"
 #include "kotsu/core/runtime.hpp"
+#include "kotsu/dist/grad_sync.hpp"
+#include "kotsu/dist/process_group.hpp"
+#include "kotsu/dist/shard.hpp"
 #include "kotsu/eval/metrics.hpp"
 #include "kotsu/io/file.hpp"
 #include "kotsu/io/json_file.hpp"
@@ -199,29 +202,74 @@ TrainResult fit_head_only(Run& r, TrainerState& s, Progress& progress, const Tra
   return result_of(s, o.out);
 }
 
+// Validation logits: all at once in one process; split by contiguous ranges over data-parallel workers
+// and gathered, so every worker scores the same logits and takes the same early-stopping decisions.
+torch::Tensor validation_logits(Run& r, ProcessGroup* pg) {
+  const size_t n = r.task->targets(false).size();
+  if (!pg) return r.task->val_logits(0, n);
+  const auto [from, to] = worker_range(n, pg->rank(), pg->size());
+  const torch::Tensor mine = from < to ? r.task->val_logits(from, to) : torch::zeros({0, static_cast<int64_t>(r.labels().size())});
+  return pg->gather_rows(mine, static_cast<int64_t>(from), static_cast<int64_t>(n)).to(r.device);
+}
+
+// A worker's share of a global batch's loss: its examples' summed loss weights (1 each, or the class
+// weights of a weighted loss, which PyTorch's mean reduction divides by) over the whole batch's.
+double loss_share(const std::vector<size_t>& mine, const std::vector<size_t>& global, const std::vector<int64_t>& y, const std::vector<float>& class_w) {
+  auto weight = [&](const std::vector<size_t>& idx) {
+    double w = 0;
+    for (size_t i : idx) w += class_w.empty() ? 1.0 : class_w[static_cast<size_t>(y[i])];
+    return w;
+  };
+  const double total = weight(global);
+  return total > 0 ? weight(mine) / total : 0.0;
+}
+
 TrainResult run_training(Run& r, TrainerState s, const TrainHooks& hooks, std::unique_ptr<FusedAdamW> opt_holder) {
   const TrainOptions& o = r.o;
-  Progress progress(hooks.quiet);
+  ProcessGroup* pg = hooks.workers;
+  const int world = pg ? pg->size() : 1, rank = pg ? pg->rank() : 0;
+  const bool lead = rank == 0;  // writes the run directory and reports
+  Progress progress(hooks.quiet || !lead);
   Classifier& model = r.task->model();
   FusedAdamW& opt = *opt_holder;
 
   if (o.strategy == "head") return fit_head_only(r, s, progress, hooks);
   const int64_t n = static_cast<int64_t>(epoch_size(r.task->targets(true), o.balance));
-  const int64_t micro_per_epoch = (n + o.batch_size - 1) / o.batch_size;
+  const int64_t global_batch = o.batch_size * world;
+  const int64_t micro_per_epoch = (n + global_batch - 1) / global_batch;
   const int64_t steps_per_epoch = (micro_per_epoch + o.grad_accum - 1) / o.grad_accum;
   const int64_t total_steps = steps_per_epoch * o.epochs;
   const int64_t warmup = static_cast<int64_t>(std::llround(o.warmup_ratio * static_cast<double>(total_steps)));
   const double base_lr = o.effective_lr();
   auto ce_opts = torch::nn::functional::CrossEntropyFuncOptions().label_smoothing(o.label_smoothing);
-  if (o.class_weights == "balanced" || o.balance == "class-weights") ce_opts.weight(balanced_class_weights(r.task->targets(true), r.labels().size()).to(r.device));
+  std::vector<float> class_w;  // the loss weight of each class (empty: unweighted)
+  if (o.class_weights == "balanced" || o.balance == "class-weights") {
+    const torch::Tensor w = balanced_class_weights(r.task->targets(true), r.labels().size());
+    class_w.assign(w.data_ptr<float>(), w.data_ptr<float>() + w.numel());
+    ce_opts.weight(w.to(r.device));
+  }
+  std::unique_ptr<GradSync> sync;
+  if (pg && world > 1) {
+    std::vector<torch::Tensor> trainable;
+    for (auto& t : model.parameters())
+      if (t.requires_grad()) trainable.push_back(t);
+    sync = std::make_unique<GradSync>(*pg, trainable);
+  }
 
   for (int64_t epoch = s.epoch; epoch < o.epochs; ++epoch) {
     auto t0 = std::chrono::steady_clock::now();
-    torch::manual_seed(o.seed * 1000003ULL + static_cast<uint64_t>(epoch));
+    // dropout masks: rank 0 draws what one process would; the other workers draw their own
+    torch::manual_seed(o.seed * 1000003ULL + static_cast<uint64_t>(epoch) + 0x5DEECE66DULL * static_cast<uint64_t>(rank));
     std::mt19937_64 rng(o.seed ^ (0x9E3779B97F4A7C15ULL * static_cast<uint64_t>(epoch + 1)));
     const std::vector<size_t> order = epoch_order(r.task->targets(true), o.balance, rng);
-    std::vector<std::vector<size_t>> batches = r.task->batches(order, static_cast<size_t>(o.batch_size), rng);
-    r.task->begin_epoch(batches, epoch);
+    // the batches one process with batch workers x B takes (every worker computes the same), and this
+    // worker's part of each
+    const std::vector<std::vector<size_t>> global = r.task->batches(order, static_cast<size_t>(global_batch), rng);
+    const std::vector<std::vector<size_t>> batches = pg ? worker_batches(global, rank, world) : global;
+    std::vector<std::vector<size_t>> nonempty;
+    for (const auto& b : batches)
+      if (!b.empty()) nonempty.push_back(b);
+    r.task->begin_epoch(nonempty, epoch);
     r.task->set_training(true);
     progress.start(fmt::format("epoch {}/{}", epoch + 1, o.epochs), micro_per_epoch);
     double loss_sum = 0;
@@ -229,23 +277,37 @@ TrainResult run_training(Run& r, TrainerState s, const TrainHooks& hooks, std::u
     opt.zero_grad();
     for (int64_t mb = 0; mb < micro_per_epoch; ++mb) {
       const std::vector<size_t>& idx = batches[static_cast<size_t>(mb)];
-      torch::Tensor y;
-      torch::Tensor logits = r.task->train_logits(idx, epoch, opt, y);
-      auto loss = torch::nn::functional::cross_entropy(logits.to(torch::kFloat), y, ce_opts);
-      torch::Tensor objective = loss;
-      if (o.l1 > 0) objective = objective + o.l1 * l1_norm(model);
-      (objective / static_cast<double>(o.grad_accum)).backward();
-      loss_sum += loss.item<double>() * static_cast<double>(idx.size());
-      seen += static_cast<int64_t>(idx.size());
-      if ((mb + 1) % o.grad_accum == 0 || mb + 1 == micro_per_epoch) {
+      const bool step_ends = (mb + 1) % o.grad_accum == 0 || mb + 1 == micro_per_epoch;
+      if (sync && step_ends) sync->arm();  // this backward's gradients are summed over the workers as they are ready
+      if (!idx.empty()) {  // a worker can have no examples in a short last batch; it still joins the sum
+        torch::Tensor y;
+        torch::Tensor logits = r.task->train_logits(idx, epoch, opt, y);
+        auto loss = torch::nn::functional::cross_entropy(logits.to(torch::kFloat), y, ce_opts);
+        torch::Tensor objective = loss;
+        if (o.l1 > 0) objective = objective + o.l1 * l1_norm(model);
+        // this worker's share of the global batch's loss (1 in one process)
+        const std::vector<size_t>& whole = global[static_cast<size_t>(mb)];
+        const double share = sync ? loss_share(idx, whole, r.task->targets(true), class_w) : 1.0;
+        (objective * (share / static_cast<double>(o.grad_accum))).backward();
+        loss_sum += loss.item<double>() * (sync ? share * static_cast<double>(whole.size()) : static_cast<double>(idx.size()));
+        seen += static_cast<int64_t>(idx.size());
+      }
+      if (step_ends) {
+        if (sync) sync->finish();
         const double lr = base_lr * schedule_factor(o.schedule, s.global_step, total_steps, warmup);
         opt.step(lr, o.grad_clip);
         ++s.global_step;
       }
-      progress.step(mb + 1, loss_sum / static_cast<double>(seen), seen);
+      progress.step(mb + 1, seen > 0 ? loss_sum / static_cast<double>(seen) : 0.0, seen);
     }
     progress.finish();
     const double train_secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (pg) {  // the epoch's loss and examples over all workers
+      std::vector<torch::Tensor> t{torch::tensor({loss_sum, static_cast<double>(seen)}, torch::kDouble)};
+      pg->all_reduce_sum(t);
+      loss_sum = t[0][0].item<double>();
+      seen = static_cast<int64_t>(std::llround(t[0][1].item<double>()));
+    }
 
     // validation
     opt.flush();
@@ -256,7 +318,7 @@ TrainResult run_training(Run& r, TrainerState s, const TrainHooks& hooks, std::u
     bool improved = epoch + 1 == o.epochs, metric_improved = true;  // without validation: the last epoch's model
     std::string val_text = "no validation";
     if (o.validation) {
-      torch::Tensor vlogits = r.task->val_logits();
+      torch::Tensor vlogits = validation_logits(r, pg);
       const ClassificationMetrics m = score_logits(vlogits, r.task->targets(false)).metrics;
       value = m.get(o.metric);
       val_loss = m.log_loss;
@@ -274,8 +336,10 @@ TrainResult run_training(Run& r, TrainerState s, const TrainHooks& hooks, std::u
       s.best_loss = val_loss;
       s.has_best = true;
       s.best_epoch = epoch + 1;
-      r.task->save(o.out);  // with adapters folded in (models/lora merged_state): an ordinary model directory
-      if (o.strategy == "lora") save_peft_adapter(model, r.lora, o.out, fs::absolute(o.model).string(), "SEQ_CLS");
+      if (lead) {
+        r.task->save(o.out);  // with adapters folded in (models/lora merged_state): an ordinary model directory
+        if (o.strategy == "lora") save_peft_adapter(model, r.lora, o.out, fs::absolute(o.model).string(), "SEQ_CLS");
+      }
     }
     progress.log(fmt::format("epoch {}/{}  train_loss {:.4f}  {}  {:.1f}s {:.0f} ex/s{}", epoch + 1, o.epochs,
                              loss_sum / static_cast<double>(seen), val_text, train_secs, ex_per_s,
@@ -286,20 +350,22 @@ TrainResult run_training(Run& r, TrainerState s, const TrainHooks& hooks, std::u
     // resumable checkpoint: a new folder, then the state file that names it, then drop the old folder
     const std::string prev = s.checkpoint;
     s.checkpoint = fmt::format("checkpoint-{}", s.epoch);
-    const std::string ck = (fs::path(o.out) / s.checkpoint).string();
-    make_dirs(ck);
-    NamedTensors w;
-    for (auto& [nm, t] : model.state()) w.emplace_back(nm, t);
-    save_safetensors(ck + "/model.safetensors", w);
-    write_atomic(ck + "/optimizer.pt", serialize_optimizer(opt));
-    write_atomic((fs::path(o.out) / "trainer_state.json").string(), s.to_json().dump(2) + "\n");
-    if (!prev.empty() && prev != s.checkpoint) fs::remove_all(fs::path(o.out) / prev);
-    write_run_json(r, s, "running");
+    if (lead) {
+      const std::string ck = (fs::path(o.out) / s.checkpoint).string();
+      make_dirs(ck);
+      NamedTensors w;
+      for (auto& [nm, t] : model.state()) w.emplace_back(nm, t);
+      save_safetensors(ck + "/model.safetensors", w);
+      write_atomic(ck + "/optimizer.pt", serialize_optimizer(opt));
+      write_atomic((fs::path(o.out) / "trainer_state.json").string(), s.to_json().dump(2) + "\n");
+      if (!prev.empty() && prev != s.checkpoint) fs::remove_all(fs::path(o.out) / prev);
+      write_run_json(r, s, "running");
+    }
 
     if (hooks.stop_after_epoch > 0 && s.epoch >= hooks.stop_after_epoch && s.epoch < o.epochs && !s.stopped_early)
       return result_of(s, o.out);
     if (hooks.on_epoch && hooks.on_epoch(s.epoch, value) && s.epoch < o.epochs && !s.stopped_early) {
-      write_run_json(r, s, "pruned");
+      if (lead) write_run_json(r, s, "pruned");
       progress.log(fmt::format("stopped after epoch {} (pruned by the search)", s.epoch));
       TrainResult pr = result_of(s, o.out);
       pr.pruned = true;
@@ -310,7 +376,7 @@ TrainResult run_training(Run& r, TrainerState s, const TrainHooks& hooks, std::u
       break;
     }
   }
-  write_run_json(r, s, "finished");
+  if (lead) write_run_json(r, s, "finished");
   if (o.validation) progress.log(fmt::format("best {} {:.4f} at epoch {}; model saved in {}", o.metric, s.best, s.best_epoch, o.out));
   else progress.log(fmt::format("trained {} epochs without validation; model saved in {}", s.epoch, o.out));
   return result_of(s, o.out);
@@ -331,7 +397,8 @@ void fit_head_first(Run& r, Progress& progress) {
                            std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()));
 }
 
-std::unique_ptr<FusedAdamW> make_optimizer(Run& r) {
+// distributed: no sparse embedding gradients (the workers' gradients are summed as dense buckets)
+std::unique_ptr<FusedAdamW> make_optimizer(Run& r, bool distributed) {
   ClassifierTask& task = *r.task;
   const TrainOptions& o = r.o;
   Classifier& model = task.model();
@@ -340,7 +407,7 @@ std::unique_ptr<FusedAdamW> make_optimizer(Run& r) {
   bool embeddings_train = false;
   for (auto& [n, t] : trainable)
     if (n.find("word_embeddings") != std::string::npos) embeddings_train = true;
-  if (embeddings_train && model.parameters().front().device().is_cpu()) sparse = task.use_sparse_embedding_grads();
+  if (embeddings_train && model.parameters().front().device().is_cpu() && !distributed) sparse = task.use_sparse_embedding_grads();
   // one decay and one no-decay group per parameter group; with lr_decay < 1 each group below the head
   // trains at lr_decay times the rate of the group above it (discriminative learning rates)
   std::vector<FusedAdamW::Group> groups;
@@ -383,67 +450,107 @@ void describe(const Run& r, Progress& p) {
     p.log("warning: this CPU has no AVX512-BF16, so bf16 matmuls are emulated and slower than float32; drop --bf16 here");
 }
 
+// Every worker starts from rank 0's weights and optimizer state (PyTorch DDP broadcasts the same way).
+void start_from_rank0(Run& r, FusedAdamW& opt, ProcessGroup& pg) {
+  std::vector<torch::Tensor> state;
+  for (auto& [name, t] : r.task->model().state()) state.push_back(t);
+  pg.broadcast(state, 0);
+  std::string bytes = pg.rank() == 0 ? serialize_optimizer(opt) : std::string();
+  pg.broadcast_bytes(bytes, 0);
+  if (pg.rank() != 0) {
+    std::istringstream in(bytes);
+    torch::serialize::InputArchive ar;
+    ar.load_from(in);
+    opt.load(ar);
+  }
+}
+
 }  // namespace
 
 TrainResult train_classifier(const TrainOptions& o, const TrainHooks& hooks) {
   o.validate();
+  ProcessGroup* pg = hooks.workers;
+  const bool lead = !pg || pg->rank() == 0;
+  if (pg && o.strategy == "head")
+    throw Error("options", "--nproc", "strategy head fits the head once on cached features in one process; run it without data-parallel workers");
   runtime_init(o.threads);
-  if (fs::exists(fs::path(o.out) / "trainer_state.json"))
-    throw Error(o.out, "--out", "already holds a run; use --resume to continue it or choose another directory");
-  // never write over a model that is not a kotsu run (the pretrained model itself, most likely)
-  std::error_code ec;
-  if (fs::exists(o.out) && fs::exists(o.model) && fs::equivalent(o.out, o.model, ec))
-    throw Error(o.out, "--out", "is the --model directory; the run would overwrite the pretrained model");
-  if (fs::exists(fs::path(o.out) / "model.safetensors") && !fs::exists(fs::path(o.out) / "run.json"))
-    throw Error(o.out, "--out", "holds a model that is not a kotsu run; choose another directory");
-  Progress p(hooks.quiet);
+  if (lead) {
+    if (fs::exists(fs::path(o.out) / "trainer_state.json"))
+      throw Error(o.out, "--out", "already holds a run; use --resume to continue it or choose another directory");
+    // never write over a model that is not a kotsu run (the pretrained model itself, most likely)
+    std::error_code ec;
+    if (fs::exists(o.out) && fs::exists(o.model) && fs::equivalent(o.out, o.model, ec))
+      throw Error(o.out, "--out", "is the --model directory; the run would overwrite the pretrained model");
+    if (fs::exists(fs::path(o.out) / "model.safetensors") && !fs::exists(fs::path(o.out) / "run.json"))
+      throw Error(o.out, "--out", "holds a model that is not a kotsu run; choose another directory");
+  }
+  Progress p(hooks.quiet || !lead);
   Run r = prepare(o, {}, p);
-  make_dirs(o.out);
-  auto opt = make_optimizer(r);
+  if (lead) make_dirs(o.out);
+  auto opt = make_optimizer(r, pg != nullptr);
   describe(r, p);
+  if (pg) p.log(fmt::format("data-parallel: {} workers x batch {} = {} examples per step", pg->size(), o.batch_size, pg->size() * o.batch_size));
   if (o.strategy != "head" && o.init == "pretrained" && o.head_first && r.task->head_initialised())
-    fit_head_first(r, p);
+    fit_head_first(r, p);  // every worker: the same seeded fit
+  if (pg) start_from_rank0(r, *opt, *pg);
   TrainerState s;
-  write_run_json(r, s, "running");
+  if (lead) write_run_json(r, s, "running");
   return run_training(r, s, hooks, std::move(opt));
 }
 
 TrainResult resume_classifier(const std::string& run_dir, const TrainHooks& hooks) {
+  ProcessGroup* pg = hooks.workers;
+  const bool lead = !pg || pg->rank() == 0;
   const std::string state_path = (fs::path(run_dir) / "trainer_state.json").string();
   const std::string run_path = (fs::path(run_dir) / "run.json").string();
-  if (!file_exists(run_path) || !file_exists(state_path))
-    throw Error(run_dir, "--resume", "no checkpoint to resume (run.json / trainer_state.json missing)");
-  const nlohmann::json rj = read_json(run_path), sj = read_json(state_path);
+  // rank 0 reads the run (the other workers may be on machines without the run directory)
+  std::string run_text, state_text;
+  if (lead) {
+    if (!file_exists(run_path) || !file_exists(state_path))
+      throw Error(run_dir, "--resume", "no checkpoint to resume (run.json / trainer_state.json missing)");
+    run_text = read_json(run_path).dump();
+    state_text = read_json(state_path).dump();
+  }
+  if (pg) {
+    pg->broadcast_bytes(run_text, 0);
+    pg->broadcast_bytes(state_text, 0);
+  }
+  const nlohmann::json rj = nlohmann::json::parse(run_text), sj = nlohmann::json::parse(state_text);
   TrainOptions o;
   o.merge_json(rj.at("options"), run_path);
   o.out = run_dir;
   o.validate();
   runtime_init(o.threads);
   TrainerState s = TrainerState::from_json(sj, state_path);
-  Progress p(hooks.quiet);
+  Progress p(hooks.quiet || !lead);
   if (rj.value("status", "") == "finished") {
     p.log("run " + run_dir + " already finished; nothing to resume");
     return result_of(s, run_dir);
   }
+  if (pg && o.strategy == "head") throw Error(run_dir, "--nproc", "strategy head runs in one process; resume it without data-parallel workers");
   Run r = prepare(o, rj.at("labels").get<std::vector<std::string>>(), p);
-  auto opt = make_optimizer(r);  // first: strategy lora adds the adapter tensors the checkpoint holds
-  const std::string ck = (fs::path(run_dir) / s.checkpoint).string();
-  {
-    torch::NoGradGuard ng;
-    SafetensorsReader reader(ck + "/model.safetensors");
-    for (auto& [name, t] : r.task->model().state()) {
-      if (!reader.find(name)) throw Error(reader.path(), name, "tensor missing from the checkpoint");
-      t.copy_(reader.tensor(name));
+  auto opt = make_optimizer(r, pg != nullptr);  // first: strategy lora adds the adapter tensors the checkpoint holds
+  if (lead) {
+    const std::string ck = (fs::path(run_dir) / s.checkpoint).string();
+    {
+      torch::NoGradGuard ng;
+      SafetensorsReader reader(ck + "/model.safetensors");
+      for (auto& [name, t] : r.task->model().state()) {
+        if (!reader.find(name)) throw Error(reader.path(), name, "tensor missing from the checkpoint");
+        t.copy_(reader.tensor(name));
+      }
+    }
+    try {
+      torch::serialize::InputArchive ar;
+      ar.load_from(ck + "/optimizer.pt");
+      opt->load(ar);
+    } catch (const c10::Error& e) {
+      throw Error(ck + "/optimizer.pt", "", "unreadable optimizer state");
     }
   }
-  try {
-    torch::serialize::InputArchive ar;
-    ar.load_from(ck + "/optimizer.pt");
-    opt->load(ar);
-  } catch (const c10::Error& e) {
-    throw Error(ck + "/optimizer.pt", "", "unreadable optimizer state");
-  }
-  p.log(fmt::format("resuming {} after epoch {} (step {})", run_dir, s.epoch, s.global_step));
+  if (pg) start_from_rank0(r, *opt, *pg);
+  p.log(fmt::format("resuming {} after epoch {} (step {}){}", run_dir, s.epoch, s.global_step,
+                    pg ? fmt::format(" with {} data-parallel workers", pg->size()) : ""));
   return run_training(r, s, hooks, std::move(opt));
 }
 

@@ -14,6 +14,8 @@
 
 namespace kotsu {
 
+class ProcessGroup;
+
 struct TrainResult {
   std::string out;
   double best_metric = 0;
@@ -30,6 +32,11 @@ struct TrainHooks {
   // After each epoch's validation (once for a head fit) with the validation metric; returning true stops
   // the run there (status "pruned" in run.json; the best checkpoint so far stays). Hyper-parameter search.
   std::function<bool(int64_t epoch, double metric)> on_epoch;
+  // Data-parallel training: this process is one worker of the group (dist/process_group). Every worker
+  // runs the same call; each trains on its share of every global batch of workers x batch_size examples,
+  // gradients are summed over the group during the backward pass, validation is split and gathered, and
+  // only rank 0 writes the run directory. nullptr: one process.
+  ProcessGroup* workers = nullptr;
 };
 
 TrainResult train_classifier(const TrainOptions& opts, const TrainHooks& hooks = {});

@@ -1,0 +1,194 @@
+// Data-parallel training end to end through the CLI (dist/launch starts the workers, train/trainer shards
+// the batches and sums the gradients with dist/grad_sync): two workers with batch B must reach the weights
+// one process reaches with batch 2B; a killed worker stops the run with its rank named, and the run resumes
+// with another number of workers.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <torch/torch.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <algorithm>
+#include <future>
+#include <map>
+#include <regex>
+#include <sstream>
+#include <thread>
+
+#include "kotsu/io/safetensors.hpp"
+#include "test_models.hpp"
+#include "test_util.hpp"
+
+namespace kotsu {
+namespace {
+
+namespace fs = std::filesystem;
+
+// A copy of a model directory with some config.json fields changed (dropout off: the workers' masks
+// cannot be one process's).
+std::string model_copy(const std::string& from, const std::string& tag, const nlohmann::json& changes) {
+  const std::string dir = test::temp_dir(tag) + "/model";
+  fs::copy(from, dir, fs::copy_options::recursive);
+  nlohmann::json c = nlohmann::json::parse(std::ifstream(dir + "/config.json"));
+  c.update(changes);
+  std::ofstream(dir + "/config.json") << c.dump(2);
+  return dir;
+}
+
+std::string cli() { return KOTSU_CLI; }
+
+// The largest absolute difference between the tensors two model files share (with same_names, they must
+// hold the same tensors).
+double max_difference(const std::string& a, const std::string& b, size_t* compared, bool same_names = true) {
+  const auto ta = load_safetensors(a), tb = load_safetensors(b);
+  if (same_names) { EXPECT_EQ(ta.size(), tb.size()); }
+  double worst = 0;
+  *compared = 0;
+  for (const auto& [name, t] : ta) {
+    const auto it = tb.find(name);
+    if (it == tb.end()) {
+      if (same_names) ADD_FAILURE() << name << " missing from " << b;
+      continue;
+    }
+    worst = std::max(worst, (t.to(torch::kDouble) - it->second.to(torch::kDouble)).abs().max().item<double>());
+    ++*compared;
+  }
+  return worst;
+}
+
+// One process at batch 2B and two workers at batch B train to the same weights (and both moved away from
+// where they started, so the comparison is not of two untouched models).
+void expect_two_workers_equal_one(const std::string& model, const std::string& data, const std::string& extra, int batch, const std::string& tag) {
+  const std::string dir = test::temp_dir(tag);
+  const std::string common = " --model " + model + " --data " + data + " --validation false --threads 1 --quiet" + extra;
+  int st = 0;
+  std::string out = test::run_command(cli() + " train" + common + " --batch-size " + std::to_string(2 * batch) + " --out " + dir + "/one", &st);
+  ASSERT_EQ(st, 0) << out;
+  out = test::run_command(cli() + " train" + common + " --batch-size " + std::to_string(batch) + " --nproc 2 --out " + dir + "/two", &st);
+  ASSERT_EQ(st, 0) << out;
+  EXPECT_NE(out.find("data-parallel: 2 workers here (ranks 0-1 of 2"), std::string::npos) << out;
+  EXPECT_FALSE(fs::exists(dir + "/two/checkpoint-0"));
+  size_t n = 0;
+  const double diff = max_difference(dir + "/one/model.safetensors", dir + "/two/model.safetensors", &n);
+  EXPECT_GT(n, 10u);
+  std::printf("%s: largest difference %.3g over %zu tensors\n", tag.c_str(), diff, n);
+  EXPECT_LT(diff, 1e-5) << tag << ": 2 workers x batch " << batch << " vs 1 x " << 2 * batch;
+  const nlohmann::json one = nlohmann::json::parse(std::ifstream(dir + "/one/run.json"));
+  const nlohmann::json two = nlohmann::json::parse(std::ifstream(dir + "/two/run.json"));
+  EXPECT_EQ(one["history"].back()["step"], two["history"].back()["step"]);
+  EXPECT_NEAR(one["history"].back()["train_loss"].get<double>(), two["history"].back()["train_loss"].get<double>(), 1e-5);
+  size_t m = 0;
+  EXPECT_GT(max_difference(dir + "/one/model.safetensors", model + "/model.safetensors", &m, false), 1e-3);  // the encoder trained
+  EXPECT_GT(m, 10u);
+}
+
+// The first `keep[label]` rows of each label of a CSV with a header (imbalanced subsets), with `prefix`
+// put before the first field (absolute picture paths).
+std::string csv_subset(const std::string& from, std::map<std::string, int> keep, const std::string& tag, const std::string& prefix = "") {
+  std::ifstream in(from);
+  const std::string path = test::temp_dir(tag) + "/data.csv";
+  std::ofstream out(path);
+  std::string line;
+  std::getline(in, line);
+  out << line << "\n";
+  while (std::getline(in, line)) {
+    std::string label = line.substr(line.rfind(',') + 1);
+    label.erase(std::remove_if(label.begin(), label.end(), [](char c) { return c == '"' || c == '\r'; }), label.end());
+    if (keep[label]-- > 0) out << prefix << line << "\n";
+  }
+  return path;
+}
+
+TEST(DistTrain, TwoWorkersAtBatchBEqualOneProcessAt2BOnTinyBert) {
+  const std::string model = model_copy(test::fixture("tiny_bert_init"), "ddp-bert-model", {{"hidden_dropout_prob", 0.0}, {"attention_probs_dropout_prob", 0.0}});
+  // 300 rows, 16 per step: 19 steps, the last one short (12 rows, 6 per worker)
+  expect_two_workers_equal_one(model, test::fixture("task/train.csv"), " --epochs 2 --lr 1e-3", 8, "ddp-bert");
+  // imbalanced, 233 rows: the last step has 9 (4 and 5); a class-weighted loss and 2 micro-batches per
+  // step exercise the workers' loss shares and the accumulation (no clipping: a clipped gradient hides a
+  // wrongly scaled one)
+  const std::string imbalanced = csv_subset(test::fixture("task/train.csv"), {{"card", 100}, {"loan", 95}, {"transfer", 38}}, "ddp-bert-data");
+  expect_two_workers_equal_one(model, imbalanced, " --epochs 1 --lr 1e-3 --class-weights balanced --grad-accum 2 --grad-clip 0", 8, "ddp-bert-weighted");
+}
+
+TEST(DistTrain, TwoWorkersAtBatchBEqualOneProcessAt2BOnACnn) {
+  const std::string base = test::tiny_mobilenet("ddp-cnn-base");
+  const std::string model = model_copy(base, "ddp-cnn-model", {{"classifier_dropout_prob", 0.0}});
+  // 9 pictures, 4 per step: the last step has one picture, so one worker trains on none there; random
+  // crops and flips are drawn per (seed, epoch, picture), the same in any worker
+  const std::string data = csv_subset(test::fixture("image_task/images.csv"), {{"cat", 4}, {"dog", 4}, {"fox", 1}}, "ddp-cnn-data", test::fixture("image_task") + "/");
+  expect_two_workers_equal_one(model, data, " --epochs 2 --lr 3e-3 --strategy full --head-first false --grad-clip 0", 2, "ddp-cnn");
+}
+
+// The launcher's stderr line "... pids A B ..." -> {A, B}.
+std::vector<int> worker_pids(const std::string& log) {
+  std::smatch m;
+  std::vector<int> pids;
+  if (std::regex_search(log, m, std::regex("pids ([0-9 ]+)\\)"))) {
+    std::istringstream in(m[1].str());
+    for (int p; in >> p;) pids.push_back(p);
+  }
+  return pids;
+}
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+// Killing a worker mid-run: the launcher and the surviving worker stop within 60 s naming rank 1; the run
+// resumes from its last checkpoint with two workers to exactly the uninterrupted two-worker result, and
+// with one process to the end.
+TEST(DistTrain, AKilledWorkerStopsTheRunNamingItAndTheRunResumes) {
+  const std::string model = model_copy(test::fixture("tiny_bert_init"), "ddp-kill-model", {{"hidden_dropout_prob", 0.0}, {"attention_probs_dropout_prob", 0.0}});
+  const std::string dir = test::temp_dir("ddp-kill");
+  const std::string args = " --model " + model + " --data " + test::fixture("task/train.csv") + " --validation false --threads 1 --epochs 30 --lr 1e-3 --batch-size 8";
+  int st = 0;
+  std::string out = test::run_command(cli() + " train" + args + " --nproc 2 --quiet --out " + dir + "/whole", &st);
+  ASSERT_EQ(st, 0) << out;
+
+  const std::string log = dir + "/killed.log";
+  auto run = std::async(std::launch::async, [&] {
+    int s = 0;
+    test::run_command(cli() + " train" + args + " --nproc 2 --out " + dir + "/killed > " + log + " 2>&1", &s);
+    return s;
+  });
+  std::vector<int> pids;
+  const auto limit = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (std::chrono::steady_clock::now() < limit && (pids.size() < 2 || !fs::exists(dir + "/killed/checkpoint-3"))) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    pids = worker_pids(read_text(log));
+  }
+  ASSERT_EQ(pids.size(), 2u) << read_text(log);
+  ASSERT_TRUE(fs::exists(dir + "/killed/checkpoint-3")) << read_text(log);
+  ASSERT_EQ(::kill(pids[1], SIGKILL), 0);
+  const auto killed_at = std::chrono::steady_clock::now();
+  ASSERT_EQ(run.wait_for(std::chrono::seconds(90)), std::future_status::ready) << "the launcher did not stop";
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - killed_at).count();
+  EXPECT_NE(run.get(), 0);
+  EXPECT_LT(secs, 60.0);
+  const std::string text = read_text(log);
+  EXPECT_NE(text.find("worker rank 1 (pid " + std::to_string(pids[1]) + ") was killed by signal 9"), std::string::npos) << text;
+  EXPECT_NE(text.find("rank 0 of 2: worker rank 1 was lost or stopped answering"), std::string::npos) << text;
+  EXPECT_NE(::kill(pids[0], 0), 0) << "rank 0 still runs";
+  const nlohmann::json state = nlohmann::json::parse(std::ifstream(dir + "/killed/trainer_state.json"));
+  EXPECT_GE(state["epoch"].get<int>(), 3);
+  EXPECT_LT(state["epoch"].get<int>(), 30) << "the kill came too late to test anything";
+
+  // a copy resumes with one process; the run itself with two workers, to the uninterrupted result
+  fs::copy(dir + "/killed", dir + "/killed1", fs::copy_options::recursive);
+  out = test::run_command(cli() + " train --resume " + dir + "/killed --nproc 2", &st);
+  ASSERT_EQ(st, 0) << out;
+  EXPECT_NE(out.find("with 2 data-parallel workers"), std::string::npos) << out;
+  size_t n = 0;
+  EXPECT_LT(max_difference(dir + "/whole/model.safetensors", dir + "/killed/model.safetensors", &n), 1e-6);
+  out = test::run_command(cli() + " train --resume " + dir + "/killed1 --quiet", &st);
+  ASSERT_EQ(st, 0) << out;
+  const nlohmann::json done = nlohmann::json::parse(std::ifstream(dir + "/killed1/run.json"));
+  EXPECT_EQ(done["status"], "finished");
+  EXPECT_EQ(done["history"].size(), 30u);
+}
+
+}  // namespace
+}  // namespace kotsu
