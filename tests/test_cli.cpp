@@ -1,5 +1,6 @@
 // The kotsu binary as a user runs it: YAML run files, flags, stdin, errors on one line, kill -9 and --resume.
 #include <signal.h>
+#include <torch/cuda.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -97,7 +98,18 @@ TEST(Cli, ErrorsAreOneLineAndNonZero) {
       {"inspect " + dir + "/bad.tflite", "bad.tflite: header: file is too short"},
       {"import tflite " + dir + "/nowhere.tflite --out " + dir + "/m", "nowhere.tflite: no such file"},
       {"import tfjs " + test::fixture("tfjs") + " --labels x.txt --out " + dir + "/m", "--labels: applies to image classifiers only"},
+      {"predict --run " + test::fixture("tiny_bert") + " --device gpu hello", "--device: 'gpu' is not cpu or cuda[:N]"},
+      {"eval --run " + test::fixture("tiny_bert") + " --data x.csv --device cuda:1x", "--device: 'cuda:1x' is not cpu or cuda[:N]"},
+      // data-parallel flags
+      {"train --model " + test::fixture("tiny_bert_init") + " --data " + test::fixture("task/train.csv") + " --out " + dir + "/d --nnodes 2", "--master: several machines"},
+      {"train --model " + test::fixture("tiny_bert_init") + " --data " + test::fixture("task/train.csv") + " --out " + dir + "/d --nnodes 2 --node-rank 2 --master a:1", "--node-rank: 2 is outside [0, 2)"},
+      {"train --model " + test::fixture("tiny_bert_init") + " --data " + test::fixture("task/train.csv") + " --out " + dir + "/d --nproc 2 --strategy head", "strategy head fits the head once"},
   };
+  if (!torch::cuda::is_available()) {  // a CPU-only build says so and how to get a CUDA one
+    cases.push_back({"train --model " + test::fixture("tiny_bert_init") + " --data " + test::fixture("task/train.csv") + " --out " + dir + "/c --device cuda",
+                     "--device: cuda: no CUDA device"});
+    cases.push_back({"serve " + test::fixture("tiny_bert") + " --device cuda:0", "--device: cuda:0: no CUDA device"});
+  }
   for (const auto& c : cases) {
     auto r = run(c.args);
     EXPECT_EQ(r.code, 1) << c.args << "\n" << r.out;

@@ -4,6 +4,7 @@
 // with another number of workers.
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <unistd.h>
 #include <torch/torch.h>
 
 #include <chrono>
@@ -188,6 +189,52 @@ TEST(DistTrain, AKilledWorkerStopsTheRunNamingItAndTheRunResumes) {
   const nlohmann::json done = nlohmann::json::parse(std::ifstream(dir + "/killed1/run.json"));
   EXPECT_EQ(done["status"], "finished");
   EXPECT_EQ(done["history"].size(), 30u);
+}
+
+// Two network namespaces joined by a veth pair stand for two machines (made and removed here; needs
+// root, skipped otherwise): `kotsu train --nnodes 2 --node-rank R --master 10.x.0.1:PORT` in each, Gloo on
+// each side's veth (GLOO_SOCKET_IFNAME), trains to the single-process result at the doubled batch.
+TEST(DistTrain, TwoMachinesInNetworkNamespacesTrainLikeOneProcess) {
+  const std::string tag = "kt" + std::to_string(getpid() % 100000);
+  const std::string a = tag + "a", b = tag + "b";
+  int st = 0;
+  std::string out = test::run_command("ip netns add " + a + " && ip netns add " + b, &st);
+  if (st != 0) {
+    test::run_command("ip netns del " + a + "; ip netns del " + b, nullptr);
+    GTEST_SKIP() << "cannot make network namespaces here (needs root and iproute2): " << out;
+  }
+  struct Cleanup {
+    std::string a, b;
+    ~Cleanup() { test::run_command("ip netns del " + a + "; ip netns del " + b, nullptr); }
+  } cleanup{a, b};
+  const std::string net = "10." + std::to_string(100 + getpid() % 100) + ".0.";
+  out = test::run_command("ip link add " + a + " type veth peer name " + b + " && ip link set " + a + " netns " + a + " && ip link set " + b + " netns " + b +
+                              " && ip -n " + a + " addr add " + net + "1/24 dev " + a + " && ip -n " + b + " addr add " + net + "2/24 dev " + b +
+                              " && ip -n " + a + " link set " + a + " up && ip -n " + b + " link set " + b + " up && ip -n " + a + " link set lo up && ip -n " + b +
+                              " link set lo up",
+                          &st);
+  ASSERT_EQ(st, 0) << out;
+
+  const std::string model = model_copy(test::fixture("tiny_bert_init"), "ddp-netns-model", {{"hidden_dropout_prob", 0.0}, {"attention_probs_dropout_prob", 0.0}});
+  const std::string dir = test::temp_dir("ddp-netns");
+  const std::string args = " train --model " + model + " --data " + test::fixture("task/train.csv") + " --validation false --threads 1 --epochs 2 --lr 1e-3 --quiet";
+  out = test::run_command(cli() + args + " --batch-size 16 --out " + dir + "/one", &st);
+  ASSERT_EQ(st, 0) << out;
+  const std::string master = " --nnodes 2 --master " + net + "1:29561 --dist-timeout 60 --batch-size 8 --out " + dir + "/two";
+  auto node1 = std::async(std::launch::async, [&] {
+    int s = 0;
+    std::string o = test::run_command("ip netns exec " + b + " env GLOO_SOCKET_IFNAME=" + b + " " + cli() + args + master + " --node-rank 1", &s);
+    return std::make_pair(s, o);
+  });
+  out = test::run_command("ip netns exec " + a + " env GLOO_SOCKET_IFNAME=" + a + " " + cli() + args + master + " --node-rank 0", &st);
+  const auto [st1, out1] = node1.get();
+  ASSERT_EQ(st, 0) << out;
+  ASSERT_EQ(st1, 0) << out1;
+  EXPECT_NE(out.find("ranks 0-0 of 2"), std::string::npos) << out;
+  EXPECT_NE(out1.find("ranks 1-1 of 2"), std::string::npos) << out1;
+  size_t n = 0;
+  EXPECT_LT(max_difference(dir + "/one/model.safetensors", dir + "/two/model.safetensors", &n), 1e-5);
+  EXPECT_GT(n, 10u);
 }
 
 }  // namespace

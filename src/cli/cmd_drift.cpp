@@ -31,6 +31,7 @@ Action add_drift(CLI::App& app) {
   c->add_option("--threads", f->threads, "CPU threads (0 = all cores)");
   c->add_option("--device", f->device, "cpu or cuda[:N]")->capture_default_str();
   return [f]() {
+    check_device(f->device);
     runtime_init(f->threads);
     const DriftSample live = read_prediction_log(f->log, f->model);
     std::string source;

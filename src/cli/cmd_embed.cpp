@@ -30,6 +30,7 @@ Action add_embed(CLI::App& app) {
   c->add_option("--threads", f->threads, "CPU threads (0 = all cores)");
   c->add_option("--device", f->device, "cpu or cuda[:N]")->capture_default_str();
   return [f]() {
+    check_device(f->device);
     runtime_init(f->threads);
     TextColumns cols;
     cols.text = f->text_col;

@@ -33,6 +33,7 @@ Action add_eval(CLI::App& app) {
   c->add_option("--device", f->device, "cpu or cuda[:N]")->capture_default_str();
   c->add_flag("--json", f->json, "print the JSON report instead of the table");
   return [f]() {
+    check_device(f->device);
     runtime_init(f->threads);
     EvalResult r;
     if (is_image_model_dir(f->run)) {

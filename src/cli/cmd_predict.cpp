@@ -74,6 +74,7 @@ Action add_predict(CLI::App& app) {
   c->add_option("--batch-size", f->batch, "lines per forward pass when reading stdin")->capture_default_str();
   c->add_option("--device", f->device, "cpu or cuda[:N]")->capture_default_str();
   return [f]() {
+    check_device(f->device);
     runtime_init(f->threads);
     if (is_image_model_dir(f->run)) return predict_pictures(*f);
     TextModel m = load_text_model(f->run);

@@ -47,6 +47,7 @@ Action add_serve(CLI::App& app) {
   c->add_option("--log-rate", f->o.log.rate, "fraction of inputs logged")->capture_default_str();
   c->add_flag("--log-inputs", f->o.log.store_inputs, "store texts in the log (default: only their SHA-256)");
   return [f]() {
+    check_device(f->o.device);
     runtime_init(f->threads);
     f->o.batch.max_wait = std::chrono::microseconds(std::max<int64_t>(0, f->max_wait_us));
     std::vector<ModelSpec> specs;

@@ -106,19 +106,28 @@ Action add_train(CLI::App& app) {
   c->add_option("--node-rank", f->dist.node_rank, "this machine's place in [0, --nnodes)")->capture_default_str();
   c->add_option("--master", f->dist.master, "ADDR:PORT where node 0's rank 0 meets the others (default: this machine, a free port)");
   c->add_option("--dist-timeout", f->dist.timeout_seconds, "seconds to wait for a worker that does not answer before stopping")->capture_default_str();
+  c->add_option("--bucket-mb", f->dist.bucket_mb, "data-parallel: gradients are summed in buckets of this size, each sent as soon as backward fills it")->capture_default_str();
   add_train_options(c, f.get());
   return [f, c]() {
     TrainHooks hooks;
     hooks.quiet = f->quiet;
-    // the launcher: start this machine's workers (this command again) and watch them
-    if (!is_dist_worker() && (f->dist.nproc > 1 || f->dist.nnodes > 1)) return launch_workers(f->dist);
-    check_plan(f->dist);
     std::unique_ptr<ProcessGroup> workers;
-    if (is_dist_worker()) {
+    if (is_dist_worker() || f->dist.nproc > 1 || f->dist.nnodes > 1) {
+      check_plan(f->dist);
+      // what workers cannot do is refused before any starts
+      if (f->resume.empty()) {
+        const TrainOptions o = merged_options(*f, c);
+        o.validate();
+        if (is_causal_lm_dir(o.model)) throw Error("options", "--nproc", "data-parallel workers train classifiers; instruction-tune a causal LM in one process");
+        if (o.strategy == "head")
+          throw Error("options", "--nproc", "strategy head fits the head once on cached features in one process; run it without data-parallel workers");
+      } else if (is_causal_lm_run(f->resume)) {
+        throw Error("options", "--nproc", "data-parallel workers train classifiers; resume a causal LM run in one process");
+      }
+      // the launcher: start this machine's workers (this command again) and watch them
+      if (!is_dist_worker()) return launch_workers(f->dist);
       workers = std::make_unique<ProcessGroup>(dist_config_from_env());
       hooks.workers = workers.get();
-      const bool lm = f->resume.empty() ? is_causal_lm_dir(merged_options(*f, c).model) : is_causal_lm_run(f->resume);
-      if (lm) throw Error("options", "--nproc", "data-parallel workers train classifiers; instruction-tune a causal LM in one process");
     }
     if (!f->resume.empty()) {
       if (is_causal_lm_run(f->resume)) resume_causal_lm(f->resume, hooks);

@@ -1,6 +1,10 @@
 #include "kotsu/core/runtime.hpp"
 
+#include "kotsu/core/error.hpp"
+
+#include <ATen/Context.h>
 #include <ATen/Parallel.h>
+#include <torch/cuda.h>
 #include <dlfcn.h>
 #include <link.h>
 
@@ -28,6 +32,27 @@ void runtime_init(int threads) {
 }
 
 int runtime_threads() { return at::get_num_threads(); }
+
+void check_device(const std::string& spec) {
+  if (spec == "cpu") return;
+  if (spec.rfind("cuda", 0) != 0 || (spec.size() > 4 && (spec[4] != ':' || spec.size() == 5 ||
+                                                          spec.find_first_not_of("0123456789", 5) != std::string::npos)))
+    throw Error("options", "--device", "'" + spec + "' is not cpu or cuda[:N]");
+  if (!torch::cuda::is_available()) {
+    std::string why = spec;
+    why += at::hasCUDA() ? ": no CUDA device (this kotsu is built against a CUDA libtorch but no GPU is visible)"
+                         : ": no CUDA device (this kotsu is built against a CPU-only libtorch; rebuild with -DTorch_DIR=<CUDA libtorch>/share/cmake/Torch)";
+    throw Error("options", "--device", why);
+  }
+  const long index = spec.size() > 5 ? std::strtol(spec.c_str() + 5, nullptr, 10) : 0;
+  if (index >= static_cast<long>(torch::cuda::device_count())) {
+    std::string why = spec;
+    why += ": this machine has ";
+    why += std::to_string(torch::cuda::device_count());
+    why += " CUDA device(s)";
+    throw Error("options", "--device", why);
+  }
+}
 
 bool jemalloc_active() {
   using mallctl_fn = int (*)(const char*, void*, size_t*, void*, size_t);

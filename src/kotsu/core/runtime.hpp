@@ -9,6 +9,9 @@ namespace kotsu {
 void runtime_init(int threads = 0);
 int runtime_threads();
 bool jemalloc_active();
+// A --device value: "cpu" or "cuda[:N]", usable by this build on this machine; otherwise kotsu::Error
+// naming --device and why (malformed, a CPU-only libtorch, no GPU visible, N out of range).
+void check_device(const std::string& spec);
 std::string blas_library();  // path of the BLAS the process loaded (for reports and benches)
 
 }  // namespace kotsu

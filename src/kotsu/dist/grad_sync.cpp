@@ -5,6 +5,8 @@
 #include <torch/csrc/autograd/variable.h>
 #include <torch/torch.h>
 
+#include <chrono>
+
 #include "kotsu/core/error.hpp"
 
 namespace kotsu {
@@ -101,6 +103,7 @@ void GradSync::ready(size_t k) {
 }
 
 void GradSync::finish() {
+  const auto t0 = std::chrono::steady_clock::now();
   std::lock_guard<std::mutex> lock(mutex_);
   torch::NoGradGuard ng;
   for (size_t k = params_.size(); k-- > 0;)  // bucket order: parameters unused this step count as zeros
@@ -114,6 +117,7 @@ void GradSync::finish() {
       if (!error) error = std::current_exception();
     }
   }
+  exposed_ms_ = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   // reset for the next step before reporting a failure
   overlapped_ = in_backward_;
   in_backward_ = 0;

@@ -40,8 +40,10 @@ class GradSync {
   // the workers. kotsu::Error when a worker was lost.
   void finish();
   size_t buckets() const { return buckets_.size(); }
-  // Buckets whose sum was started inside the backward pass at the last finish() (overlap).
+  // Of the last step: buckets whose sum was started inside the backward pass (by its hooks), and the
+  // milliseconds finish() spent sending the rest and waiting (the communication backward did not hide).
   size_t started_during_backward() const { return overlapped_; }
+  double exposed_ms() const { return exposed_ms_; }
 
  private:
   struct Bucket {
@@ -65,6 +67,7 @@ class GradSync {
   std::mutex mutex_;
   bool armed_ = false;
   size_t next_ = 0, in_backward_ = 0, overlapped_ = 0;
+  double exposed_ms_ = 0;
 };
 
 }  // namespace kotsu

@@ -78,7 +78,8 @@ void check_plan(const LaunchPlan& p) {
     throw Error("options", "--node-rank", fmt::format("{} is outside [0, {}) (--nnodes {})", p.node_rank, p.nnodes, p.nnodes));
   if (p.nnodes > 1 && p.master.empty()) throw Error("options", "--master", "several machines (--nnodes > 1) need --master ADDR:PORT of node 0");
   if (!p.master.empty()) split_master(p.master);
-  if (p.timeout_seconds < 1) throw Error("options", "--dist-timeout", "must be >= 1 second");
+  if (p.timeout_seconds < 1 || p.timeout_seconds > 86400) throw Error("options", "--dist-timeout", "must be in [1, 86400] seconds");
+  if (p.bucket_mb < 1 || p.bucket_mb > 1024) throw Error("options", "--bucket-mb", "must be in [1, 1024]");
 }
 
 int launch_workers(const LaunchPlan& plan) {
@@ -118,6 +119,7 @@ int launch_workers(const LaunchPlan& plan) {
       setenv("LOCAL_WORLD_SIZE", std::to_string(plan.nproc).c_str(), 1);
       setenv("KOTSU_WORKER", "1", 1);
       setenv("KOTSU_DIST_TIMEOUT", std::to_string(plan.timeout_seconds).c_str(), 1);
+      setenv("KOTSU_BUCKET_MB", std::to_string(plan.bucket_mb).c_str(), 1);
       std::vector<char*> argv;
       for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
       argv.push_back(nullptr);

@@ -1,7 +1,7 @@
 // kotsu/dist/launch: starts this machine's data-parallel workers and watches them, as torchrun does: the
 // same program and command line again, once per local worker, with torchrun's variables (MASTER_ADDR,
-// MASTER_PORT, WORLD_SIZE, RANK, LOCAL_RANK, LOCAL_WORLD_SIZE) plus KOTSU_WORKER=1 and
-// KOTSU_DIST_TIMEOUT. When a worker dies or fails, the launcher names it, gives the others the
+// MASTER_PORT, WORLD_SIZE, RANK, LOCAL_RANK, LOCAL_WORLD_SIZE) plus KOTSU_WORKER=1, KOTSU_DIST_TIMEOUT
+// and KOTSU_BUCKET_MB. When a worker dies or fails, the launcher names it, gives the others the
 // collective timeout to stop by themselves (they fail naming the lost rank), then kills what is left;
 // SIGINT/SIGTERM to the launcher are passed on to the workers.
 #pragma once
@@ -15,6 +15,7 @@ struct LaunchPlan {
   int node_rank = 0;          // this machine's place among them: its workers are ranks node_rank*nproc ...
   std::string master;         // ADDR:PORT of rank 0's rendezvous; empty: 127.0.0.1 and a free port (one machine)
   int timeout_seconds = 120;  // joining, and each collective
+  int bucket_mb = 25;         // gradient bucket size (dist/grad_sync)
 };
 
 // A plan's errors (nproc < 1, node_rank outside nnodes, several machines without --master, a bad

@@ -49,6 +49,7 @@ DistConfig dist_config_from_env() {
   c.world_size = env_int("WORLD_SIZE", c.world_size, 1, 4096);
   c.rank = env_int("RANK", c.rank, 0, c.world_size - 1);
   c.timeout = std::chrono::seconds(env_int("KOTSU_DIST_TIMEOUT", static_cast<int>(c.timeout.count() / 1000), 1, 86400));
+  c.bucket_bytes = static_cast<size_t>(env_int("KOTSU_BUCKET_MB", static_cast<int>(c.bucket_bytes >> 20), 1, 1024)) << 20;
   return c;
 }
 

@@ -20,10 +20,11 @@ struct DistConfig {
   int world_size = 1;
   int rank = 0;
   std::chrono::milliseconds timeout{60000};  // joining, and each collective
+  size_t bucket_bytes = size_t{25} << 20;     // gradient buckets (dist/grad_sync), as PyTorch DDP's default
 };
 
-// From the environment (torchrun's names, plus KOTSU_DIST_TIMEOUT in seconds); a missing variable keeps
-// the default, a malformed or out-of-range one is a kotsu::Error naming it.
+// From the environment (torchrun's names, plus KOTSU_DIST_TIMEOUT in seconds and KOTSU_BUCKET_MB); a
+// missing variable keeps the default, a malformed or out-of-range one is a kotsu::Error naming it.
 DistConfig dist_config_from_env();
 
 class ProcessGroup {
@@ -36,6 +37,7 @@ class ProcessGroup {
 
   int rank() const { return config_.rank; }
   int size() const { return config_.world_size; }
+  size_t bucket_bytes() const { return config_.bucket_bytes; }
   // Every worker ends with the element-wise mean of everyone's tensors (in place; one flat buffer per
   // dtype, so many small gradients cost one message).
   void all_reduce_mean(std::vector<torch::Tensor>& tensors);

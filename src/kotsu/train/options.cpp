@@ -1,6 +1,7 @@
 #include "kotsu/train/options.hpp"
 
 #include "kotsu/core/error.hpp"
+#include "kotsu/core/runtime.hpp"
 #include "kotsu/eval/metrics.hpp"
 
 namespace kotsu {
@@ -123,6 +124,7 @@ void TrainOptions::validate() const {
   if (l1 < 0) throw Error(src, "l1", "must be >= 0");
   if (image_size != 0 && (image_size < 16 || image_size > 4096)) throw Error(src, "image_size", "must be 0 (the model's) or in [16, 4096]");
   if (device != "cpu" && device.rfind("cuda", 0) != 0) throw Error(src, "device", "must be cpu or cuda[:N]");
+  check_device(device);
 }
 
 }  // namespace kotsu

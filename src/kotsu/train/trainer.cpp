@@ -253,7 +253,11 @@ TrainResult run_training(Run& r, TrainerState s, const TrainHooks& hooks, std::u
     std::vector<torch::Tensor> trainable;
     for (auto& t : model.parameters())
       if (t.requires_grad()) trainable.push_back(t);
-    sync = std::make_unique<GradSync>(*pg, trainable);
+    sync = std::make_unique<GradSync>(*pg, trainable, pg->bucket_bytes());
+    int64_t bytes = 0;
+    for (auto& t : trainable) bytes += t.numel() * static_cast<int64_t>(t.element_size());
+    progress.log(fmt::format("data-parallel: {:.1f} MiB of gradients summed over {} workers in {} buckets (up to {} MiB), sent during backward",
+                             static_cast<double>(bytes) / 1048576.0, world, sync->buckets(), pg->bucket_bytes() >> 20));
   }
 
   for (int64_t epoch = s.epoch; epoch < o.epochs; ++epoch) {
@@ -272,8 +276,8 @@ TrainResult run_training(Run& r, TrainerState s, const TrainHooks& hooks, std::u
     r.task->begin_epoch(nonempty, epoch);
     r.task->set_training(true);
     progress.start(fmt::format("epoch {}/{}", epoch + 1, o.epochs), micro_per_epoch);
-    double loss_sum = 0;
-    int64_t seen = 0;
+    double loss_sum = 0, exposed_ms = 0;
+    int64_t seen = 0, synced_steps = 0;
     opt.zero_grad();
     for (int64_t mb = 0; mb < micro_per_epoch; ++mb) {
       const std::vector<size_t>& idx = batches[static_cast<size_t>(mb)];
@@ -293,7 +297,11 @@ TrainResult run_training(Run& r, TrainerState s, const TrainHooks& hooks, std::u
         seen += static_cast<int64_t>(idx.size());
       }
       if (step_ends) {
-        if (sync) sync->finish();
+        if (sync) {
+          sync->finish();
+          exposed_ms += sync->exposed_ms();
+          ++synced_steps;
+        }
         const double lr = base_lr * schedule_factor(o.schedule, s.global_step, total_steps, warmup);
         opt.step(lr, o.grad_clip);
         ++s.global_step;
@@ -329,6 +337,9 @@ TrainResult run_training(Run& r, TrainerState s, const TrainHooks& hooks, std::u
       val_text = record_validation(m, h);
     }
     h.update({{"lr", lr_now}, {"seconds", train_secs}, {"examples_per_second", ex_per_s}});
+    if (sync)  // data-parallel: workers, buckets, and the mean time per step spent waiting for gradient sums after backward
+      h.update({{"workers", world}, {"gradient_buckets", sync->buckets()},
+                {"allreduce_wait_ms_per_step", synced_steps > 0 ? exposed_ms / static_cast<double>(synced_steps) : 0.0}});
     s.history.push_back(h);
     s.bad_epochs = metric_improved ? 0 : s.bad_epochs + 1;
     if (improved) {
