@@ -17,6 +17,7 @@
 #include <regex>
 #include <sstream>
 #include <thread>
+#include <tuple>
 
 #include "kotsu/io/safetensors.hpp"
 #include "test_models.hpp"
@@ -53,7 +54,16 @@ double max_difference(const std::string& a, const std::string& b, size_t* compar
       if (same_names) ADD_FAILURE() << name << " missing from " << b;
       continue;
     }
-    worst = std::max(worst, (t.to(torch::kDouble) - it->second.to(torch::kDouble)).abs().max().item<double>());
+    torch::Tensor x = t.to(torch::kDouble), y = it->second.to(torch::kDouble);
+    // GPT-2's fused query/key/value bias: the key third has a true gradient of 0 (softmax ignores a shift
+    // of every score), so Adam turns float noise into lr-sized steps there; the query and value thirds
+    // are compared
+    if (name.find("attn.c_attn.bias") != std::string::npos) {
+      const int64_t h = x.size(0) / 3;
+      x = torch::cat({x.narrow(0, 0, h), x.narrow(0, 2 * h, h)});
+      y = torch::cat({y.narrow(0, 0, h), y.narrow(0, 2 * h, h)});
+    }
+    worst = std::max(worst, (x - y).abs().max().item<double>());
     ++*compared;
   }
   return worst;
@@ -120,6 +130,43 @@ TEST(DistTrain, TwoWorkersAtBatchBEqualOneProcessAt2BOnACnn) {
   // crops and flips are drawn per (seed, epoch, picture), the same in any worker
   const std::string data = csv_subset(test::fixture("image_task/images.csv"), {{"cat", 4}, {"dog", 4}, {"fox", 1}}, "ddp-cnn-data", test::fixture("image_task") + "/");
   expect_two_workers_equal_one(model, data, " --epochs 2 --lr 3e-3 --strategy full --head-first false --grad-clip 0", 2, "ddp-cnn");
+}
+
+// Instruction tuning a causal LM (the tiny GPT-2, dropout off): LoRA with 2 micro-batches per step and full
+// fine-tuning with validation. 7 rows of different lengths at 4 per step: the last step's 3 rows split 1/2,
+// and the loss divisor is the whole step's learnt tokens.
+TEST(DistTrain, TwoWorkersAtBatchBEqualOneProcessAt2BOnACausalLm) {
+  const std::string model = model_copy(test::fixture("tiny_gpt2"), "ddp-lm-model", {{"resid_pdrop", 0.0}, {"embd_pdrop", 0.0}, {"attn_pdrop", 0.0}});
+  const std::string data = test::temp_dir("ddp-lm-data") + "/facts.jsonl";
+  {
+    std::ofstream out(data);
+    const std::vector<std::pair<std::string, std::string>> rows = {
+        {"sky?", " blue"}, {"the grass in spring?", " green"}, {"snow?", " white and cold"}, {"coal?", " black"},
+        {"sun at noon?", " yellow"}, {"rose?", " red"}, {"sea on a clear day?", " deep blue"}};
+    for (const auto& [q, a] : rows) out << nlohmann::json({{"prompt", "colour of the " + q + " ->"}, {"completion", a}}).dump() << "\n";
+  }
+  for (const auto& [extra, file, tag] : std::vector<std::tuple<std::string, std::string, std::string>>{
+           {" --strategy lora --lora-dropout 0 --lora-targets all-linear --grad-accum 2 --validation false --epochs 3", "adapter_model.safetensors", "ddp-lm-lora"},
+           {" --strategy full --validation true --val-fraction 0.3 --epochs 2", "model.safetensors", "ddp-lm-full"}}) {
+    const std::string dir = test::temp_dir(tag);
+    const std::string common = " train --model " + model + " --data " + data + " --threads 1 --lr 1e-2 --warmup-ratio 0 --grad-clip 0 --quiet" + extra;
+    int st = 0;
+    std::string out = test::run_command(cli() + common + " --batch-size 4 --out " + dir + "/one", &st);
+    ASSERT_EQ(st, 0) << out;
+    out = test::run_command(cli() + common + " --batch-size 2 --nproc 2 --out " + dir + "/two", &st);
+    ASSERT_EQ(st, 0) << out;
+    size_t n = 0;
+    const double diff = max_difference(dir + "/one/" + file, dir + "/two/" + file, &n);
+    std::printf("%s: largest difference %.3g over %zu tensors\n", tag.c_str(), diff, n);
+    EXPECT_LT(diff, 1e-5) << tag;
+    EXPECT_GT(n, 3u);
+    const nlohmann::json one = nlohmann::json::parse(std::ifstream(dir + "/one/run.json"));
+    const nlohmann::json two = nlohmann::json::parse(std::ifstream(dir + "/two/run.json"));
+    EXPECT_NEAR(one["history"].back()["train_loss"].get<double>(), two["history"].back()["train_loss"].get<double>(), 1e-5) << tag;
+    if (one["history"].back().contains("val_loss")) {
+      EXPECT_NEAR(one["history"].back()["val_loss"].get<double>(), two["history"].back()["val_loss"].get<double>(), 1e-5) << tag;
+    }
+  }
 }
 
 // The launcher's stderr line "... pids A B ..." -> {A, B}.

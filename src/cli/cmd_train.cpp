@@ -118,11 +118,8 @@ Action add_train(CLI::App& app) {
       if (f->resume.empty()) {
         const TrainOptions o = merged_options(*f, c);
         o.validate();
-        if (is_causal_lm_dir(o.model)) throw Error("options", "--nproc", "data-parallel workers train classifiers; instruction-tune a causal LM in one process");
         if (o.strategy == "head")
           throw Error("options", "--nproc", "strategy head fits the head once on cached features in one process; run it without data-parallel workers");
-      } else if (is_causal_lm_run(f->resume)) {
-        throw Error("options", "--nproc", "data-parallel workers train classifiers; resume a causal LM run in one process");
       }
       // the launcher: start this machine's workers (this command again) and watch them
       if (!is_dist_worker()) return launch_workers(f->dist);

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -98,6 +99,7 @@ int launch_workers(const LaunchPlan& plan) {
   sigaction(SIGINT, &sa, &old_int);
   sigaction(SIGTERM, &sa, &old_term);
 
+  const pid_t launcher = getpid();
   std::map<pid_t, int> alive;  // pid -> rank
   std::string pids;
   for (int local = 0; local < plan.nproc; ++local) {
@@ -111,6 +113,8 @@ int launch_workers(const LaunchPlan& plan) {
     if (pid == 0) {
       signal(SIGINT, SIG_DFL);
       signal(SIGTERM, SIG_DFL);
+      prctl(PR_SET_PDEATHSIG, SIGTERM);  // a launcher killed outright takes its workers with it
+      if (getppid() != launcher) _exit(1);  // it died before the line above ran
       setenv("MASTER_ADDR", addr.c_str(), 1);
       setenv("MASTER_PORT", std::to_string(port).c_str(), 1);
       setenv("WORLD_SIZE", std::to_string(world).c_str(), 1);

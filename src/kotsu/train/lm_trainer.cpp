@@ -12,6 +12,9 @@
 
 #include "kotsu/core/error.hpp"
 #include "kotsu/core/runtime.hpp"
+#include "kotsu/dist/grad_sync.hpp"
+#include "kotsu/dist/process_group.hpp"
+#include "kotsu/dist/shard.hpp"
 #include "kotsu/io/file.hpp"
 #include "kotsu/io/json_file.hpp"
 #include "kotsu/io/safetensors.hpp"
@@ -86,19 +89,35 @@ Split split_data(const TrainOptions& o) {
 }
 
 // Mean loss per learnt token over `data`, eval mode.
-double validation_loss(CausalLm& model, const std::vector<LmExample>& data, int64_t batch, int64_t pad, torch::Device device) {
+// Mean loss per learnt token over the validation examples; with data-parallel workers each scores its
+// contiguous range and the sums are added up.
+double validation_loss(CausalLm& model, const std::vector<LmExample>& data, int64_t batch, int64_t pad, torch::Device device, ProcessGroup* pg) {
   torch::NoGradGuard ng;
   model.eval();
-  double sum = 0;
-  int64_t n = 0;
-  for (size_t a = 0; a < data.size(); a += static_cast<size_t>(batch)) {
+  double sum = 0, n = 0;
+  const auto [from, to] = pg ? worker_range(data.size(), pg->rank(), pg->size()) : std::pair<size_t, size_t>{0, data.size()};
+  for (size_t a = from; a < to; a += static_cast<size_t>(batch)) {
     std::vector<size_t> idx;
-    for (size_t i = a; i < std::min(data.size(), a + static_cast<size_t>(batch)); ++i) idx.push_back(i);
+    for (size_t i = a; i < std::min(to, a + static_cast<size_t>(batch)); ++i) idx.push_back(i);
     const LmBatch b = make_lm_batch(data, idx, pad);
     sum += lm_loss_sum(model.logits(b.ids.to(device), nullptr, b.mask.to(device)), b.labels.to(device)).item<double>();
-    n += b.targets;
+    n += static_cast<double>(b.targets);
   }
-  return sum / static_cast<double>(std::max<int64_t>(1, n));
+  if (pg) {
+    std::vector<torch::Tensor> t{torch::tensor({sum, n}, torch::kDouble)};
+    pg->all_reduce_sum(t);
+    sum = t[0][0].item<double>();
+    n = t[0][1].item<double>();
+  }
+  return sum / std::max(1.0, n);
+}
+
+std::string optimizer_bytes(const FusedAdamW& opt) {
+  torch::serialize::OutputArchive ar;
+  opt.save(ar);
+  std::ostringstream os;
+  ar.save_to(os);
+  return os.str();
 }
 
 void save_model(CausalLm& model, const TrainOptions& o, const LoraOptions& lo, const Tokenizer& tok) {
@@ -114,8 +133,11 @@ void save_model(CausalLm& model, const TrainOptions& o, const LoraOptions& lo, c
 }
 
 // What a resumed run needs besides the weights and the optimizer (trainer_state.json).
-TrainResult run_lm(const TrainOptions& o, const TrainHooks& hooks, bool resume) {
-  Progress progress(hooks.quiet);
+TrainResult run_lm(const TrainOptions& o, const TrainHooks& hooks, bool resume, const std::string& state_text) {
+  ProcessGroup* pg = hooks.workers;
+  const int world = pg ? pg->size() : 1, rank = pg ? pg->rank() : 0;
+  const bool lead = rank == 0;  // writes the run directory and reports
+  Progress progress(hooks.quiet || !lead);
   const torch::Device device(o.device);
   const bool lora = o.strategy == "lora";
   // adapters only: the frozen base may stay in bf16 (half the memory); a full fine-tune keeps float32 weights
@@ -156,27 +178,45 @@ TrainResult run_lm(const TrainOptions& o, const TrainHooks& hooks, bool resume) 
   }
   if (groups[1].params.empty()) groups.pop_back();
   FusedAdamW opt(groups, {});
-  make_dirs(o.out);
+  if (lead) make_dirs(o.out);
   TrainerState s;
   s.best = std::nan("");  // the lowest validation loss so far
   const std::string state_path = (fs::path(o.out) / "trainer_state.json").string();
   if (resume) {
-    s = TrainerState::from_json(read_json(state_path), state_path);
-    const std::string ck = (fs::path(o.out) / s.checkpoint).string();
-    torch::NoGradGuard ng;
-    SafetensorsReader reader(ck + "/trainable.safetensors");
-    for (auto& [name, t] : trained) {
-      if (!reader.find(name)) throw Error(reader.path(), name, "tensor missing from the checkpoint");
-      t.copy_(reader.tensor(name));
+    s = TrainerState::from_json(nlohmann::json::parse(state_text), state_path);
+    if (lead) {  // rank 0 reads the checkpoint; the other workers receive it below
+      const std::string ck = (fs::path(o.out) / s.checkpoint).string();
+      torch::NoGradGuard ng;
+      SafetensorsReader reader(ck + "/trainable.safetensors");
+      for (auto& [name, t] : trained) {
+        if (!reader.find(name)) throw Error(reader.path(), name, "tensor missing from the checkpoint");
+        t.copy_(reader.tensor(name));
+      }
+      try {
+        torch::serialize::InputArchive ar;
+        ar.load_from(ck + "/optimizer.pt");
+        opt.load(ar);
+      } catch (const c10::Error&) {
+        throw Error(ck + "/optimizer.pt", "", "unreadable optimizer state");
+      }
     }
-    try {
+    progress.log(fmt::format("resuming {} after epoch {} (step {}){}", o.out, s.epoch, s.global_step,
+                             pg ? fmt::format(" with {} data-parallel workers", world) : ""));
+  }
+  std::unique_ptr<GradSync> sync;
+  if (pg) {  // every worker starts from rank 0's trainable weights and optimizer state
+    std::vector<torch::Tensor> ts;
+    for (auto& [name, t] : trained) ts.push_back(t);
+    pg->broadcast(ts, 0);
+    std::string bytes = lead ? optimizer_bytes(opt) : std::string();
+    pg->broadcast_bytes(bytes, 0);
+    if (!lead) {
+      std::istringstream in(bytes);
       torch::serialize::InputArchive ar;
-      ar.load_from(ck + "/optimizer.pt");
+      ar.load_from(in);
       opt.load(ar);
-    } catch (const c10::Error&) {
-      throw Error(ck + "/optimizer.pt", "", "unreadable optimizer state");
     }
-    progress.log(fmt::format("resuming {} after epoch {} (step {})", o.out, s.epoch, s.global_step));
+    if (world > 1) sync = std::make_unique<GradSync>(*pg, ts, pg->bucket_bytes());
   }
   progress.log(fmt::format("model {} ({}, {} layers, {} parameters)", o.model, m.config.model_type, m.config.num_layers, total));
   progress.log(fmt::format("data {}: {} train / {} validation examples{}{}", o.data, train.examples.size(), val.examples.size(),
@@ -191,7 +231,8 @@ TrainResult run_lm(const TrainOptions& o, const TrainHooks& hooks, bool resume) 
                  "--bf16 halves the base weights' memory only, drop it for speed");
 
   const size_t n = train.examples.size();
-  const int64_t micro_per_epoch = static_cast<int64_t>((n + static_cast<size_t>(o.batch_size) - 1) / static_cast<size_t>(o.batch_size));
+  const size_t global_batch = static_cast<size_t>(o.batch_size) * static_cast<size_t>(world);
+  const int64_t micro_per_epoch = static_cast<int64_t>((n + global_batch - 1) / global_batch);
   const int64_t steps_per_epoch = (micro_per_epoch + o.grad_accum - 1) / o.grad_accum;
   const int64_t total_steps = steps_per_epoch * o.epochs;
   const int64_t warmup = static_cast<int64_t>(std::llround(o.warmup_ratio * static_cast<double>(total_steps)));
@@ -207,12 +248,12 @@ TrainResult run_lm(const TrainOptions& o, const TrainHooks& hooks, bool resume) 
     j["best_metric"] = {{"name", "loss"}, {"value", std::isnan(s.best) ? nlohmann::json(nullptr) : nlohmann::json(s.best)}, {"epoch", s.best_epoch}};
     j["stopped_early"] = s.stopped_early;
     j["history"] = s.history;
-    write_atomic((fs::path(o.out) / "run.json").string(), j.dump(2) + "\n");
+    if (lead) write_atomic((fs::path(o.out) / "run.json").string(), j.dump(2) + "\n");
   };
   if (!resume) write_run("running");
   for (int64_t epoch = s.epoch; epoch < o.epochs && !s.stopped_early; ++epoch) {
     const auto t0 = std::chrono::steady_clock::now();
-    torch::manual_seed(o.seed * 1000003ULL + static_cast<uint64_t>(epoch));
+    torch::manual_seed(o.seed * 1000003ULL + static_cast<uint64_t>(epoch) + 0x5DEECE66DULL * static_cast<uint64_t>(rank));  // dropout: each worker its own
     std::mt19937_64 rng(o.seed ^ (0x9E3779B97F4A7C15ULL * static_cast<uint64_t>(epoch + 1)));
     std::vector<size_t> order(n);
     std::iota(order.begin(), order.end(), 0);
@@ -223,20 +264,26 @@ TrainResult run_lm(const TrainOptions& o, const TrainHooks& hooks, bool resume) 
     int64_t targets_seen = 0;
     for (int64_t s0 = 0; s0 < micro_per_epoch; s0 += o.grad_accum) {
       // one optimizer step: its micro-batches, and the learnt tokens of all of them (the loss's divisor)
+      // (workers: the step's global micro-batches of workers x B examples, this worker's part of each; the
+      // divisor counts the learnt tokens of the whole step, so the workers' summed gradients are one process's)
       std::vector<LmBatch> micro;
       int64_t step_targets = 0;
       for (int64_t mb = s0; mb < std::min(micro_per_epoch, s0 + o.grad_accum); ++mb) {
-        const size_t a = static_cast<size_t>(mb * o.batch_size);
-        std::vector<size_t> idx(order.begin() + static_cast<std::ptrdiff_t>(a), order.begin() + static_cast<std::ptrdiff_t>(std::min(n, a + static_cast<size_t>(o.batch_size))));
-        micro.push_back(o.packing ? pack_lm_batch(train.examples, idx, pad, max_len) : make_lm_batch(train.examples, idx, pad));
-        step_targets += micro.back().targets;
+        const size_t a = static_cast<size_t>(mb) * global_batch;
+        const std::vector<size_t> whole(order.begin() + static_cast<std::ptrdiff_t>(a), order.begin() + static_cast<std::ptrdiff_t>(std::min(n, a + global_batch)));
+        for (size_t i : whole) step_targets += train.examples[i].targets();
+        const std::vector<size_t> idx = pg ? worker_slice(whole, rank, world) : whole;
+        if (!idx.empty()) micro.push_back(o.packing ? pack_lm_batch(train.examples, idx, pad, max_len) : make_lm_batch(train.examples, idx, pad));
       }
-      for (const LmBatch& b : micro) {
+      for (size_t k = 0; k < micro.size(); ++k) {
+        const LmBatch& b = micro[k];
+        if (sync && k + 1 == micro.size()) sync->arm();  // the step's last backward sends the gradients
         const auto sum = lm_loss_sum(model.logits(b.ids.to(device), nullptr, b.mask.to(device), b.positions.defined() ? b.positions.to(device) : torch::Tensor()),
                                      b.labels.to(device));
         (sum / static_cast<double>(std::max<int64_t>(1, step_targets))).backward();
         loss_sum += sum.item<double>();
       }
+      if (sync) sync->finish();  // also on a worker with no example in this step
       targets_seen += step_targets;
       opt.step(o.effective_lr() * schedule_factor(o.schedule, s.global_step, total_steps, warmup), o.grad_clip);
       ++s.global_step;
@@ -244,13 +291,18 @@ TrainResult run_lm(const TrainOptions& o, const TrainHooks& hooks, bool resume) 
     }
     progress.finish();
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (pg) {  // targets_seen already counts every worker's tokens
+      std::vector<torch::Tensor> t{torch::tensor({loss_sum}, torch::kDouble)};
+      pg->all_reduce_sum(t);
+      loss_sum = t[0][0].item<double>();
+    }
     const double train_loss = loss_sum / static_cast<double>(std::max<int64_t>(1, targets_seen));
     nlohmann::json h = {{"epoch", epoch + 1}, {"step", s.global_step}, {"train_loss", train_loss}, {"seconds", secs},
                         {"tokens_per_second", static_cast<double>(targets_seen) / std::max(1e-9, secs)}};
     bool improved = epoch + 1 == o.epochs;
     std::string val_text = "no validation";
     if (o.validation) {
-      const double vl = validation_loss(model, val.examples, o.batch_size, pad, device);
+      const double vl = validation_loss(model, val.examples, o.batch_size, pad, device, pg);
       h["val_loss"] = vl;
       h["val_perplexity"] = std::exp(vl);
       improved = !s.has_best || vl < s.best;
@@ -261,7 +313,7 @@ TrainResult run_lm(const TrainOptions& o, const TrainHooks& hooks, bool resume) 
     s.bad_epochs = improved ? 0 : s.bad_epochs + 1;
     if (improved) {
       s.best_epoch = epoch + 1;
-      save_model(model, o, lo, tok);
+      if (lead) save_model(model, o, lo, tok);
     }
     s.epoch = epoch + 1;
     progress.log(fmt::format("epoch {}/{}  train_loss {:.4f}  {}  {:.1f}s{}", epoch + 1, o.epochs, train_loss, val_text, secs,
@@ -270,20 +322,16 @@ TrainResult run_lm(const TrainOptions& o, const TrainHooks& hooks, bool resume) 
     // resumable checkpoint: a new folder, then the state file that names it, then drop the old folder
     const std::string prev = s.checkpoint;
     s.checkpoint = fmt::format("checkpoint-{}", s.epoch);
-    const std::string ck = (fs::path(o.out) / s.checkpoint).string();
-    make_dirs(ck);
-    NamedTensors w;
-    for (auto& [name, t] : trained) w.emplace_back(name, t.detach().contiguous().cpu());
-    save_safetensors(ck + "/trainable.safetensors", w);
-    {
-      torch::serialize::OutputArchive ar;
-      opt.save(ar);
-      std::ostringstream os;
-      ar.save_to(os);
-      write_atomic(ck + "/optimizer.pt", os.str());
+    if (lead) {
+      const std::string ck = (fs::path(o.out) / s.checkpoint).string();
+      make_dirs(ck);
+      NamedTensors w;
+      for (auto& [name, t] : trained) w.emplace_back(name, t.detach().contiguous().cpu());
+      save_safetensors(ck + "/trainable.safetensors", w);
+      write_atomic(ck + "/optimizer.pt", optimizer_bytes(opt));
+      write_atomic(state_path, s.to_json().dump(2) + "\n");
+      if (!prev.empty() && prev != s.checkpoint) fs::remove_all(fs::path(o.out) / prev);
     }
-    write_atomic(state_path, s.to_json().dump(2) + "\n");
-    if (!prev.empty() && prev != s.checkpoint) fs::remove_all(fs::path(o.out) / prev);
     write_run("running");
     if (s.stopped_early) progress.log(fmt::format("early stopping: no validation loss improvement for {} epochs", o.patience));
     if (hooks.stop_after_epoch > 0 && s.epoch >= hooks.stop_after_epoch && s.epoch < o.epochs && !s.stopped_early) return result_of(s, o.out);
@@ -314,10 +362,12 @@ void check_options(const TrainOptions& o) {
 TrainResult train_causal_lm(const TrainOptions& o, const TrainHooks& hooks) {
   check_options(o);
   runtime_init(o.threads);
-  if (fs::exists(fs::path(o.out) / "run.json")) throw Error(o.out, "--out", "already holds a run; use --resume to continue it or choose another directory");
-  std::error_code ec;
-  if (fs::exists(o.out) && fs::equivalent(o.out, o.model, ec)) throw Error(o.out, "--out", "is the --model directory; the run would overwrite the pretrained model");
-  return run_lm(o, hooks, false);
+  if (!hooks.workers || hooks.workers->rank() == 0) {
+    if (fs::exists(fs::path(o.out) / "run.json")) throw Error(o.out, "--out", "already holds a run; use --resume to continue it or choose another directory");
+    std::error_code ec;
+    if (fs::exists(o.out) && fs::equivalent(o.out, o.model, ec)) throw Error(o.out, "--out", "is the --model directory; the run would overwrite the pretrained model");
+  }
+  return run_lm(o, hooks, false, "");
 }
 
 bool is_causal_lm_run(const std::string& run_dir) {
@@ -331,22 +381,35 @@ bool is_causal_lm_run(const std::string& run_dir) {
 }
 
 TrainResult resume_causal_lm(const std::string& run_dir, const TrainHooks& hooks) {
+  ProcessGroup* pg = hooks.workers;
+  const bool lead = !pg || pg->rank() == 0;
   const std::string run_path = (fs::path(run_dir) / "run.json").string();
-  if (!file_exists(run_path) || !file_exists((fs::path(run_dir) / "trainer_state.json").string()))
-    throw Error(run_dir, "--resume", "no checkpoint to resume (run.json / trainer_state.json missing)");
-  const nlohmann::json rj = read_json(run_path);
+  const std::string state_path = (fs::path(run_dir) / "trainer_state.json").string();
+  // rank 0 reads the run (the other workers may be on machines without the run directory)
+  std::string run_text, state_text;
+  if (lead) {
+    if (!file_exists(run_path) || !file_exists(state_path))
+      throw Error(run_dir, "--resume", "no checkpoint to resume (run.json / trainer_state.json missing)");
+    run_text = read_json(run_path).dump();
+    state_text = read_json(state_path).dump();
+  }
+  if (pg) {
+    pg->broadcast_bytes(run_text, 0);
+    pg->broadcast_bytes(state_text, 0);
+  }
+  const nlohmann::json rj = nlohmann::json::parse(run_text);
   TrainOptions o;
   o.merge_json(rj.at("options"), run_path);
   o.out = run_dir;
   check_options(o);
   runtime_init(o.threads);
   if (rj.value("status", "") == "finished") {
-    Progress(hooks.quiet).log("run " + run_dir + " already finished; nothing to resume");
+    Progress(hooks.quiet || !lead).log("run " + run_dir + " already finished; nothing to resume");
     TrainResult r;
     r.out = run_dir;
     return r;
   }
-  return run_lm(o, hooks, true);
+  return run_lm(o, hooks, true, state_text);
 }
 
 }  // namespace kotsu
