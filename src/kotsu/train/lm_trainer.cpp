@@ -24,6 +24,7 @@
 #include "kotsu/train/lm_data.hpp"
 #include "kotsu/train/precision.hpp"
 #include "kotsu/train/progress.hpp"
+#include "kotsu/train/run_files.hpp"
 #include "kotsu/train/schedule.hpp"
 #include "kotsu/train/trainer_state.hpp"
 
@@ -133,7 +134,7 @@ void save_model(CausalLm& model, const TrainOptions& o, const LoraOptions& lo, c
 }
 
 // What a resumed run needs besides the weights and the optimizer (trainer_state.json).
-TrainResult run_lm(const TrainOptions& o, const TrainHooks& hooks, bool resume, const std::string& state_text) {
+TrainResult run_lm(const TrainOptions& o, const TrainHooks& hooks, bool resume, const nlohmann::json& state) {
   ProcessGroup* pg = hooks.workers;
   const int world = pg ? pg->size() : 1, rank = pg ? pg->rank() : 0;
   const bool lead = rank == 0;  // writes the run directory and reports
@@ -183,7 +184,7 @@ TrainResult run_lm(const TrainOptions& o, const TrainHooks& hooks, bool resume, 
   s.best = std::nan("");  // the lowest validation loss so far
   const std::string state_path = (fs::path(o.out) / "trainer_state.json").string();
   if (resume) {
-    s = TrainerState::from_json(nlohmann::json::parse(state_text), state_path);
+    s = TrainerState::from_json(state, state_path);
     if (lead) {  // rank 0 reads the checkpoint; the other workers receive it below
       const std::string ck = (fs::path(o.out) / s.checkpoint).string();
       torch::NoGradGuard ng;
@@ -367,7 +368,7 @@ TrainResult train_causal_lm(const TrainOptions& o, const TrainHooks& hooks) {
     std::error_code ec;
     if (fs::exists(o.out) && fs::equivalent(o.out, o.model, ec)) throw Error(o.out, "--out", "is the --model directory; the run would overwrite the pretrained model");
   }
-  return run_lm(o, hooks, false, "");
+  return run_lm(o, hooks, false, nullptr);
 }
 
 bool is_causal_lm_run(const std::string& run_dir) {
@@ -381,25 +382,11 @@ bool is_causal_lm_run(const std::string& run_dir) {
 }
 
 TrainResult resume_causal_lm(const std::string& run_dir, const TrainHooks& hooks) {
-  ProcessGroup* pg = hooks.workers;
-  const bool lead = !pg || pg->rank() == 0;
-  const std::string run_path = (fs::path(run_dir) / "run.json").string();
-  const std::string state_path = (fs::path(run_dir) / "trainer_state.json").string();
-  // rank 0 reads the run (the other workers may be on machines without the run directory)
-  std::string run_text, state_text;
-  if (lead) {
-    if (!file_exists(run_path) || !file_exists(state_path))
-      throw Error(run_dir, "--resume", "no checkpoint to resume (run.json / trainer_state.json missing)");
-    run_text = read_json(run_path).dump();
-    state_text = read_json(state_path).dump();
-  }
-  if (pg) {
-    pg->broadcast_bytes(run_text, 0);
-    pg->broadcast_bytes(state_text, 0);
-  }
-  const nlohmann::json rj = nlohmann::json::parse(run_text);
+  const bool lead = !hooks.workers || hooks.workers->rank() == 0;
+  const RunFiles files = read_run_files(run_dir, hooks.workers);
+  const nlohmann::json& rj = files.run;
   TrainOptions o;
-  o.merge_json(rj.at("options"), run_path);
+  o.merge_json(rj.at("options"), files.run_path);
   o.out = run_dir;
   check_options(o);
   runtime_init(o.threads);
@@ -409,7 +396,7 @@ TrainResult resume_causal_lm(const std::string& run_dir, const TrainHooks& hooks
     r.out = run_dir;
     return r;
   }
-  return run_lm(o, hooks, true, state_text);
+  return run_lm(o, hooks, true, files.state);
 }
 
 }  // namespace kotsu

@@ -26,6 +26,7 @@
 #include "kotsu/train/precision.hpp"
 #include "kotsu/train/predict.hpp"
 #include "kotsu/train/progress.hpp"
+#include "kotsu/train/run_files.hpp"
 #include "kotsu/train/sampling.hpp"
 #include "kotsu/train/schedule.hpp"
 #include "kotsu/train/task.hpp"
@@ -512,27 +513,14 @@ TrainResult train_classifier(const TrainOptions& o, const TrainHooks& hooks) {
 TrainResult resume_classifier(const std::string& run_dir, const TrainHooks& hooks) {
   ProcessGroup* pg = hooks.workers;
   const bool lead = !pg || pg->rank() == 0;
-  const std::string state_path = (fs::path(run_dir) / "trainer_state.json").string();
-  const std::string run_path = (fs::path(run_dir) / "run.json").string();
-  // rank 0 reads the run (the other workers may be on machines without the run directory)
-  std::string run_text, state_text;
-  if (lead) {
-    if (!file_exists(run_path) || !file_exists(state_path))
-      throw Error(run_dir, "--resume", "no checkpoint to resume (run.json / trainer_state.json missing)");
-    run_text = read_json(run_path).dump();
-    state_text = read_json(state_path).dump();
-  }
-  if (pg) {
-    pg->broadcast_bytes(run_text, 0);
-    pg->broadcast_bytes(state_text, 0);
-  }
-  const nlohmann::json rj = nlohmann::json::parse(run_text), sj = nlohmann::json::parse(state_text);
+  const RunFiles files = read_run_files(run_dir, pg);  // rank 0 reads; every worker receives
+  const nlohmann::json& rj = files.run;
   TrainOptions o;
-  o.merge_json(rj.at("options"), run_path);
+  o.merge_json(rj.at("options"), files.run_path);
   o.out = run_dir;
   o.validate();
   runtime_init(o.threads);
-  TrainerState s = TrainerState::from_json(sj, state_path);
+  TrainerState s = TrainerState::from_json(files.state, files.state_path);
   Progress p(hooks.quiet || !lead);
   if (rj.value("status", "") == "finished") {
     p.log("run " + run_dir + " already finished; nothing to resume");
