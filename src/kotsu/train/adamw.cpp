@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include <cmath>
+#include <sstream>
 
 #include "kotsu/core/error.hpp"
 
@@ -248,6 +249,21 @@ void FusedAdamW::load(torch::serialize::InputArchive& ar) {
     }
     s.pending = pend.item<double>();
   }
+}
+
+std::string FusedAdamW::to_bytes() const {
+  torch::serialize::OutputArchive ar;
+  save(ar);
+  std::ostringstream os;
+  ar.save_to(os);
+  return os.str();
+}
+
+void FusedAdamW::from_bytes(const std::string& bytes) {
+  std::istringstream in(bytes);
+  torch::serialize::InputArchive ar;
+  ar.load_from(in);
+  load(ar);
 }
 
 }  // namespace kotsu

@@ -43,6 +43,9 @@ class FusedAdamW {
 
   void save(torch::serialize::OutputArchive& ar) const;
   void load(torch::serialize::InputArchive& ar);
+  // The same state as one byte string (what optimizer.pt holds; what data-parallel workers receive).
+  std::string to_bytes() const;
+  void from_bytes(const std::string& bytes);
 
  private:
   struct Slot {

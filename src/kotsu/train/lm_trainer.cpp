@@ -113,14 +113,6 @@ double validation_loss(CausalLm& model, const std::vector<LmExample>& data, int6
   return sum / std::max(1.0, n);
 }
 
-std::string optimizer_bytes(const FusedAdamW& opt) {
-  torch::serialize::OutputArchive ar;
-  opt.save(ar);
-  std::ostringstream os;
-  ar.save_to(os);
-  return os.str();
-}
-
 void save_model(CausalLm& model, const TrainOptions& o, const LoraOptions& lo, const Tokenizer& tok) {
   if (o.strategy == "lora") {
     save_peft_adapter(model, lo, o.out, fs::absolute(o.model).string(), "CAUSAL_LM");
@@ -209,14 +201,9 @@ TrainResult run_lm(const TrainOptions& o, const TrainHooks& hooks, bool resume, 
     std::vector<torch::Tensor> ts;
     for (auto& [name, t] : trained) ts.push_back(t);
     pg->broadcast(ts, 0);
-    std::string bytes = lead ? optimizer_bytes(opt) : std::string();
+    std::string bytes = lead ? opt.to_bytes() : std::string();
     pg->broadcast_bytes(bytes, 0);
-    if (!lead) {
-      std::istringstream in(bytes);
-      torch::serialize::InputArchive ar;
-      ar.load_from(in);
-      opt.load(ar);
-    }
+    if (!lead) opt.from_bytes(bytes);
     if (world > 1) sync = std::make_unique<GradSync>(*pg, ts, pg->bucket_bytes());
   }
   progress.log(fmt::format("model {} ({}, {} layers, {} parameters)", o.model, m.config.model_type, m.config.num_layers, total));
@@ -329,7 +316,7 @@ TrainResult run_lm(const TrainOptions& o, const TrainHooks& hooks, bool resume, 
       NamedTensors w;
       for (auto& [name, t] : trained) w.emplace_back(name, t.detach().contiguous().cpu());
       save_safetensors(ck + "/trainable.safetensors", w);
-      write_atomic(ck + "/optimizer.pt", optimizer_bytes(opt));
+      write_atomic(ck + "/optimizer.pt", opt.to_bytes());
       write_atomic(state_path, s.to_json().dump(2) + "\n");
       if (!prev.empty() && prev != s.checkpoint) fs::remove_all(fs::path(o.out) / prev);
     }

@@ -103,14 +103,6 @@ std::vector<std::pair<std::string, torch::Tensor>> apply_strategy(Classifier& m,
   return trainable;
 }
 
-std::string serialize_optimizer(const FusedAdamW& opt) {
-  torch::serialize::OutputArchive ar;
-  opt.save(ar);
-  std::ostringstream os;
-  ar.save_to(os);
-  return os.str();
-}
-
 struct Run {
   TrainOptions o;
   std::unique_ptr<ClassifierTask> task;
@@ -368,7 +360,7 @@ TrainResult run_training(Run& r, TrainerState s, const TrainHooks& hooks, std::u
       NamedTensors w;
       for (auto& [nm, t] : model.state()) w.emplace_back(nm, t);
       save_safetensors(ck + "/model.safetensors", w);
-      write_atomic(ck + "/optimizer.pt", serialize_optimizer(opt));
+      write_atomic(ck + "/optimizer.pt", opt.to_bytes());
       write_atomic((fs::path(o.out) / "trainer_state.json").string(), s.to_json().dump(2) + "\n");
       if (!prev.empty() && prev != s.checkpoint) fs::remove_all(fs::path(o.out) / prev);
       write_run_json(r, s, "running");
@@ -467,14 +459,9 @@ void start_from_rank0(Run& r, FusedAdamW& opt, ProcessGroup& pg) {
   std::vector<torch::Tensor> state;
   for (auto& [name, t] : r.task->model().state()) state.push_back(t);
   pg.broadcast(state, 0);
-  std::string bytes = pg.rank() == 0 ? serialize_optimizer(opt) : std::string();
+  std::string bytes = pg.rank() == 0 ? opt.to_bytes() : std::string();
   pg.broadcast_bytes(bytes, 0);
-  if (pg.rank() != 0) {
-    std::istringstream in(bytes);
-    torch::serialize::InputArchive ar;
-    ar.load_from(in);
-    opt.load(ar);
-  }
+  if (pg.rank() != 0) opt.from_bytes(bytes);
 }
 
 }  // namespace
