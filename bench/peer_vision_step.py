@@ -2,8 +2,9 @@
 """The PyTorch + torchvision peer of bench/vision_step: the same ResNet-18 training step (batch norm in
 training mode, AdamW, cross-entropy) and the same picture pipeline (PIL decode + RandomResizedCrop(224) +
 RandomHorizontalFlip + ColorJitter(0.2, 0.2, 0.2) + ToTensor + Normalize) in a DataLoader with the same
-number of worker processes. Prints one JSON line.
-usage: peer_vision_step.py step [--batch 32] [--size 224] [--steps 5] [--threads 2]
+number of worker processes. Prints one JSON line. --channels-last lays the model and the batch out NHWC
+(torch.channels_last, PyTorch's own advice for CNNs on CPU), as kotsu's backbones run.
+usage: peer_vision_step.py step [--batch 32] [--size 224] [--steps 5] [--threads 2] [--channels-last]
        peer_vision_step.py loader DIR [--workers 2] [--rounds 3]"""
 import argparse
 import glob
@@ -26,6 +27,7 @@ ap.add_argument("--steps", type=int, default=5)
 ap.add_argument("--threads", type=int, default=2)
 ap.add_argument("--workers", type=int, default=2)
 ap.add_argument("--rounds", type=int, default=3)
+ap.add_argument("--channels-last", action="store_true")
 a = ap.parse_args()
 
 if a.mode == "step":
@@ -36,6 +38,9 @@ if a.mode == "step":
     torch.manual_seed(0)
     x = torch.randn(a.batch, 3, a.size, a.size)
     y = torch.randint(0, 10, (a.batch,))
+    if a.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
     times = []
     for s in range(a.steps + 2):
         t = time.perf_counter()
@@ -46,7 +51,7 @@ if a.mode == "step":
         if s >= 2:
             times.append(time.perf_counter() - t)
     med = statistics.median(times)
-    print(json.dumps({"variant": "pytorch", "mode": "step", "batch": a.batch, "size": a.size,
+    print(json.dumps({"variant": "pytorch", "mode": "step", "channels_last": a.channels_last, "batch": a.batch, "size": a.size,
                       "seconds_per_step": med, "images_per_second": a.batch / med}))
 else:
     torch.set_num_threads(1)

@@ -2,7 +2,9 @@
 """Runs bench/vision_step for kotsu and PyTorch + torchvision in one session (make bench) and writes the
 ratios: images/s of a ResNet-18 training step (batch 32, 224x224) and of the picture pipeline alone
 (decode + augment, the same number of workers), on 128 generated 500x375 JPEG photos-like pictures.
-Variants alternate, twice each; each number is the median of the runs.
+Variants alternate, twice each; each number is the median of the runs. The step is also run for a tuned
+peer: PyTorch with the model and batch channels-last and jemalloc preloaded with kotsu's setting (freed pages
+kept), the two things kotsu does by default, to show how much of the ratio they are.
 OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE are unset for every command alike (see shared/PLATFORM.md).
 usage: run_vision_step.py BUILD_DIR [--out results.md] [--threads 2]"""
 import argparse
@@ -26,8 +28,12 @@ env.pop("OPENBLAS_CORETYPE", None)
 env.pop("OPENBLAS_L2_SIZE", None)
 
 
-def run(cmd):
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env).stdout
+JEMALLOC = "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2"
+tuned_env = dict(env, LD_PRELOAD=JEMALLOC, MALLOC_CONF="dirty_decay_ms:-1,muzzy_decay_ms:-1")
+
+
+def run(cmd, e=env):
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=e).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 
@@ -47,6 +53,9 @@ with tempfile.TemporaryDirectory() as d:
             l = run(base + ["loader", d, "--workers", str(a.threads)])
             res.setdefault((name, "step"), []).append(s["images_per_second"])
             res.setdefault((name, "loader"), []).append(l["images_per_second"])
+        if os.path.exists(JEMALLOC):
+            t = run(peer + ["step", "--threads", str(a.threads), "--channels-last"], tuned_env)
+            res.setdefault(("tuned", "step"), []).append(t["images_per_second"])
     med = {k: statistics.median(v) for k, v in res.items()}
     lines = ["# bench/vision_step", "",
              f"`/usr/bin/python3 bench/run_vision_step.py build` ({a.threads} threads / workers; 2 alternating runs, medians)", "",
@@ -55,6 +64,9 @@ with tempfile.TemporaryDirectory() as d:
                         ("loader", "picture pipeline: JPEG decode + random resized crop + flip + jitter")):
         k, p = med[("kotsu", mode)], med[("pytorch", mode)]
         lines.append(f"| {label} | {k:.1f} | {p:.1f} | {k / p:.2f}x |")
+    if ("tuned", "step") in med:
+        k, p = med[("kotsu", "step")], med[("tuned", "step")]
+        lines.append(f"| ResNet-18 step vs PyTorch channels-last + jemalloc (kept pages) | {k:.1f} | {p:.1f} | {k / p:.2f}x |")
     k_loader, k_step = med[("kotsu", "loader")], med[("kotsu", "step")]
     lines += ["", f"kotsu's pipeline delivers {k_loader / k_step:.1f}x the pictures its training step consumes."]
     text = "\n".join(lines) + "\n"

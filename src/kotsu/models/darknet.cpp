@@ -49,7 +49,7 @@ DarknetClassifier::DarknetClassifier(const ImageConfig& c, int64_t num_labels) :
   if (num_labels > 0) classifier_ = register_module("classifier", torch::nn::Linear(feature_size_, num_labels));
 }
 
-torch::Tensor DarknetClassifier::features(const torch::Tensor& pixels) {
+torch::Tensor DarknetClassifier::pooled_features(const torch::Tensor& pixels) {
   torch::Tensor x = pixels;
   for (auto& l : layers_) x = l->forward(x);
   return hooked("darknet.pool", x.mean({2, 3}));

@@ -20,13 +20,15 @@ struct DarknetConvImpl;
 class DarknetClassifier : public ImageClassifier {
  public:
   DarknetClassifier(const ImageConfig& config, int64_t num_labels);
-  torch::Tensor features(const torch::Tensor& pixels) override;
   torch::Tensor head(const torch::Tensor& features) override;
   std::vector<ParamGroup> param_groups() override;
   int64_t num_layers() const override { return static_cast<int64_t>(layers_.size()) - 1; }  // layer 0 is the stem
   int64_t num_labels() const override { return num_labels_; }
   int64_t feature_size() const override { return feature_size_; }
   std::string base_prefix() const override { return "darknet."; }
+
+ protected:
+  torch::Tensor pooled_features(const torch::Tensor& pixels) override;
 
  private:
   int64_t num_labels_, feature_size_;

@@ -106,7 +106,7 @@ MobileNetV2Classifier::MobileNetV2Classifier(const ImageConfig& c, int64_t num_l
   if (num_labels > 0) classifier_ = register_module("classifier", torch::nn::Linear(feature_size_, num_labels));
 }
 
-torch::Tensor MobileNetV2Classifier::features(const torch::Tensor& pixels) {
+torch::Tensor MobileNetV2Classifier::pooled_features(const torch::Tensor& pixels) {
   torch::Tensor x = first_conv_->forward(pixels);
   if (stem_expand_) x = stem_expand_->forward(x);
   x = stem_reduce_->forward(stem_dw_->forward(x));
@@ -163,7 +163,7 @@ MobileNetV1Classifier::MobileNetV1Classifier(const ImageConfig& c, int64_t num_l
   if (num_labels > 0) classifier_ = register_module("classifier", torch::nn::Linear(feature_size_, num_labels));
 }
 
-torch::Tensor MobileNetV1Classifier::features(const torch::Tensor& pixels) {
+torch::Tensor MobileNetV1Classifier::pooled_features(const torch::Tensor& pixels) {
   torch::Tensor x = stem_->forward(pixels);
   for (auto& m : convs_) x = m->forward(x);
   return hooked("mobilenet_v1.pool", x.mean({2, 3}));

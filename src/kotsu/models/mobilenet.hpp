@@ -30,7 +30,6 @@ struct MobileNetConvInfo {
 class MobileNetV2Classifier : public ImageClassifier {
  public:
   MobileNetV2Classifier(const ImageConfig& config, int64_t num_labels);
-  torch::Tensor features(const torch::Tensor& pixels) override;
   torch::Tensor head(const torch::Tensor& features) override;
   std::vector<ParamGroup> param_groups() override;
   int64_t num_layers() const override { return static_cast<int64_t>(blocks_.size()) + 1; }  // + conv_1x1
@@ -38,6 +37,9 @@ class MobileNetV2Classifier : public ImageClassifier {
   int64_t feature_size() const override { return feature_size_; }
   std::string base_prefix() const override { return "mobilenet_v2."; }
   std::vector<MobileNetConvInfo> convs() const;
+
+ protected:
+  torch::Tensor pooled_features(const torch::Tensor& pixels) override;
 
  private:
   int64_t num_labels_, feature_size_;
@@ -49,7 +51,6 @@ class MobileNetV2Classifier : public ImageClassifier {
 class MobileNetV1Classifier : public ImageClassifier {
  public:
   MobileNetV1Classifier(const ImageConfig& config, int64_t num_labels);
-  torch::Tensor features(const torch::Tensor& pixels) override;
   torch::Tensor head(const torch::Tensor& features) override;
   std::vector<ParamGroup> param_groups() override;
   int64_t num_layers() const override { return static_cast<int64_t>(convs_.size()) / 2; }  // dw + pw pairs
@@ -57,6 +58,9 @@ class MobileNetV1Classifier : public ImageClassifier {
   int64_t feature_size() const override { return feature_size_; }
   std::string base_prefix() const override { return "mobilenet_v1."; }
   std::vector<MobileNetConvInfo> convs() const;
+
+ protected:
+  torch::Tensor pooled_features(const torch::Tensor& pixels) override;
 
  private:
   int64_t num_labels_, feature_size_;

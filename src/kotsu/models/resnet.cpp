@@ -83,7 +83,7 @@ ResNetClassifier::ResNetClassifier(const ImageConfig& c, int64_t num_labels) : I
   }
 }
 
-torch::Tensor ResNetClassifier::features(const torch::Tensor& pixels) {
+torch::Tensor ResNetClassifier::pooled_features(const torch::Tensor& pixels) {
   torch::Tensor x = F::max_pool2d(stem_->forward(pixels), F::MaxPool2dFuncOptions(3).stride(2).padding(1));
   for (auto& b : blocks_) x = b->forward(x);
   return hooked("resnet.pool", x.mean({2, 3}));

@@ -21,13 +21,15 @@ struct ResNetConvImpl;
 class ResNetClassifier : public ImageClassifier {
  public:
   ResNetClassifier(const ImageConfig& config, int64_t num_labels);
-  torch::Tensor features(const torch::Tensor& pixels) override;
   torch::Tensor head(const torch::Tensor& features) override;
   std::vector<ParamGroup> param_groups() override;
   int64_t num_layers() const override { return static_cast<int64_t>(blocks_.size()); }
   int64_t num_labels() const override { return num_labels_; }
   int64_t feature_size() const override { return feature_size_; }
   std::string base_prefix() const override { return "resnet."; }
+
+ protected:
+  torch::Tensor pooled_features(const torch::Tensor& pixels) override;
 
  private:
   int64_t num_labels_, feature_size_;
