@@ -4,26 +4,20 @@
 
 #include <torch/torch.h>
 
+#include <fstream>
 #include <sstream>
 
+#include "kotsu/core/error.hpp"
 #include "kotsu/models/bert.hpp"
 #include "kotsu/models/ops.hpp"
+#include "test_models.hpp"
 #include "test_util.hpp"
 
 using namespace kotsu;
 
 namespace {
 
-EncoderConfig tiny_config() {
-  EncoderConfig c;
-  c.vocab_size = 300;
-  c.hidden_size = 32;
-  c.num_hidden_layers = 2;
-  c.num_attention_heads = 4;
-  c.intermediate_size = 64;
-  c.max_position_embeddings = 64;
-  return c;
-}
+EncoderConfig tiny_config() { return test::tiny_encoder_config(300, 32, 4, 64); }
 
 bool no_decay(const std::string& n) { return n.find("bias") != std::string::npos || n.find("LayerNorm") != std::string::npos; }
 
@@ -108,15 +102,18 @@ TEST(FusedAdamW, SaveLoadContinuesIdentically) {
     run_step(a, *oa, s);
     run_step(b, *ob, s);
   }
-  torch::serialize::OutputArchive out;
-  ob->save(out);
-  std::ostringstream os;
-  out.save_to(os);
-  auto oc = make(b);  // a fresh optimizer for b, state restored from the archive
-  std::istringstream is(os.str());
-  torch::serialize::InputArchive in;
-  in.load_from(is);
-  oc->load(in);
+  const std::string dir = test::temp_dir("adamw-file");
+  { std::ofstream(dir + "/optimizer.pt", std::ios::binary) << ob->to_bytes(); }
+  auto oc = make(b);  // a fresh optimizer for b, state restored from the file a checkpoint holds
+  oc->load_file(dir + "/optimizer.pt");
+  { std::ofstream(dir + "/broken.pt", std::ios::binary) << ob->to_bytes().substr(0, 100); }
+  try {
+    make(b)->load_file(dir + "/broken.pt");
+    ADD_FAILURE() << "a truncated optimizer.pt loaded";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(dir + "/broken.pt"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("unreadable optimizer state"), std::string::npos) << e.what();
+  }
   for (int s = 3; s < 6; ++s) {
     run_step(a, *oa, s);
     run_step(b, *oc, s);

@@ -15,6 +15,7 @@
 #include "kotsu/dist/process_group.hpp"
 #include "kotsu/models/bert.hpp"
 #include "kotsu/dist/shard.hpp"
+#include "test_models.hpp"
 #include "test_util.hpp"
 
 namespace kotsu {
@@ -36,14 +37,7 @@ int free_port() {
 // differs; after finish() every worker holds the sum over workers of (an unsynchronised accumulation
 // micro-batch + the armed one), which each worker can also compute alone since it knows every batch.
 void expect_grad_sync_sums_in_buckets(ProcessGroup& pg) {
-  EncoderConfig c;
-  c.vocab_size = 100;
-  c.hidden_size = 16;
-  c.num_hidden_layers = 2;
-  c.num_attention_heads = 2;
-  c.intermediate_size = 32;
-  c.max_position_embeddings = 16;
-  BertClassifier m(c, 2);
+  BertClassifier m(test::tiny_encoder_config(100, 16, 2, 16), 2);
   m.init_all(7);
   m.eval();
   auto batch_of = [](int r, int micro) {
@@ -75,9 +69,9 @@ void expect_grad_sync_sums_in_buckets(ProcessGroup& pg) {
   for (size_t i = 0; i < ps.size(); ++i) EXPECT_TRUE(torch::allclose(ps[i].grad(), expected[i], 1e-5, 1e-6)) << "parameter " << i;
 }
 
-// One worker (runs only when a Dist.* test starts it): joins, averages, broadcasts, meets at a barrier.
+// One worker (runs only when a Dist.* test starts it): joins, sums, broadcasts, meets at a barrier.
 // KOTSU_DIST_TEST=die: rank 1 leaves right after joining; the others must fail with a clear error.
-TEST(DistWorker, AverageBroadcastBarrier) {
+TEST(DistWorker, SumBroadcastBarrier) {
   const char* mode = std::getenv("KOTSU_DIST_TEST");
   if (!mode) GTEST_SKIP() << "a worker process of the Dist.* tests (they start it)";
   DistConfig c = dist_config_from_env();
@@ -88,7 +82,7 @@ TEST(DistWorker, AverageBroadcastBarrier) {
     std::vector<torch::Tensor> t{torch::ones({4})};
     const auto t0 = std::chrono::steady_clock::now();
     try {
-      pg.all_reduce_mean(t);
+      pg.all_reduce_sum(t);
       ADD_FAILURE() << "the all-reduce succeeded without rank 1";
     } catch (const Error& e) {
       const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -100,16 +94,11 @@ TEST(DistWorker, AverageBroadcastBarrier) {
   }
   const double r = pg.rank();
   std::vector<torch::Tensor> t{torch::full({3}, r + 1), torch::full({2, 2}, 10 * (r + 1), torch::kDouble), torch::full({5}, 2 * r)};
-  pg.all_reduce_mean(t);  // ranks 0, 1, 2: means 2, 20 (double), 2
-  EXPECT_TRUE(torch::allclose(t[0], torch::full({3}, 2.0)));
-  EXPECT_TRUE(torch::allclose(t[1], torch::full({2, 2}, 20.0, torch::kDouble)));
+  pg.all_reduce_sum(t);  // ranks 0, 1, 2: sums 6, 60 (double), 6
+  EXPECT_TRUE(torch::allclose(t[0], torch::full({3}, 6.0)));
+  EXPECT_TRUE(torch::allclose(t[1], torch::full({2, 2}, 60.0, torch::kDouble)));
   EXPECT_EQ(t[1].scalar_type(), torch::kDouble);
-  EXPECT_TRUE(torch::allclose(t[2], torch::full({5}, 2.0)));
-  // weighted by example counts 3, 1, 0 (a worker with an empty last batch): (3 * 1 + 1 * 2) / 4
-  std::vector<torch::Tensor> w{torch::full({4}, r + 1)};
-  const double weights[] = {3, 1, 0};
-  EXPECT_DOUBLE_EQ(pg.all_reduce_weighted_mean(w, weights[pg.rank()]), 4.0);
-  EXPECT_TRUE(torch::allclose(w[0], torch::full({4}, 1.25))) << w[0];
+  EXPECT_TRUE(torch::allclose(t[2], torch::full({5}, 6.0)));
   std::vector<torch::Tensor> b{torch::full({2}, pg.rank() == 0 ? 7.0 : -1.0)};
   pg.broadcast(b, 0);
   EXPECT_TRUE(torch::equal(b[0], torch::full({2}, 7.0)));
@@ -143,7 +132,7 @@ std::vector<std::pair<int, std::string>> run_workers(int n, const std::string& m
   return out;
 }
 
-TEST(Dist, ThreeWorkersAverageBroadcastAndMeet) {
+TEST(Dist, ThreeWorkersSumBroadcastAndMeet) {
   const auto r = run_workers(3, "ok", 30000);
   for (int i = 0; i < 3; ++i) {
     EXPECT_EQ(r[i].first, 0) << r[i].second;

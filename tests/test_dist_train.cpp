@@ -185,13 +185,12 @@ std::string read_text(const std::string& path) {
   return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
-// Killing a worker mid-run: the launcher and the surviving worker stop within 60 s naming rank 1; the run
-// resumes from its last checkpoint with two workers to exactly the uninterrupted two-worker result, and
-// with one process to the end.
-TEST(DistTrain, AKilledWorkerStopsTheRunNamingItAndTheRunResumes) {
-  const std::string model = model_copy(test::fixture("tiny_bert_init"), "ddp-kill-model", {{"hidden_dropout_prob", 0.0}, {"attention_probs_dropout_prob", 0.0}});
-  const std::string dir = test::temp_dir("ddp-kill");
-  const std::string args = " --model " + model + " --data " + test::fixture("task/train.csv") + " --validation false --threads 1 --epochs 30 --lr 1e-3 --batch-size 8";
+// Killing a worker mid-run (`args` trains for 30 epochs, a checkpoint after each): the launcher and the
+// surviving worker stop within 60 s naming rank 1; the run resumes from its last checkpoint with two
+// workers to exactly the uninterrupted two-worker result (`weights`: the file the run writes), and with
+// one process to the end.
+void expect_killed_worker_stops_and_run_resumes(const std::string& args, const std::string& weights, const std::string& tag) {
+  const std::string dir = test::temp_dir(tag);
   int st = 0;
   std::string out = test::run_command(cli() + " train" + args + " --nproc 2 --quiet --out " + dir + "/whole", &st);
   ASSERT_EQ(st, 0) << out;
@@ -230,12 +229,36 @@ TEST(DistTrain, AKilledWorkerStopsTheRunNamingItAndTheRunResumes) {
   ASSERT_EQ(st, 0) << out;
   EXPECT_NE(out.find("with 2 data-parallel workers"), std::string::npos) << out;
   size_t n = 0;
-  EXPECT_LT(max_difference(dir + "/whole/model.safetensors", dir + "/killed/model.safetensors", &n), 1e-6);
+  EXPECT_LT(max_difference(dir + "/whole/" + weights, dir + "/killed/" + weights, &n), 1e-6);
+  EXPECT_GT(n, 3u);
   out = test::run_command(cli() + " train --resume " + dir + "/killed1 --quiet", &st);
   ASSERT_EQ(st, 0) << out;
   const nlohmann::json done = nlohmann::json::parse(std::ifstream(dir + "/killed1/run.json"));
   EXPECT_EQ(done["status"], "finished");
   EXPECT_EQ(done["history"].size(), 30u);
+}
+
+TEST(DistTrain, AKilledWorkerStopsTheRunNamingItAndTheRunResumes) {
+  const std::string model = model_copy(test::fixture("tiny_bert_init"), "ddp-kill-model", {{"hidden_dropout_prob", 0.0}, {"attention_probs_dropout_prob", 0.0}});
+  expect_killed_worker_stops_and_run_resumes(" --model " + model + " --data " + test::fixture("task/train.csv") +
+                                                 " --validation false --threads 1 --epochs 30 --lr 1e-3 --batch-size 8",
+                                             "model.safetensors", "ddp-kill");
+}
+
+// The same for instruction tuning a causal LM with LoRA (lm_trainer's own checkpoints, optimizer state and
+// resume path): 240 prompt/completion rows, 8 per worker and step.
+TEST(DistTrain, AKilledWorkerStopsACausalLmRunAndTheRunResumes) {
+  const std::string model = model_copy(test::fixture("tiny_gpt2"), "ddp-lm-kill-model", {{"resid_pdrop", 0.0}, {"embd_pdrop", 0.0}, {"attn_pdrop", 0.0}});
+  const std::string data = test::temp_dir("ddp-lm-kill-data") + "/rows.jsonl";
+  {
+    std::ofstream out(data);
+    const std::vector<std::string> words = {" red", " green", " blue", " white", " black", " yellow"};
+    for (int i = 0; i < 240; ++i)
+      out << nlohmann::json({{"prompt", "item " + std::to_string(i) + " has colour"}, {"completion", words[static_cast<size_t>(i * 7 % 6)]}}).dump() << "\n";
+  }
+  expect_killed_worker_stops_and_run_resumes(" --model " + model + " --data " + data +
+                                                 " --strategy lora --lora-dropout 0 --validation false --threads 1 --epochs 30 --lr 1e-3 --batch-size 8",
+                                             "adapter_model.safetensors", "ddp-lm-kill");
 }
 
 // Two network namespaces joined by a veth pair stand for two machines (made and removed here; needs

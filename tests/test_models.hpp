@@ -2,10 +2,24 @@
 #pragma once
 #include <string>
 
+#include "kotsu/io/hf_config.hpp"
 #include "kotsu/models/image_model.hpp"
 #include "test_util.hpp"
 
 namespace kotsu::test {
+
+// A BERT-family encoder config small enough to build and train in milliseconds: 2 layers, feed-forward
+// twice the hidden size.
+inline EncoderConfig tiny_encoder_config(int64_t vocab, int64_t hidden, int64_t heads, int64_t max_positions) {
+  EncoderConfig c;
+  c.vocab_size = vocab;
+  c.hidden_size = hidden;
+  c.num_hidden_layers = 2;
+  c.num_attention_heads = heads;
+  c.intermediate_size = 2 * hidden;
+  c.max_position_embeddings = max_positions;
+  return c;
+}
 
 // A small random MobileNet V1 (width 0.25, 32x32 input; pictures resized to `resize` first) saved as a
 // model directory without a head.

@@ -88,26 +88,6 @@ ProcessGroup::ProcessGroup(const DistConfig& config) : config_(config), impl_(st
 
 ProcessGroup::~ProcessGroup() = default;
 
-void ProcessGroup::all_reduce_mean(std::vector<torch::Tensor>& tensors) {
-  if (config_.world_size == 1 || tensors.empty()) return;
-  all_reduce_sum(tensors);
-  torch::NoGradGuard ng;
-  for (auto& t : tensors) t.div_(config_.world_size);
-}
-
-double ProcessGroup::all_reduce_weighted_mean(std::vector<torch::Tensor>& tensors, double weight) {
-  torch::NoGradGuard ng;
-  if (config_.world_size == 1) return weight;
-  for (auto& t : tensors) t.mul_(weight);
-  // the weight travels in the same message as the first dtype's tensors
-  std::vector<torch::Tensor> all = tensors;
-  all.push_back(torch::full({1}, weight, tensors.empty() ? torch::kDouble : tensors.front().scalar_type()));
-  all_reduce_sum(all);
-  const double total = all.back().item<double>();
-  for (auto& t : tensors) total > 0 ? t.div_(total) : t.zero_();
-  return total;
-}
-
 void ProcessGroup::all_reduce_sum(std::vector<torch::Tensor>& tensors) {
   if (config_.world_size == 1 || tensors.empty()) return;
   torch::NoGradGuard ng;

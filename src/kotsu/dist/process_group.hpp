@@ -38,13 +38,6 @@ class ProcessGroup {
   int rank() const { return config_.rank; }
   int size() const { return config_.world_size; }
   size_t bucket_bytes() const { return config_.bucket_bytes; }
-  // Every worker ends with the element-wise mean of everyone's tensors (in place; one flat buffer per
-  // dtype, so many small gradients cost one message).
-  void all_reduce_mean(std::vector<torch::Tensor>& tensors);
-  // The mean weighted by each worker's `weight` (its example count in the step: a worker with a short or
-  // empty last batch counts less or not at all): sum_r weight_r * t_r / sum_r weight_r, in place on every
-  // worker; returns the total weight. A total of 0 leaves the tensors at 0.
-  double all_reduce_weighted_mean(std::vector<torch::Tensor>& tensors, double weight);
   // Every worker ends with rank `root`'s values (in place).
   void broadcast(std::vector<torch::Tensor>& tensors, int root = 0);
   // Returns when every worker has called it.

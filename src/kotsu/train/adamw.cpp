@@ -266,4 +266,14 @@ void FusedAdamW::from_bytes(const std::string& bytes) {
   load(ar);
 }
 
+void FusedAdamW::load_file(const std::string& path) {
+  try {
+    torch::serialize::InputArchive ar;
+    ar.load_from(path);
+    load(ar);
+  } catch (const c10::Error&) {
+    throw Error(path, "", "unreadable optimizer state");
+  }
+}
+
 }  // namespace kotsu

@@ -46,6 +46,8 @@ class FusedAdamW {
   // The same state as one byte string (what optimizer.pt holds; what data-parallel workers receive).
   std::string to_bytes() const;
   void from_bytes(const std::string& bytes);
+  // Reads a checkpoint's optimizer.pt; an unreadable or foreign file is a kotsu::Error naming it.
+  void load_file(const std::string& path);
 
  private:
   struct Slot {

@@ -185,13 +185,7 @@ TrainResult run_lm(const TrainOptions& o, const TrainHooks& hooks, bool resume, 
         if (!reader.find(name)) throw Error(reader.path(), name, "tensor missing from the checkpoint");
         t.copy_(reader.tensor(name));
       }
-      try {
-        torch::serialize::InputArchive ar;
-        ar.load_from(ck + "/optimizer.pt");
-        opt.load(ar);
-      } catch (const c10::Error&) {
-        throw Error(ck + "/optimizer.pt", "", "unreadable optimizer state");
-      }
+      opt.load_file(ck + "/optimizer.pt");
     }
     progress.log(fmt::format("resuming {} after epoch {} (step {}){}", o.out, s.epoch, s.global_step,
                              pg ? fmt::format(" with {} data-parallel workers", world) : ""));

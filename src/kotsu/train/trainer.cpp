@@ -526,13 +526,7 @@ TrainResult resume_classifier(const std::string& run_dir, const TrainHooks& hook
         t.copy_(reader.tensor(name));
       }
     }
-    try {
-      torch::serialize::InputArchive ar;
-      ar.load_from(ck + "/optimizer.pt");
-      opt->load(ar);
-    } catch (const c10::Error& e) {
-      throw Error(ck + "/optimizer.pt", "", "unreadable optimizer state");
-    }
+    opt->load_file(ck + "/optimizer.pt");
   }
   if (pg) start_from_rank0(r, *opt, *pg);
   p.log(fmt::format("resuming {} after epoch {} (step {}){}", run_dir, s.epoch, s.global_step,
