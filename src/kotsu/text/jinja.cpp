@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <ctime>
 #include <map>
 #include <vector>
 
@@ -49,12 +50,22 @@ std::string py_float(double d) {
   return s;
 }
 
+// A macro, or a global function, as a value in a scope frame: an object under these keys (a context's JSON
+// never reaches the frames, so it cannot pose as one).
+const char* const kMacroKey = "\x01kotsu-macro";
+const char* const kFunctionKey = "\x01kotsu-function";
+const char* const kFunctions[] = {"raise_exception", "strftime_now", "namespace", "range"};
+
+bool is_callable(const json& j) { return j.is_object() && (j.contains(kMacroKey) || j.contains(kFunctionKey)); }
+
 std::string py_repr(const json& j);
 
 std::string py_str(const Value& v) {
   if (v.undef) return "";
   const json& j = v.j;
   if (j.is_string()) return j.get<std::string>();
+  if (j.is_object() && j.contains(kMacroKey)) return "<Macro '" + j["name"].get<std::string>() + "'>";
+  if (j.is_object() && j.contains(kFunctionKey)) return "<function " + j[kFunctionKey].get<std::string>() + ">";
   return py_repr(j);
 }
 
@@ -228,12 +239,13 @@ struct Node;
 using Body = std::vector<std::shared_ptr<Node>>;
 
 struct Node {
-  enum Kind { Text, Output, If, For, Set, Break, Continue } kind;
+  enum Kind { Text, Output, If, For, Set, Break, Continue, Macro } kind;
   std::string text;                                 // Text
   ExprPtr expr;                                     // Output, Set value, For iterable
   std::vector<std::pair<ExprPtr, Body>> branches;   // If (cond, body)
   Body body, else_body;                             // For (and If's else)
-  std::vector<std::string> targets;                 // For loop variables; Set: {name} or {name, attr}
+  std::vector<std::string> targets;                 // For loop variables; Set: {name} or {name, attr}; Macro: {name, params...}
+  std::vector<ExprPtr> defaults;                    // Macro: each parameter's default (null: none)
   ExprPtr filter;                                   // For ... if cond
   int line = 1;
   explicit Node(Kind k) : kind(k) {}
@@ -250,6 +262,7 @@ struct Segment {
 struct JinjaTemplate::Impl {
   std::string name;
   Body root;
+  mutable std::vector<const Node*> macros;  // every {% macro %} of the template, by the index its value holds
 
   [[noreturn]] void fail(int line, const std::string& why) const { throw Error(name, "line " + std::to_string(line), why); }
 
@@ -699,6 +712,27 @@ struct JinjaTemplate::Impl {
         n->expr = ps->expression();
         done();
         body.push_back(n);
+      } else if (kw == "macro") {
+        auto n = std::make_shared<Node>(Node::Macro);
+        n->line = s.line;
+        n->targets.push_back(ps->expect_name());
+        ps->expect_op("(");
+        while (!ps->is_op(")")) {
+          n->targets.push_back(ps->expect_name());
+          ExprPtr d;
+          if (ps->is_op("=")) ++ps->p, d = ps->expression();
+          n->defaults.push_back(d);
+          if (!ps->is_op(",")) break;
+          ++ps->p;
+        }
+        ps->expect_op(")");
+        done();
+        std::string end;
+        std::unique_ptr<Parser> next;
+        n->body = parse_body(segs, i, {"endmacro"}, end, next);
+        if (end.empty()) fail(s.line, "{% macro %} without {% endmacro %}");
+        macros.push_back(n.get());
+        body.push_back(n);
       } else if (kw == "break" || kw == "continue") {
         done();
         body.push_back(std::make_shared<Node>(kw == "break" ? Node::Break : Node::Continue));
@@ -730,7 +764,61 @@ struct JinjaTemplate::Impl {
   Value lookup(Scope& sc, const std::string& n) const {
     if (json* v = sc.find(n)) return {*v, false};
     if (sc.context->contains(n)) return {(*sc.context)[n], false};
+    for (const char* f : kFunctions)
+      if (n == f) return {json{{kFunctionKey, n}}, false};
     return Value::undefined();
+  }
+
+  // A macro call: the parameters bound from the arguments (positional, then by keyword, then the
+  // defaults, evaluated in order so that one may name an earlier parameter; the rest undefined) in a
+  // frame of their own above the frames the macro was defined in (as Jinja2 resolves names: the
+  // caller's loop variables are not visible); returns what the body renders.
+  Value call_macro(const json& marker, const std::string& what, const Expr& call, Scope& sc, int line) const {
+    const size_t index = marker[kMacroKey].get<size_t>(), depth = marker["depth"].get<size_t>();
+    if (index >= macros.size() || depth > sc.frames.size()) fail(line, "'" + what + "' is not a macro of this template");
+    const Node& m = *macros[index];
+    const size_t params = m.targets.size() - 1;
+    if (call.args.size() - 1 > params)
+      fail(line, "macro '" + m.targets[0] + "' takes not more than " + std::to_string(params) + " argument(s)");
+    std::map<std::string, json> frame;
+    std::vector<bool> bound(params, false);
+    for (size_t i = 1; i < call.args.size(); ++i) {
+      const Value v = eval(*call.args[i], sc, line);
+      if (!v.undef) frame[m.targets[i]] = v.j;
+      bound[i - 1] = true;
+    }
+    for (const auto& [k, x] : call.kwargs) {
+      const auto it = std::find(m.targets.begin() + 1, m.targets.end(), k);
+      if (it == m.targets.end()) fail(line, "macro '" + m.targets[0] + "' takes no keyword argument '" + k + "'");
+      const Value v = eval(*x, sc, line);
+      if (!v.undef) frame[k] = v.j;
+      bound[static_cast<size_t>(it - m.targets.begin()) - 1] = true;
+    }
+    std::vector<std::map<std::string, json>> hidden(std::make_move_iterator(sc.frames.begin() + static_cast<std::ptrdiff_t>(depth)),
+                                                    std::make_move_iterator(sc.frames.end()));
+    sc.frames.resize(depth);
+    sc.frames.push_back(std::move(frame));
+    for (size_t i = 0; i < params; ++i)
+      if (!bound[i] && m.defaults[i]) {
+        const Value v = eval(*m.defaults[i], sc, m.line);
+        if (!v.undef) sc.frames.back()[m.targets[i + 1]] = v.j;
+      }
+    std::string out;
+    exec(m.body, sc, out, nullptr);
+    sc.frames.pop_back();
+    for (auto& f : hidden) sc.frames.push_back(std::move(f));
+    return {out, false};
+  }
+
+  // transformers' strftime_now(format): the local time now, formatted as Python's strftime (the C library's).
+  static std::string strftime_now(const std::string& format) {
+    const std::time_t now = std::time(nullptr);
+    std::tm tm{};
+    localtime_r(&now, &tm);
+    std::string buf(256 + 4 * format.size(), '\0');
+    const size_t n = std::strftime(buf.data(), buf.size(), format.c_str(), &tm);
+    buf.resize(n);
+    return buf;
   }
 
   Value item(const Value& obj, const Value& key, int line, const std::string& what) const {
@@ -1004,6 +1092,7 @@ struct JinjaTemplate::Impl {
   bool test(const std::string& t, const Value& v, const std::vector<Value>& args, int line) const {
     const json& j = v.j;
     if (t == "defined") return !v.undef;
+    if (t == "callable") return !v.undef && is_callable(j);
     if (t == "undefined") return v.undef;
     if (t == "none") return !v.undef && j.is_null();
     if (t == "string") return !v.undef && j.is_string();
@@ -1090,6 +1179,8 @@ struct JinjaTemplate::Impl {
       }
       case Expr::Call: {
         const Expr& callee = *e.args[0];
+        if (callee.kind == Expr::Var)
+          if (const json* v = sc.find(callee.name); v && v->is_object() && v->contains(kMacroKey)) return call_macro(*v, callee.name, e, sc, line);
         std::vector<Value> args;
         for (size_t i = 1; i < e.args.size(); ++i) args.push_back(eval(*e.args[i], sc, line));
         if (callee.kind == Expr::Attr) return call_method(eval(*callee.args[0], sc, line), callee.name, args, line);
@@ -1099,6 +1190,10 @@ struct JinjaTemplate::Impl {
             json ns = json::object();
             for (const auto& [k, x] : e.kwargs) ns[k] = eval(*x, sc, line).j;
             return {ns, false};
+          }
+          if (callee.name == "strftime_now") {
+            if (args.size() != 1 || !args[0].j.is_string()) fail(line, "strftime_now() needs one format string");
+            return {strftime_now(args[0].j.get<std::string>()), false};
           }
           if (callee.name == "range") {
             int64_t a = 0, b = 0, step = 1;
@@ -1145,6 +1240,10 @@ struct JinjaTemplate::Impl {
           }
           break;
         }
+        case Node::Macro:
+          sc.frames.back()[n->targets[0]] = json{{kMacroKey, static_cast<size_t>(std::find(macros.begin(), macros.end(), n.get()) - macros.begin())},
+                                                 {"depth", sc.frames.size()}, {"name", n->targets[0]}};
+          break;
         case Node::Break:
         case Node::Continue:
           if (!loop) fail(n->line, "break or continue outside a loop");

@@ -4,15 +4,18 @@
 // C++ library implements Jinja2's syntax and semantics.
 // Supported: text; {{ expr }}; {% if / elif / else / endif %}; {% for x in xs [if cond] %} (and "for a, b
 // in ...") with {% else %}, loop.index/index0/revindex/revindex0/first/last/length, {% break %},
-// {% continue %}; {% set x = expr %} and {% set ns.attr = expr %}; comments {# #}; whitespace control
+// {% continue %}; {% set x = expr %} and {% set ns.attr = expr %}; {% macro name(a, b=default) %} ...
+// {% endmacro %} called as name(x, b=y) (recursion too; no {% call %}, caller(), varargs or kwargs);
+// comments {# #}; whitespace control
 // with "-" (and "+" to keep lstrip_blocks off); literals (strings, numbers, true/false/none and their
 // Python spellings, lists, dicts); a.b, a['b'], a[i], slices a[i:j:k]; + - * / // % ~, comparisons, in,
 // not in, and, or, not, x if c else y; filters trim, length/count, upper, lower, title, capitalize,
 // first, last, default/d, string, int, float, join, tojson, reverse, list, items, replace, round, abs;
 // tests defined, undefined, none, string, number, integer, float, boolean, mapping, iterable, sequence,
-// true, false, even, odd, eq/ne/lt/gt/le/ge; string methods strip/lstrip/rstrip/upper/lower/title/
+// true, false, even, odd, callable, eq/ne/lt/gt/le/ge; string methods strip/lstrip/rstrip/upper/lower/title/
 // capitalize/startswith/endswith/split/replace/find/format-free; dict methods items/keys/values/get;
-// globals raise_exception(msg), namespace(...), range(...), strftime_now is not provided.
+// globals raise_exception(msg), namespace(...), range(...) and transformers' strftime_now(format) (local
+// time now).
 // Values print as Python prints them (None, True, False, 1.0). Undefined names and missing keys are
 // undefined: they print as "" and are false, and a further attribute of them is an error.
 // Errors (syntax, unknown tag, filter or test, raise_exception) are kotsu::Error naming the template and
