@@ -14,6 +14,8 @@ import statistics
 import subprocess
 import tempfile
 
+from machine import JEMALLOC, JEMALLOC_ENV, cpu_line
+
 import numpy as np
 from PIL import Image
 
@@ -28,8 +30,7 @@ env.pop("OPENBLAS_CORETYPE", None)
 env.pop("OPENBLAS_L2_SIZE", None)
 
 
-JEMALLOC = "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2"
-tuned_env = dict(env, LD_PRELOAD=JEMALLOC, MALLOC_CONF="dirty_decay_ms:-1,muzzy_decay_ms:-1")
+tuned_env = dict(env, **JEMALLOC_ENV)
 
 
 def run(cmd, e=env):
@@ -59,6 +60,7 @@ with tempfile.TemporaryDirectory() as d:
     med = {k: statistics.median(v) for k, v in res.items()}
     lines = ["# bench/vision_step", "",
              f"`/usr/bin/python3 bench/run_vision_step.py build` ({a.threads} threads / workers; 2 alternating runs, medians)", "",
+             cpu_line(), "",
              "| | kotsu images/s | PyTorch + torchvision images/s | ratio |", "|---|---|---|---|"]
     for mode, label in (("step", "ResNet-18 training step, batch 32, 224x224"),
                         ("loader", "picture pipeline: JPEG decode + random resized crop + flip + jitter")):
