@@ -8,8 +8,8 @@ Datasets:
   cifar10  ../shared/data/image/cifar10: K pictures per class drawn with the seed from the 500 per class of
            train/ (K = 500 takes them all; the seed then changes the split, order and initialisation);
            scored on test/ (1,000 pictures, 100 per class).
-  fmnist   Debian dataset-fashion-mnist: K per class drawn with the seed from the 60,000 training pictures;
-           scored on the first 200 per class of the 10,000 test pictures (2,000); written as PNG files.
+  fmnist   Debian dataset-fashion-mnist: K per class drawn with the seed from the first 500 per class of the
+           60,000 training pictures; scored on the first 200 per class of the 10,000 test pictures (2,000); written as PNG files.
 Methods (per model):
   frozen_lr     `kotsu embed` features (pooled, eval transform) + standardisation + logistic regression,
                 C by 3-fold CV (python3-sklearn LogisticRegressionCV); sees all K per class
