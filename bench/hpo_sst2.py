@@ -104,7 +104,7 @@ def table(cache):
                      f"(worst {max(shares):.2f}x). Target (within 1 point at <= 1/3 of the compute): {'MET' if median_met else 'NOT MET'} "
                      f"by the median seed; {within} of {len(tpe)} seeds within 1 point. On the test set the budgeted TPE's picks score "
                      f"{picks} against the grid pick's {grid['test_accuracy']:.3f} "
-                     f"(median {statistics.median(test_gaps):.1f} points below). One validation sentence is {100 / 500:.1f} points. "
+                     f"(median {abs(statistics.median(test_gaps)):.1f} points {'below' if statistics.median(test_gaps) >= 0 else 'above'}). One validation sentence is {100 / 500:.1f} points. "
                      "Compute is counted in epochs: the seconds column depends on what else the machine ran at the time.")
     return "\n".join(lines)
 
