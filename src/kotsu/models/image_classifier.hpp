@@ -22,8 +22,8 @@ namespace kotsu {
 class ImageClassifier : public Classifier {
  public:
   // [B, feature_size()]. The backbone runs on channels-last activations (NHWC in memory; the shapes stay
-  // [B, C, H, W]): oneDNN's CPU convolutions, batch norms and poolings are faster on them (ResNet-18 and
-  // MobileNet V2 training steps measured in bench/vision_step and docs). Parameters keep their usual
+  // [B, C, H, W]): oneDNN's CPU convolutions, batch norms and poolings are faster on them (ResNet-18's
+  // training step: bench/vision_step and README). Parameters keep their usual
   // layout, so checkpoints, optimizer state and gradient all-reduce are unaffected.
   torch::Tensor features(const torch::Tensor& pixels) {
     return pooled_features(pixels.dim() == 4 ? pixels.contiguous(torch::MemoryFormat::ChannelsLast) : pixels);
