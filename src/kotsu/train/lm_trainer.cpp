@@ -8,7 +8,6 @@
 #include <filesystem>
 #include <numeric>
 #include <random>
-#include <sstream>
 
 #include "kotsu/core/error.hpp"
 #include "kotsu/core/runtime.hpp"
@@ -89,7 +88,6 @@ Split split_data(const TrainOptions& o) {
   return s;
 }
 
-// Mean loss per learnt token over `data`, eval mode.
 // Mean loss per learnt token over the validation examples; with data-parallel workers each scores its
 // contiguous range and the sums are added up.
 double validation_loss(CausalLm& model, const std::vector<LmExample>& data, int64_t batch, int64_t pad, torch::Device device, ProcessGroup* pg) {
@@ -194,10 +192,7 @@ TrainResult run_lm(const TrainOptions& o, const TrainHooks& hooks, bool resume, 
   if (pg) {  // every worker starts from rank 0's trainable weights and optimizer state
     std::vector<torch::Tensor> ts;
     for (auto& [name, t] : trained) ts.push_back(t);
-    pg->broadcast(ts, 0);
-    std::string bytes = lead ? opt.to_bytes() : std::string();
-    pg->broadcast_bytes(bytes, 0);
-    if (!lead) opt.from_bytes(bytes);
+    start_from_rank0(*pg, ts, opt);
     if (world > 1) sync = std::make_unique<GradSync>(*pg, ts, pg->bucket_bytes());
   }
   progress.log(fmt::format("model {} ({}, {} layers, {} parameters)", o.model, m.config.model_type, m.config.num_layers, total));

@@ -6,6 +6,7 @@
 #include "kotsu/dist/process_group.hpp"
 #include "kotsu/io/file.hpp"
 #include "kotsu/io/json_file.hpp"
+#include "kotsu/train/adamw.hpp"
 
 namespace kotsu {
 
@@ -28,6 +29,13 @@ RunFiles read_run_files(const std::string& run_dir, ProcessGroup* pg) {
   f.run = nlohmann::json::parse(run_text);
   f.state = nlohmann::json::parse(state_text);
   return f;
+}
+
+void start_from_rank0(ProcessGroup& pg, std::vector<torch::Tensor> tensors, FusedAdamW& opt) {
+  pg.broadcast(tensors, 0);
+  std::string bytes = pg.rank() == 0 ? opt.to_bytes() : std::string();
+  pg.broadcast_bytes(bytes, 0);
+  if (pg.rank() != 0) opt.from_bytes(bytes);
 }
 
 }  // namespace kotsu

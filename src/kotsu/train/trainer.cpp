@@ -8,7 +8,6 @@
 #include <filesystem>
 #include <numeric>
 #include <random>
-#include <sstream>
 
 #include "kotsu/core/error.hpp"
 #include "kotsu/core/runtime.hpp"
@@ -17,7 +16,6 @@
 #include "kotsu/dist/shard.hpp"
 #include "kotsu/eval/metrics.hpp"
 #include "kotsu/io/file.hpp"
-#include "kotsu/io/json_file.hpp"
 #include "kotsu/io/safetensors.hpp"
 #include "kotsu/models/lora.hpp"
 #include "kotsu/train/adamw.hpp"
@@ -454,14 +452,11 @@ void describe(const Run& r, Progress& p) {
     p.log("warning: this CPU has no AVX512-BF16, so bf16 matmuls are emulated and slower than float32; drop --bf16 here");
 }
 
-// Every worker starts from rank 0's weights and optimizer state (PyTorch DDP broadcasts the same way).
+// Every worker starts from rank 0's weights (the whole model state) and optimizer state.
 void start_from_rank0(Run& r, FusedAdamW& opt, ProcessGroup& pg) {
   std::vector<torch::Tensor> state;
   for (auto& [name, t] : r.task->model().state()) state.push_back(t);
-  pg.broadcast(state, 0);
-  std::string bytes = pg.rank() == 0 ? opt.to_bytes() : std::string();
-  pg.broadcast_bytes(bytes, 0);
-  if (pg.rank() != 0) opt.from_bytes(bytes);
+  kotsu::start_from_rank0(pg, std::move(state), opt);
 }
 
 }  // namespace
