@@ -247,6 +247,7 @@ struct Node {
   std::vector<std::string> targets;                 // For loop variables; Set: {name} or {name, attr}; Macro: {name, params...}
   std::vector<ExprPtr> defaults;                    // Macro: each parameter's default (null: none)
   ExprPtr filter;                                   // For ... if cond
+  size_t macro_index = 0;                           // Macro: its place in JinjaTemplate::Impl::macros
   int line = 1;
   explicit Node(Kind k) : kind(k) {}
 };
@@ -731,6 +732,7 @@ struct JinjaTemplate::Impl {
         std::unique_ptr<Parser> next;
         n->body = parse_body(segs, i, {"endmacro"}, end, next);
         if (end.empty()) fail(s.line, "{% macro %} without {% endmacro %}");
+        n->macro_index = macros.size();
         macros.push_back(n.get());
         body.push_back(n);
       } else if (kw == "break" || kw == "continue") {
@@ -1241,7 +1243,7 @@ struct JinjaTemplate::Impl {
           break;
         }
         case Node::Macro:
-          sc.frames.back()[n->targets[0]] = json{{kMacroKey, static_cast<size_t>(std::find(macros.begin(), macros.end(), n.get()) - macros.begin())},
+          sc.frames.back()[n->targets[0]] = json{{kMacroKey, n->macro_index},
                                                  {"depth", sc.frames.size()}, {"name", n->targets[0]}};
           break;
         case Node::Break:
