@@ -546,17 +546,20 @@ TEST(TuneFineTune, ComputeBudgetCountsEpochs) {
   EXPECT_NE(out.find("budget"), std::string::npos) << out;
 }
 
-TEST(TuneFineTune, AshaStopsPoorTrialsEarly) {
-  const std::string dir = test::temp_dir("tune-asha");
+// ASHA over 3-epoch trials: its first rung is `prune_after` (by default half the epochs, rounded up: 2;
+// the next rung, 2 x 4, is past the run), so a pruned trial stops exactly there.
+void expect_asha_prunes_at(const std::string& dir, const std::string& flags, int64_t rung) {
   int status = 0;
-  const std::string out = test::run_command(std::string(KOTSU_CLI) + " tune " + search_run_file(dir, "metric: loss\ntune:\n  trials: 8\n  pruner: asha\n"), &status);
+  const std::string out =
+      test::run_command(std::string(KOTSU_CLI) + " tune " + search_run_file(dir, "metric: loss\ntune:\n  trials: 8\n  pruner: asha\n  final: false\n") + flags, &status);
   ASSERT_EQ(status, 0) << out;
   auto summary = nlohmann::json::parse(read_file(dir + "/out/tune.json"));
+  EXPECT_EQ(summary["prune_after"], rung);
   int pruned = 0;
   for (const auto& t : summary["trials"]) {
     if (t["state"] != "pruned") continue;
     ++pruned;
-    EXPECT_LT(t["reports"].get<int>(), 3);
+    EXPECT_EQ(t["reports"].get<int64_t>(), rung) << t.dump();
     auto r = nlohmann::json::parse(read_file(t["run"].get<std::string>() + "/run.json"));
     EXPECT_EQ(r["status"], "pruned");
     EXPECT_EQ(r["history"].size(), t["reports"].get<size_t>());
@@ -564,6 +567,23 @@ TEST(TuneFineTune, AshaStopsPoorTrialsEarly) {
   EXPECT_GT(pruned, 0) << out;
   EXPECT_LT(summary["reports"].get<int>(), 8 * 3);
   EXPECT_EQ(summary["report_unit"], "epoch");
+}
+
+TEST(TuneFineTune, AshaStopsPoorTrialsEarly) {
+  expect_asha_prunes_at(test::temp_dir("tune-asha"), "", 2);
+  expect_asha_prunes_at(test::temp_dir("tune-asha-1"), " --prune-after 1", 1);
+}
+
+TEST(TuneFineTune, PruneAfterOutsideTheRunIsRefused) {
+  const std::string dir = test::temp_dir("tune-prune-after");
+  int status = 0;
+  std::string out = test::run_command(std::string(KOTSU_CLI) + " tune " + search_run_file(dir, "tune:\n  pruner: median\n  prune_after: 4\n"), &status);
+  EXPECT_NE(status, 0);
+  EXPECT_NE(out.find("prune_after: must be between 1 and the trial's 3 epochs (0: automatic), got 4"), std::string::npos) << out;
+  EXPECT_FALSE(std::filesystem::exists(dir + "/out/trial-0"));
+  out = test::run_command(std::string(KOTSU_CLI) + " tune " + search_run_file(dir, "") + " --prune-after 0", &status);
+  EXPECT_NE(status, 0);
+  EXPECT_NE(out.find("prune-after: must be >= 1"), std::string::npos) << out;
 }
 
 }  // namespace

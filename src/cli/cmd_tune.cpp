@@ -27,7 +27,7 @@ Action add_tune(CLI::App& app) {
     int64_t trials = 50, budget = 0;
     uint64_t seed = 0;
     int jobs = 1, candidates = 24, startup = 10;
-    int64_t cv = 0;
+    int64_t cv = 0, prune_after = 0;
     double delay = 0, stale = 60, heartbeat = 5;
     bool json = false, multivariate = false;
   };
@@ -51,6 +51,9 @@ Action add_tune(CLI::App& app) {
   c->add_option("--startup-trials", f->startup, "TPE: random trials before the model is used")->capture_default_str();
   c->add_option("--ei-candidates", f->candidates, "TPE: candidates drawn from the good trials' density per sample")->capture_default_str();
   c->add_option("--pruner", f->pruner, "none, median or asha")->capture_default_str();
+  c->add_option("--prune-after", f->prune_after,
+                "the first epoch (fold with --cv) after which the pruner may stop a trial; default: half the run's epochs, rounded up "
+                "(early fine-tuning epochs rank trials badly)");
   c->add_option("--seed", f->seed, "sampler seed")->capture_default_str();
   c->add_option("--jobs", f->jobs, "worker processes on this machine")->capture_default_str();
   c->add_option("--function-delay", f->delay, "seconds each evaluation takes (to exercise parallel workers)")->capture_default_str();
@@ -75,6 +78,10 @@ Action add_tune(CLI::App& app) {
       if (c->count("--trials")) s.study.trials = f->trials;
       if (c->count("--sampler")) s.study.sampler = f->sampler;
       if (c->count("--pruner")) s.study.pruner = f->pruner;
+      if (c->count("--prune-after")) {
+        if (f->prune_after < 1) throw Error("options", "prune-after", "must be >= 1");
+        s.prune_after = f->prune_after;
+      }
       if (c->count("--seed")) s.study.seed = f->seed;
       if (c->count("--jobs")) s.jobs = f->jobs;
       if (c->count("--storage")) s.study.storage = f->storage;

@@ -155,6 +155,7 @@ FineTuneSearch read_search_run_file(const std::string& path) {
         else if (k == "budget") s.study.max_reports = v.get<int64_t>();
         else if (k == "sampler") s.study.sampler = v.get<std::string>();
         else if (k == "pruner") s.study.pruner = v.get<std::string>();
+        else if (k == "prune_after") s.prune_after = v.get<int64_t>();
         else if (k == "seed") s.study.seed = v.get<uint64_t>();
         else if (k == "jobs") s.jobs = v.get<int>();
         else if (k == "storage") s.study.storage = v.get<std::string>();
@@ -162,7 +163,7 @@ FineTuneSearch read_search_run_file(const std::string& path) {
         else if (k == "final") s.final_fit = v.get<bool>();
         else if (k == "multivariate") s.study.tpe.multivariate = v.get<bool>();
         else if (k == "test") s.test_data = v.get<std::string>();
-        else throw Error(path, field, "unknown key (trials, budget, sampler, pruner, seed, jobs, storage, cv, final, test, multivariate)");
+        else throw Error(path, field, "unknown key (trials, budget, sampler, pruner, prune_after, seed, jobs, storage, cv, final, test, multivariate)");
       } catch (const nlohmann::json::exception&) {
         throw Error(path, field, "has the wrong type: " + v.dump());
       }
@@ -190,6 +191,13 @@ nlohmann::json run_fine_tune_search(FineTuneSearch s) {
   if (s.cv_folds == 1 || s.cv_folds < 0) throw Error("options", "cv", "must be >= 2 folds (or 0: the validation split)");
   identity["cv_folds"] = s.cv_folds;
   s.study.objective = identity;
+  const int64_t steps = s.cv_folds > 0 ? s.cv_folds : s.base.epochs;
+  if (s.prune_after < 0 || s.prune_after > steps)
+    throw Error("options", "prune_after", fmt::format("must be between 1 and the trial's {} {} (0: automatic), got {}", steps,
+                                                      s.cv_folds > 0 ? "folds" : "epochs", s.prune_after));
+  if (s.prune_after == 0) s.prune_after = s.cv_folds > 0 ? 1 : (s.base.epochs + 1) / 2;
+  s.study.pruning.n_warmup_steps = static_cast<int>(s.prune_after);
+  s.study.pruning.min_resource = static_cast<int>(s.prune_after);
   const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   if (s.base.threads <= 0) s.base.threads = std::max(1, cores / s.jobs);
   { Study create(s.space, s.study); }  // create (or check) the study before workers race to
@@ -213,7 +221,7 @@ nlohmann::json run_fine_tune_search(FineTuneSearch s) {
     return maximize ? trials[a].value > trials[b].value : trials[a].value < trials[b].value;
   });
   nlohmann::json out = {{"metric", s.base.metric}, {"direction", maximize ? "maximize" : "minimize"}, {"sampler", s.study.sampler},
-                        {"pruner", s.study.pruner},
+                        {"pruner", s.study.pruner}, {"prune_after", s.prune_after},
                         {"budget", s.study.trials == std::numeric_limits<int64_t>::max() ? nlohmann::json(nullptr) : nlohmann::json(s.study.trials)},
                         {"budget_reports", s.study.max_reports > 0 ? nlohmann::json(s.study.max_reports) : nlohmann::json(nullptr)}, {"storage", s.study.storage}, {"space", s.space.to_json()},
                         {"trials", list}};

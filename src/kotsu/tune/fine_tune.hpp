@@ -26,13 +26,19 @@ struct FineTuneSearch {
                       // cv), sampler, pruner, seed; direction and name are set here
   int jobs = 1;
   int64_t cv_folds = 0;  // > 0: the objective is the mean of a K-fold cv (kotsu cv), reported fold by fold
+  // The first epoch (fold with cv) after which the pruner may stop a trial: the median pruner's
+  // n_warmup_steps and ASHA's min_resource. 0: half the epochs, rounded up (the first fold with cv).
+  // Fine-tuning curves in their first epochs rank trials badly: a high learning rate that ends best is
+  // often worst after one or two epochs (see bench/hpo_sst2), so judging a trial that early prunes the
+  // best region.
+  int64_t prune_after = 0;
   bool final_fit = true;  // retrain the best configuration on train+validation into OUT/final
   std::string test_data;  // then evaluate it on this labelled file (OUT/final/eval-<name>.json)
   bool quiet = false;
 };
 
-// The run file's `search:` map and optional `tune:` map (trials, budget, sampler, pruner, seed, jobs, storage, cv,
-// final, test, multivariate) taken out of it; the rest are train options.
+// The run file's `search:` map and optional `tune:` map (trials, budget, sampler, pruner, prune_after, seed, jobs,
+// storage, cv, final, test, multivariate) taken out of it; the rest are train options.
 FineTuneSearch read_search_run_file(const std::string& path);
 
 // Runs (or resumes) the search; returns the summary also written to OUT/tune.json: every trial (number,
