@@ -33,7 +33,7 @@ bench-transfer: build
 bench-transfer-vision: build
 	@/usr/bin/python3 bench/transfer_vision.py $(BUILD)
 
-# about 75 minutes on a 2-core AVX-512 host (grid + 10 TPE seeds); results cached per search in bench/results/hpo_sst2.json (delete it to rerun)
+# grid + 10 TPE seeds: over an hour on a 2-core AVX-512 host; results cached per search in bench/results/hpo_sst2.json (delete it to rerun)
 bench-hpo-sst2: build
 	@/usr/bin/python3 bench/hpo_sst2.py $(BUILD)
 
