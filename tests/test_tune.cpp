@@ -574,6 +574,27 @@ TEST(TuneFineTune, AshaStopsPoorTrialsEarly) {
   expect_asha_prunes_at(test::temp_dir("tune-asha-1"), " --prune-after 1", 1);
 }
 
+// The median pruner judges a trial from epoch `prune_after` on (its n_warmup_steps): by default 2 of 3,
+// so no pruned trial stops after epoch 1; with --prune-after 1 this search prunes one there.
+TEST(TuneFineTune, MedianPrunerWaitsForPruneAfter) {
+  auto pruned_reports = [](const std::string& dir, const std::string& flags) {
+    int status = 0;
+    const std::string out = test::run_command(
+        std::string(KOTSU_CLI) + " tune " + search_run_file(dir, "metric: loss\ntune:\n  trials: 10\n  pruner: median\n  final: false\n") + flags, &status);
+    EXPECT_EQ(status, 0) << out;
+    std::vector<int64_t> reports;
+    const auto summary = nlohmann::json::parse(read_file(dir + "/out/tune.json"));
+    for (const auto& t : summary["trials"])
+      if (t["state"] == "pruned") reports.push_back(t["reports"].get<int64_t>());
+    return std::make_pair(reports, out);
+  };
+  const auto [by_default, out] = pruned_reports(test::temp_dir("tune-median"), "");
+  ASSERT_FALSE(by_default.empty()) << out;
+  for (int64_t r : by_default) EXPECT_GE(r, 2);
+  const auto [from_one, out1] = pruned_reports(test::temp_dir("tune-median-1"), " --prune-after 1");
+  EXPECT_NE(std::find(from_one.begin(), from_one.end(), 1), from_one.end()) << out1;
+}
+
 TEST(TuneFineTune, PruneAfterOutsideTheRunIsRefused) {
   const std::string dir = test::temp_dir("tune-prune-after");
   int status = 0;
