@@ -79,6 +79,7 @@ TEST(Cli, ErrorsAreOneLineAndNonZero) {
   write_atomic(dir + "/bad.csv", "text,label\nfine,card\n\"oops,card\n");
   write_atomic(dir + "/bad.yaml", "model: x\nlearning_rate: 3\n");
   write_atomic(dir + "/bad.tflite", "TFL");
+  write_atomic(dir + "/pytorch_model.bin", std::string("PK\x03\x04", 4) + std::string(60, '\0'));
   struct Case {
     std::string args, needle;
   };
@@ -88,14 +89,15 @@ TEST(Cli, ErrorsAreOneLineAndNonZero) {
       {"train " + dir + "/bad.yaml", "bad.yaml: learning_rate: unknown option"},
       {"train " + dir + "/missing.yaml", "missing.yaml: cannot open run file"},
       {"eval --run " + test::fixture("tiny_bert_init") + " --data " + test::fixture("task/test.tsv"), "no labels"},
-      {"train --resume " + dir, "no checkpoint to resume"},
-      {"inspect " + dir + "/bad.csv", "header"},
+      {"train --resume " + dir, "--resume: no run to resume (no run.json"},
+      {"inspect " + dir + "/bad.csv", "bad.csv: is a file of unknown kind; kotsu inspect reads"},
       {"import tfjs " + dir + "/nowhere --out " + dir + "/m", "nowhere: no such file or directory"},
       {"import tfjs " + dir + " --out " + dir + "/m", "model.json: missing: not a TF.js model folder"},
       {"import onnx " + dir + " --out " + dir + "/m", "import: format: 'onnx' is not supported"},
       {"import tfjs " + test::fixture("tfjs") + " --out " + dir + "/m", "not a TF.js model kotsu can import"},
       {"import tflite " + dir + "/bad.csv --out " + dir + "/m", "bad.csv: header: no TFL3 identifier"},
       {"inspect " + dir + "/bad.tflite", "bad.tflite: header: file is too short"},
+      {"inspect " + dir + "/pytorch_model.bin", "pytorch_model.bin: is a PyTorch checkpoint (torch.save's zip of pickles)"},
       {"import tflite " + dir + "/nowhere.tflite --out " + dir + "/m", "nowhere.tflite: no such file"},
       {"import tfjs " + test::fixture("tfjs") + " --labels x.txt --out " + dir + "/m", "--labels: applies to image classifiers only"},
       {"predict --run " + test::fixture("tiny_bert") + " --device gpu hello", "--device: 'gpu' is not cpu or cuda[:N]"},
@@ -168,7 +170,7 @@ TEST(Cli, TokenizePrintsIdsPiecesJsonAndDecodes) {
   auto expected = nlohmann::json::parse(read_file(test::fixture("unigram_expected.json")))[0];
   ASSERT_EQ(expected["text"], "where is my card");
   std::string ids = "1";  // the template's <s>
-  for (auto& id : expected["ids"]) ids += " " + std::to_string(id.get<int64_t>());
+  for (auto& id : expected["ids"]) ids.append(" ").append(std::to_string(id.get<int64_t>()));
   EXPECT_EQ(r.out, ids + "\n");
   r = run("tokenize --model " + model + " --json --no-special 'where is my card'");
   ASSERT_EQ(r.code, 0) << r.out;
@@ -188,4 +190,50 @@ TEST(Cli, TokenizePrintsIdsPiecesJsonAndDecodes) {
   r = run("tokenize --model " + dir + "/nothing-here 'x'");
   EXPECT_NE(r.code, 0);
   EXPECT_NE(r.out.find("nothing-here"), std::string::npos) << r.out;
+}
+
+// A disk that fills half-way through a checkpoint (simulated with a file-size limit, RLIMIT_FSIZE, so that
+// no root or mount is needed): the run says it failed and why, the commands that use its model warn,
+// --resume starts it again (no checkpoint was complete) and finishes, and the temporary files cut writes
+// leave are removed on that next start.
+TEST(Cli, AFullDiskFailsTheRunVisiblyAndResumeFinishesIt) {
+  const std::string dir = test::temp_dir("cli-full"), out = dir + "/run";
+  const auto weights = std::filesystem::file_size(test::fixture("tiny_bert_init/model.safetensors"));
+  // model.safetensors (the weights and a new head) fits, optimizer.pt (two moments per weight) does not
+  const auto limit_kb = weights * 3 / 2 / 1024;
+  const std::string cmd = "bash -c \"trap '' XFSZ; ulimit -f " + std::to_string(limit_kb) + "; exec " + KOTSU_CLI + " " + base_args(out) + " --epochs 3\"";
+  int status = 0;
+  const std::string said = test::run_command(cmd, &status);
+  ASSERT_NE(status, 0) << said;
+  EXPECT_NE(said.find("optimizer.pt"), std::string::npos) << said;
+  auto rj = nlohmann::json::parse(read_file(out + "/run.json"));
+  EXPECT_EQ(rj["status"], "failed");
+  EXPECT_NE(rj["error"].get<std::string>().find("optimizer.pt"), std::string::npos) << rj.dump();
+  ASSERT_FALSE(std::filesystem::exists(out + "/trainer_state.json"));
+
+  Result r = run("predict --run " + out + " \"my card was stolen\"");
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("is a run that did not finish (it failed: "), std::string::npos) << r.out;
+  r = run("report " + out);
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("did not finish"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("no validation split"), std::string::npos) << r.out;
+
+  // what kill -9 leaves behind mid-write, in the run and in a checkpoint folder
+  write_atomic(out + "/.model.safetensors.tmp123456", "torn");
+  std::filesystem::create_directories(out + "/checkpoint-1");
+  write_atomic(out + "/checkpoint-1/.optimizer.pt.tmp42", "torn");
+  write_atomic(out + "/keep.tmp", "not ours");
+  r = run("train --resume " + out);
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("starting it again from the beginning"), std::string::npos) << r.out;
+  rj = nlohmann::json::parse(read_file(out + "/run.json"));
+  EXPECT_EQ(rj["status"], "finished");
+  EXPECT_EQ(rj["history"].size(), 3u);
+  EXPECT_FALSE(std::filesystem::exists(out + "/.model.safetensors.tmp123456"));
+  EXPECT_FALSE(std::filesystem::exists(out + "/checkpoint-1/.optimizer.pt.tmp42"));
+  EXPECT_TRUE(std::filesystem::exists(out + "/keep.tmp"));
+  r = run("predict --run " + out + " \"my card was stolen\"");
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(r.out.find("did not finish"), std::string::npos) << r.out;
 }

@@ -100,3 +100,66 @@ TEST(Gguf, RefusesTruncatedFile) {
   write_atomic(path, "GGML" + all.substr(4));
   EXPECT_THROW(read_gguf(path), Error);
 }
+
+namespace {
+// A GGUF v3 file with one metadata key per entry of `kv` (u32 values) and the given tensors, laid out as
+// llama.cpp's writer does (32-byte alignment, offsets in order).
+struct GgufTensorSpec {
+  std::string name;
+  std::vector<uint64_t> dims;
+  uint32_t type;
+  uint64_t offset, bytes;
+};
+std::string make_gguf(const std::vector<std::pair<std::string, uint32_t>>& kv, const std::vector<GgufTensorSpec>& tensors) {
+  test::GgufBytes g;
+  g.u32(3).u64(tensors.size()).u64(kv.size());
+  for (const auto& [k, v] : kv) g.str(k).u32(4).u32(v);  // UINT32 values
+  uint64_t data = 0;
+  for (const auto& t : tensors) {
+    g.str(t.name).u32(static_cast<uint32_t>(t.dims.size()));
+    for (auto d : t.dims) g.u64(d);
+    g.u32(t.type).u64(t.offset);
+    data = std::max(data, t.offset + t.bytes);
+  }
+  g.b.resize((g.b.size() + 31) / 32 * 32, '\0');
+  g.b.append(static_cast<size_t>(std::min<uint64_t>(data, 1 << 20)), '\0');
+  return g.b;
+}
+}  // namespace
+
+// Checked as strictly as llama.cpp's loader (what a hostile-input probe found kotsu inspect accepting).
+TEST(Gguf, RefusesWhatLlamaCppRefuses) {
+  const std::string dir = test::temp_dir("gguf-strict");
+  auto expect = [&](const std::string& name, const std::string& bytes, const std::string& what) {
+    const std::string path = dir + "/" + name;
+    write_atomic(path, bytes);
+    try {
+      read_gguf(path);
+      ADD_FAILURE() << "no error for " << name;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(what), std::string::npos) << name << ": " << e.what();
+    }
+  };
+  // the valid file first: two F32 tensors, the second at the aligned end of the first
+  const std::string ok = make_gguf({{"general.alignment", 32}}, {{"a", {3}, 0, 0, 12}, {"b", {2, 2}, 0, 32, 16}});
+  write_atomic(dir + "/ok.gguf", ok);
+  GgufFile f = read_gguf(dir + "/ok.gguf");
+  ASSERT_EQ(f.tensors.size(), 2u);
+  EXPECT_EQ(f.tensors[1].bytes, 16u);
+  EXPECT_EQ(f.data_offset % 32, 0u);
+  EXPECT_STREQ(gguf_type_name(8), "Q8_0");
+  EXPECT_EQ(gguf_type_name(4), nullptr);  // removed from ggml
+
+  expect("type.gguf", make_gguf({}, {{"a", {3}, 999, 0, 12}}), "tensor[0] 'a': unknown tensor type 999");
+  expect("removed.gguf", make_gguf({}, {{"a", {32}, 5, 0, 20}}), "unknown tensor type 5");
+  expect("offset.gguf", make_gguf({}, {{"a", {3}, 0, uint64_t(1) << 63, 12}}), "offset 9223372036854775808 is not where the previous tensor ends (0)");
+  expect("gap.gguf", make_gguf({}, {{"a", {3}, 0, 0, 12}, {"b", {3}, 0, 64, 12}}), "'b': offset 64 is not where the previous tensor ends (32)");
+  expect("dupkey.gguf", make_gguf({{"general.alignment", 32}, {"general.alignment", 64}}, {}), "general.alignment: appears twice");
+  expect("dupname.gguf", make_gguf({}, {{"a", {3}, 0, 0, 12}, {"a", {3}, 0, 32, 12}}), "tensor[1] 'a': appears twice");
+  expect("align.gguf", make_gguf({{"general.alignment", 24}}, {}), "general.alignment: must be a power of two");
+  expect("block.gguf", make_gguf({}, {{"q", {33}, 8, 0, 34}}), "first dimension 33 is not a multiple of Q8_0's block of 32");
+  expect("dims.gguf", make_gguf({}, {{"a", {1, 1, 1, 1, 1}, 0, 0, 4}}), "5 dimensions");
+  expect("overflow.gguf", make_gguf({}, {{"a", {uint64_t(1) << 40, uint64_t(1) << 40}, 0, 0, 4}}), "overflow");
+  std::string cut = ok.substr(0, ok.size() - 8);
+  expect("short.gguf", cut, "truncated");
+}

@@ -97,4 +97,14 @@ TEST(Tfjs, MalformedFilesAreRefused) {
   bad.replace(bad.find("group1-shard1of2.bin"), 20, "../../../../etc/passwd");
   write_atomic(d + "/model.json", bad);
   expect_error(d + "/model.json", "leaves the model directory");
+  // fields of the wrong JSON type name the file and the field (they used to print nlohmann's bare
+  // "type must be string, but is number")
+  bad = mj;
+  bad.replace(bad.find("\"int32\""), 7, std::string("7"));
+  write_atomic(d + "/model.json", bad);
+  expect_error(d + "/model.json", "model.json: const/ids.dtype: must be a string, not number");
+  bad = mj;
+  bad.replace(bad.find("\"dtype\": \"uint8\""), 16, "\"dtype\": null");
+  write_atomic(d + "/model.json", bad);
+  expect_error(d + "/model.json", "model.json: q8/kernel.quantization.dtype: must be a string, not null");
 }

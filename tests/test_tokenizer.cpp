@@ -23,6 +23,16 @@ std::string vocab_path(const std::string& name) {
   return test::shared_dir() + "/tokenizers/llama.cpp-vocab/ggml-vocab-" + name + ".gguf";
 }
 
+// Tokenizer::load(path) throws a kotsu::Error whose message holds `what`.
+void expect_load_error(const std::string& path, const std::string& what) {
+  try {
+    Tokenizer::load(path);
+    ADD_FAILURE() << "no error for " << path;
+  } catch (const Error& e) {
+    EXPECT_THAT(e.what(), HasSubstr(what)) << path;
+  }
+}
+
 void expect_vectors(const Tokenizer& tok, const std::string& gguf) {
   auto inputs = test::vocab_test_inputs(gguf + ".inp");
   auto expected = test::vocab_test_outputs(gguf + ".out");
@@ -296,54 +306,63 @@ TEST(Tokenizer, AddedTokenOptionsLstripRstripSingleWord) {
 
 TEST(Tokenizer, MalformedInputsAreRefused) {
   std::string dir = test::temp_dir("tok-bad");
-  auto expect_error = [](const std::string& path, const std::string& what) {
-    try {
-      Tokenizer::load(path);
-      ADD_FAILURE() << "no error for " << path;
-    } catch (const Error& e) {
-      EXPECT_THAT(e.what(), HasSubstr(what)) << path;
-    }
-  };
   write_atomic(dir + "/unknown.json", R"({"model": {"type": "Magic", "vocab": {}}})");
-  expect_error(dir + "/unknown.json", "unknown model type 'Magic'");
+  expect_load_error(dir + "/unknown.json", "unknown model type 'Magic'");
   write_atomic(dir + "/merges.json", R"({"model": {"type": "BPE", "vocab": {"a": 0, "b": 1, "ab": 2}, "merges": ["a c"]}})");
-  expect_error(dir + "/merges.json", "merges[0]: refers to unknown token 'c'");
+  expect_load_error(dir + "/merges.json", "merges[0]: refers to unknown token 'c'");
   write_atomic(dir + "/regex.json", R"({"pre_tokenizer": {"type": "Split", "pattern": {"Regex": "(unclosed"}, "behavior": "Isolated"},
                                         "model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}})");
-  expect_error(dir + "/regex.json", "pre_tokenizer.pattern.Regex");
+  expect_load_error(dir + "/regex.json", "pre_tokenizer.pattern.Regex");
   write_atomic(dir + "/vocabid.json", R"({"model": {"type": "WordPiece", "vocab": {"[UNK]": 0, "x": 99}}})");
-  expect_error(dir + "/vocabid.json", "model.vocab.x");
+  expect_load_error(dir + "/vocabid.json", "model.vocab.x");
   write_atomic(dir + "/notjson.json", "{\"model\": ");
-  expect_error(dir + "/notjson.json", "notjson.json");
+  expect_load_error(dir + "/notjson.json", "notjson.json");
   write_atomic(dir + "/bad.model", "not a protobuf");
-  expect_error(dir + "/bad.model", "bad.model");
+  expect_load_error(dir + "/bad.model", "bad.model");
 
   // GGUF: truncated, and an array that claims 2^60 elements
   std::string p = vocab_path("gpt-2");
   if (file_exists(p)) {
     std::string all = read_file(p);
     write_atomic(dir + "/trunc.gguf", all.substr(0, all.size() / 2));
-    expect_error(dir + "/trunc.gguf", "truncated");
+    expect_load_error(dir + "/trunc.gguf", "truncated");
   }
-  std::string g = "GGUF";
-  auto u32 = [&](uint32_t v) { g.append(reinterpret_cast<const char*>(&v), 4); };
-  auto u64 = [&](uint64_t v) { g.append(reinterpret_cast<const char*>(&v), 8); };
-  auto str = [&](const std::string& s) {
-    u64(s.size());
-    g += s;
-  };
-  u32(3);
-  u64(0);
-  u64(2);
-  str("tokenizer.ggml.model");
-  u32(8);
-  str("gpt2");
-  str("tokenizer.ggml.tokens");
-  u32(9);
-  u32(8);
-  u64(uint64_t(1) << 60);
-  write_atomic(dir + "/huge.gguf", g);
-  expect_error(dir + "/huge.gguf", "longer than the file");
+  test::GgufBytes g;
+  g.u32(3).u64(0).u64(2).str("tokenizer.ggml.model").u32(8).str("gpt2");
+  g.str("tokenizer.ggml.tokens").u32(9).u32(8).u64(uint64_t(1) << 60);
+  write_atomic(dir + "/huge.gguf", g.b);
+  expect_load_error(dir + "/huge.gguf", "longer than the file");
+}
+
+// What a hostile-input probe found: each refused on load with the file and field named, never later in a
+// model's embedding lookup or as a bare library message.
+TEST(Tokenizer, HostileTokenizerFilesAreRefusedOnLoad) {
+  std::string dir = test::temp_dir("tok-hostile");
+  // a Split pattern that recurses without end: refused on load, naming the file and the field
+  write_atomic(dir + "/recurse.json", R"J({"pre_tokenizer": {"type": "Split", "pattern": {"Regex": "(?R)"}, "behavior": "Isolated"},
+                                            "model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}})J");
+  expect_load_error(dir + "/recurse.json", "recurse.json: pre_tokenizer.pattern.Regex: regular expression (?R) failed");
+  // special-token ids outside the vocabulary: refused on load (tokenize used to emit -5)
+  nlohmann::json tj = read_json(test::fixture("tiny_bert_tj/tokenizer.json"));
+  for (int64_t bad : {int64_t(-5), int64_t(1000000000)}) {
+    nlohmann::json t = tj;
+    t["post_processor"]["special_tokens"]["[SEP]"]["ids"] = {bad};
+    const std::string path = dir + "/special" + std::to_string(bad) + ".json";
+    write_atomic(path, t.dump());
+    expect_load_error(path, "post_processor.special_tokens.[SEP]: id " + std::to_string(bad) + " is outside the vocabulary");
+  }
+  nlohmann::json t = tj;
+  t["added_tokens"] = {{{"id", 1000000000}, {"content", "<huge>"}, {"special", true}}};
+  write_atomic(dir + "/added.json", t.dump());
+  expect_load_error(dir + "/added.json", "added_tokens: '<huge>' has id 1000000000, over the limit");
+
+  // GGUF vocabularies: a token type llama.cpp does not know
+  test::GgufBytes g;
+  g.u32(3).u64(0).u64(3).str("tokenizer.ggml.model").u32(8).str("llama");
+  g.str("tokenizer.ggml.tokens").u32(9).u32(8).u64(2).str("a").str("b");
+  g.str("tokenizer.ggml.token_type").u32(9).u32(5).u64(2).u32(1).u32(99);  // INT32 types 1 and 99
+  write_atomic(dir + "/type.gguf", g.b);
+  expect_load_error(dir + "/type.gguf", "type.gguf: tokenizer.ggml.token_type[1]: is 99, not a token type");
 }
 
 TEST(Tokenizer, Llama3PatternSplitsAndIgnoreMerges) {

@@ -353,7 +353,11 @@ TEST(Trainer, LoraTrainsAdaptersAndTheHeadAndSavesAnOrdinaryModel) {
   batch.attention_mask = torch::ones({2, 10}, torch::kLong);
   torch::NoGradGuard ng;
   const auto a = merged.model->logits(batch), b = base.model->logits(batch);
-  EXPECT_LT((a - b).abs().max().item<double>(), 1e-5);
+  // W x + B (A x) and (W + B A) x round differently: the float32 bound of the longest sum of a layer at
+  // the logits' magnitude, along the 6 sums of each layer plus the pooler and the head
+  const double depth = 6.0 * static_cast<double>(merged.config.num_hidden_layers) + 2;
+  EXPECT_LT((a - b).abs().max().item<double>(),
+            test::float32_bound(a.abs().max().item<double>(), static_cast<double>(merged.config.intermediate_size), depth));
   // only the adapters and the head trained: a small share of the parameters
   auto run = nlohmann::json::parse(read_file(o.out + "/run.json"));
   EXPECT_EQ(run["options"]["strategy"], "lora");

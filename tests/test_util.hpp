@@ -1,7 +1,12 @@
 // Helpers shared by the tests: where the shared assets and fixtures are, temp dirs, skipping.
 #pragma once
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <cstdint>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -16,6 +21,16 @@ inline std::string shared_dir() {
   return (std::filesystem::path(KOTSU_SOURCE_DIR) / ".." / "shared").lexically_normal().string();
 }
 inline std::string fixture_dir() { return KOTSU_FIXTURE_DIR; }
+
+// How far float32 rounding may move a value computed by `depth` chained sums of `terms` products each, when
+// the products' magnitudes add up to at most `magnitude` in each sum: the classical bound for a sum in any
+// order (Higham, Accuracy and Stability of Numerical Algorithms, 2002, eq. 3.5: n * eps * sum |x_i y_i|),
+// added over the chain. BLAS kernels (which OPENBLAS_CORETYPE selects) block and vectorise sums
+// differently, so two machines, or kotsu and a reference, can differ by up to twice this; a tolerance
+// taken from it holds on every kernel, while a bug (a missing scale, a wrong layer) moves values by far more.
+inline double float32_bound(double magnitude, double terms, double depth = 1) {
+  return depth * terms * 1.1920928955078125e-07 * magnitude;
+}
 inline std::string fixture(const std::string& name) { return fixture_dir() + "/" + name; }
 
 // A fresh directory under the system temp dir, removed when the test process exits.
@@ -75,6 +90,36 @@ inline BrowserPage open_in_chromium(const std::string& html, const std::string& 
   page.dom = start == std::string::npos || end == std::string::npos || end < start ? "" : dump.substr(start, end + 7 - start);
   page.console += console_lines(run_command("timeout 120 chromium" + flags + " --screenshot=" + png + " " + url, nullptr));
   return page;
+}
+
+// Bytes of a GGUF file written field by field (little-endian, as the format has it), for hostile files.
+struct GgufBytes {
+  std::string b = "GGUF";
+  GgufBytes& u32(uint32_t v) { return raw(&v, 4); }
+  GgufBytes& u64(uint64_t v) { return raw(&v, 8); }
+  GgufBytes& str(const std::string& s) {
+    u64(s.size());
+    b += s;
+    return *this;
+  }
+  GgufBytes& raw(const void* p, size_t n) {
+    b.append(static_cast<const char*>(p), n);
+    return *this;
+  }
+};
+
+// A TCP connection to 127.0.0.1:port, or -1.
+inline int connect_loopback(int port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
 }
 
 // llama.cpp's tokenizer test vectors: strings separated by "\n__ggml_vocab_test__\n" (.inp), one line of

@@ -4,6 +4,7 @@
 #include <filesystem>
 
 #include "commands.hpp"
+#include "kotsu/io/run_status.hpp"
 #include "kotsu/core/runtime.hpp"
 #include "kotsu/eval/scores.hpp"
 #include "kotsu/io/file.hpp"
@@ -34,6 +35,7 @@ Action add_eval(CLI::App& app) {
   c->add_flag("--json", f->json, "print the JSON report instead of the table");
   return [f]() {
     check_device(f->device);
+    if (const auto w = unfinished_run_warning(f->run); !w.empty()) fmt::print(stderr, "kotsu: {}\n", w);
     runtime_init(f->threads);
     EvalResult r;
     if (is_image_model_dir(f->run)) {

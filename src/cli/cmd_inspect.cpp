@@ -2,9 +2,12 @@
 // file, validating it.
 #include <fmt/format.h>
 
+#include <cstring>
 #include <nlohmann/json.hpp>
 
 #include "commands.hpp"
+#include "kotsu/core/error.hpp"
+#include "kotsu/io/file_kind.hpp"
 #include "kotsu/io/gguf.hpp"
 #include "kotsu/io/safetensors.hpp"
 #include "kotsu/io/tfjs.hpp"
@@ -18,16 +21,24 @@ Action add_inspect(CLI::App& app) {
   c->add_option("file", *path, "file to inspect")->required();
   return [path]() {
     const std::string& p = *path;
-    if (p.size() > 5 && p.substr(p.size() - 5) == ".gguf") {
+    auto ends = [&](const char* ext) { return p.size() > std::strlen(ext) && p.compare(p.size() - std::strlen(ext), std::string::npos, ext) == 0; };
+    // by content, so a misnamed file is still read by the right reader; by name when the content says
+    // nothing (a truncated file), so its reader can say what is wrong with it
+    FileKind kind = sniff_file_kind(p);
+    if (kind == FileKind::Unknown)
+      kind = ends(".gguf") ? FileKind::Gguf : ends(".tflite") ? FileKind::Tflite : ends(".json") ? FileKind::Json
+           : ends(".safetensors") ? FileKind::Safetensors : kind;
+    if (kind == FileKind::Gguf) {
       GgufFile g = read_gguf(p);
       fmt::print("GGUF v{}: {} keys, {} tensors\n", g.version, g.kv.size(), g.tensors.size());
       for (auto& [k, v] : g.kv) {
         std::string s = v.is_array() ? fmt::format("[{} values]", v.size()) : v.dump();
         fmt::print("  {} = {}\n", k, s.substr(0, 100));
       }
+      for (const auto& t : g.tensors) fmt::print("{:48} {:7} [{}]\n", t.name, gguf_type_name(t.type), fmt::join(t.dims, ", "));
       return 0;
     }
-    if (p.size() > 7 && p.substr(p.size() - 7) == ".tflite") {
+    if (kind == FileKind::Tflite) {
       TfliteModel m = read_tflite(p);
       for (size_t i = 0; i < m.ops.size(); ++i) {
         const TfliteOp& o = m.ops[i];
@@ -54,7 +65,7 @@ Action add_inspect(CLI::App& app) {
       fmt::print("TFLite: {} tensors, {} operators, {} constant values\n", m.tensors.size(), m.ops.size(), params);
       return 0;
     }
-    if (p.size() > 5 && p.substr(p.size() - 5) == ".json") {
+    if (kind == FileKind::Json) {
       TfjsModel m = read_tfjs(p);
       int64_t total = 0;
       for (const auto& w : m.weights) {
@@ -65,6 +76,8 @@ Action add_inspect(CLI::App& app) {
       fmt::print("TFJS {}: {} weights, {} values\n", m.format.empty() ? "model" : m.format, m.weights.size(), total);
       return 0;
     }
+    if (kind != FileKind::Safetensors)
+      throw Error(p, "", "is " + describe_file_kind(kind) + "; kotsu inspect reads safetensors, GGUF, TFLite and TF.js model.json files");
     SafetensorsReader r(p);
     int64_t total = 0;
     for (const auto& t : r.tensors()) {

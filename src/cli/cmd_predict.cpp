@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "commands.hpp"
+#include "kotsu/io/run_status.hpp"
 #include "kotsu/text/pii.hpp"
 #include "kotsu/core/runtime.hpp"
 #include "kotsu/text/utf8.hpp"
@@ -75,6 +76,7 @@ Action add_predict(CLI::App& app) {
   c->add_option("--device", f->device, "cpu or cuda[:N]")->capture_default_str();
   return [f]() {
     check_device(f->device);
+    if (const auto w = unfinished_run_warning(f->run); !w.empty()) fmt::print(stderr, "kotsu: {}\n", w);
     runtime_init(f->threads);
     if (is_image_model_dir(f->run)) return predict_pictures(*f);
     TextModel m = load_text_model(f->run);

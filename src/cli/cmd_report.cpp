@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "commands.hpp"
+#include "kotsu/io/run_status.hpp"
 #include "kotsu/core/error.hpp"
 #include "kotsu/eval/html_report.hpp"
 #include "kotsu/io/file.hpp"
@@ -45,6 +46,7 @@ Action add_report(CLI::App& app) {
     const std::string run_json = (fs::path(f->run) / "run.json").string();
     if (!fs::exists(run_json)) throw Error(f->run, "run.json", "missing: not a run directory written by kotsu train");
     nlohmann::json run = read_json(run_json);
+    if (const auto w = unfinished_run_warning(f->run); !w.empty()) fmt::print(stderr, "kotsu: {}\n", w);
     std::string eval = f->eval.empty() ? newest_eval(f->run) : f->eval;
     nlohmann::json evaluation;
     if (!eval.empty()) {

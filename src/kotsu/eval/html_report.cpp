@@ -203,6 +203,10 @@ std::string file_url(const std::string& path) {
 OverfittingCheck check_overfitting(const json& history, const std::string& metric) {
   OverfittingCheck c;
   const auto m = history_values(history, "val_" + metric), vl = history_values(history, "val_loss"), tl = history_values(history, "train_loss");
+  if (!history.is_array() || history.empty()) {
+    c.message = "No epoch has finished in this run's history: overfitting cannot be judged (yet).";
+    return c;
+  }
   size_t best = m.size();
   for (size_t i = 0; i < m.size(); ++i)
     if (!std::isnan(m[i]) && (best == m.size() || m[i] > m[best])) best = i;

@@ -27,4 +27,13 @@ inline double config_number(const nlohmann::json& j, const char* key, double def
   return it->get<double>();
 }
 
+// An optional string; `def` when absent. `field` names it in the error (a number or null is refused).
+inline std::string json_string(const nlohmann::json& j, const char* key, const std::string& def, const std::string& path,
+                               const std::string& field) {
+  auto it = j.find(key);
+  if (it == j.end()) return def;
+  if (!it->is_string()) throw Error(path, field, std::string("must be a string, not ") + it->type_name());
+  return it->get<std::string>();
+}
+
 }  // namespace kotsu

@@ -1,5 +1,7 @@
 #include "kotsu/io/file.hpp"
 
+#include <algorithm>
+
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -68,12 +70,43 @@ void write_atomic(const std::string& path, std::string_view data) {
   write_atomic(path, parts, sizes, 1);
 }
 
+namespace {
+// ".NAME.tmpDIGITS": the temporary name write_atomic gives NAME (built by append: GCC 12's
+// -Wstringop-overflow misfires on operator+ of a literal and a temporary)
+std::string temp_name(const std::string& name, unsigned id) {
+  std::string s;
+  s.reserve(name.size() + 16);
+  s.append(".").append(name).append(".tmp").append(std::to_string(id));
+  return s;
+}
+bool is_temp_name(const std::string& s) {
+  const size_t t = s.rfind(".tmp");
+  if (s.size() < 7 || s[0] != '.' || t == std::string::npos || t < 2 || t + 4 == s.size()) return false;
+  return std::all_of(s.begin() + static_cast<long>(t) + 4, s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+}  // namespace
+
+size_t remove_stale_temp_files(const std::string& dir) {
+  namespace fs = std::filesystem;
+  size_t n = 0;
+  std::error_code ec;
+  auto sweep = [&](const fs::path& d) {
+    for (const auto& e : fs::directory_iterator(d, ec))
+      if (e.is_regular_file(ec) && is_temp_name(e.path().filename().string()) && fs::remove(e.path(), ec)) ++n;
+  };
+  if (!fs::is_directory(dir, ec)) return 0;
+  sweep(dir);
+  for (const auto& e : fs::directory_iterator(dir, ec))
+    if (e.is_directory(ec) && !e.is_symlink(ec)) sweep(e.path());
+  return n;
+}
+
 void write_atomic(const std::string& path, const void* const* parts, const size_t* sizes, size_t n_parts) {
   namespace fs = std::filesystem;
   fs::path target(path);
   fs::path dir = target.parent_path().empty() ? fs::path(".") : target.parent_path();
   std::random_device rd;
-  std::string tmp = (dir / ("." + target.filename().string() + ".tmp" + std::to_string(rd()))).string();
+  std::string tmp = (dir / temp_name(target.filename().string(), rd())).string();
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (fd < 0) throw Error(path, "", "cannot create temporary file: " + errno_text());
   try {

@@ -12,6 +12,10 @@ namespace kotsu {
 std::string read_file(const std::string& path, size_t max_bytes = size_t(1) << 31);
 void write_atomic(const std::string& path, std::string_view data);
 void write_atomic(const std::string& path, const void* const* parts, const size_t* sizes, size_t n_parts);
+// Removes the temporary files of write_atomic calls that never finished (".NAME.tmpDIGITS", left by a
+// kill -9 or a power cut) from `dir` and its direct subfolders; returns how many. Only for a directory
+// no other process is writing into (a run directory at the start of its next run).
+size_t remove_stale_temp_files(const std::string& dir);
 bool file_exists(const std::string& path);
 void make_dirs(const std::string& path);
 

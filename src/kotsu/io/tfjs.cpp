@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "kotsu/core/error.hpp"
+#include "kotsu/io/config_fields.hpp"
 #include "kotsu/io/file.hpp"
 #include "kotsu/io/json_file.hpp"
 
@@ -95,7 +96,7 @@ TfjsModel read_tfjs(const std::string& model_json) {
       TfjsWeight w;
       w.name = spec["name"].get<std::string>();
       wfield = w.name;
-      w.dtype = spec.value("dtype", "float32");
+      w.dtype = json_string(spec, "dtype", "float32", model_json, wfield + ".dtype");
       uint64_t count = 1;
       for (const auto& d : spec["shape"]) {
         if (!d.is_number_integer() || d.get<int64_t>() < 0) throw Error(model_json, wfield + ".shape", "holds a non-dimension");
@@ -104,8 +105,11 @@ TfjsModel read_tfjs(const std::string& model_json) {
         if (n != 0 && count > kMaxElements / n) throw Error(model_json, wfield + ".shape", "is absurdly large");
         count *= n;
       }
-      if (spec.contains("quantization") && spec["quantization"].is_object())
-        w.quantization = spec["quantization"].value("dtype", "");
+      if (spec.contains("quantization") && !spec["quantization"].is_null()) {
+        if (!spec["quantization"].is_object()) throw Error(model_json, wfield + ".quantization", "must be an object");
+        w.quantization = json_string(spec["quantization"], "dtype", "", model_json, wfield + ".quantization.dtype");
+        if (w.quantization.empty()) throw Error(model_json, wfield + ".quantization.dtype", "missing");
+      }
       const uint64_t left = bytes.data.size() - offset;
       const auto* src = reinterpret_cast<const uint8_t*>(bytes.data.data()) + offset;
       auto need = [&](uint64_t n) {

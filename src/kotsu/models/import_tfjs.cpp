@@ -50,11 +50,7 @@ ImportReport import_darknet(const TfjsModel& m, const std::string& out, bool ove
 }
 }  // namespace
 
-ImportReport import_tfjs(const std::string& src, const std::string& out, bool overwrite, const std::string& labels_file) {
-  if (!fs::exists(src)) throw Error(src, "", "no such file or directory");
-  fs::path model_json = fs::is_directory(src) ? fs::path(src) / "model.json" : fs::path(src);
-  if (!fs::exists(model_json)) throw Error(model_json.string(), "", "missing: not a TF.js model folder");
-  check_model_dir_target(out, overwrite);
+static ImportReport import_tfjs_model(const fs::path& model_json, const std::string& out, bool overwrite, const std::string& labels_file) {
   TfjsModel m = read_tfjs(model_json.string());
   if (is_keras_conv_stack(m)) return import_darknet(m, out, overwrite, labels_file);
   if (!labels_file.empty()) throw Error("import", "--labels", "applies to image classifiers only");
@@ -82,6 +78,18 @@ ImportReport import_tfjs(const std::string& src, const std::string& out, bool ov
   if (!fs::exists(tmp / "vocab.json")) throw Error(tmp.string(), "vocab.json", "tokenizer was not written");
   finish_model_dir(tmp.string(), out);
   return r;
+}
+
+ImportReport import_tfjs(const std::string& src, const std::string& out, bool overwrite, const std::string& labels_file) {
+  if (!fs::exists(src)) throw Error(src, "", "no such file or directory");
+  fs::path model_json = fs::is_directory(src) ? fs::path(src) / "model.json" : fs::path(src);
+  if (!fs::exists(model_json)) throw Error(model_json.string(), "", "missing: not a TF.js model folder");
+  check_model_dir_target(out, overwrite);
+  try {
+    return import_tfjs_model(model_json, out, overwrite, labels_file);
+  } catch (const nlohmann::json::exception& e) {  // a topology field of an unexpected type: name the file
+    throw Error(model_json.string(), "modelTopology", std::string("malformed: ") + e.what());
+  }
 }
 
 }  // namespace kotsu

@@ -15,7 +15,10 @@ const char* const kQwen2Pattern =
 
 struct Regex::Impl {
   pcre2_code* code = nullptr;
+  pcre2_match_context* limits = nullptr;  // bounds backtracking, so a hostile pattern fails instead of running on
+  std::string source, field;               // where the pattern came from, for errors at match time
   ~Impl() {
+    if (limits) pcre2_match_context_free(limits);
     if (code) pcre2_code_free(code);
   }
 };
@@ -33,6 +36,15 @@ Regex::Regex(const std::string& pattern, const std::string& source, const std::s
                                    reinterpret_cast<const char*>(msg));
   }
   pcre2_jit_compile(impl_->code, PCRE2_JIT_COMPLETE);  // falls back to the interpreter when JIT is unavailable
+  impl_->source = source;
+  impl_->field = field;
+  impl_->limits = pcre2_match_context_create(nullptr);
+  if (!impl_->limits) throw Error(source, field, "out of memory compiling the regular expression");
+  pcre2_set_match_limit(impl_->limits, 10'000'000);
+  pcre2_set_depth_limit(impl_->limits, 100'000);
+  // a pattern that cannot match ordinary text without failing ((?R), runaway recursion) is refused on load,
+  // naming its file, rather than at the first text that reaches it
+  for (const char* probe : {"", "a", "Hello, world! 123 \xc3\xa9t\xc3\xa9\n  x"}) find_all(probe);
 }
 
 Regex::~Regex() = default;
@@ -44,12 +56,14 @@ std::vector<std::pair<size_t, size_t>> Regex::find_all(std::string_view text) co
   const auto* s = reinterpret_cast<PCRE2_SPTR>(text.data());
   size_t pos = 0;
   while (pos < text.size()) {
-    int rc = pcre2_match(impl_->code, s, text.size(), pos, pos == 0 ? 0 : PCRE2_NOTBOL, md, nullptr);
+    int rc = pcre2_match(impl_->code, s, text.size(), pos, pos == 0 ? 0 : PCRE2_NOTBOL, md, impl_->limits);
     if (rc == PCRE2_ERROR_NOMATCH) break;
     if (rc < 0) {
       PCRE2_UCHAR msg[256];
       pcre2_get_error_message(rc, msg, sizeof msg);
-      throw Error("regex", pattern_, reinterpret_cast<const char*>(msg));
+      throw Error(impl_->source, impl_->field,
+                  "regular expression " + pattern_ + " failed on a text of " + std::to_string(text.size()) + " bytes: " +
+                      reinterpret_cast<const char*>(msg));
     }
     PCRE2_SIZE* ov = pcre2_get_ovector_pointer(md);
     size_t b = ov[0], e = ov[1];

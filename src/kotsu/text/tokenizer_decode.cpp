@@ -103,10 +103,13 @@ std::vector<std::string> run_decoders(const P& pl, std::vector<std::string> toks
         break;
       case Decoder::WordPiece:
         for (size_t k = 0; k < toks.size(); ++k) {
-          std::string t = toks[k];
-          if (k != 0) {
-            if (t.rfind(d.a, 0) == 0) t.erase(0, d.a.size());
-            else t.insert(0, " ");
+          std::string t;
+          if (k != 0 && toks[k].rfind(d.a, 0) == 0) {
+            t = toks[k].substr(d.a.size());
+          } else {  // a new word: a space before it (built by append: GCC 12 misreads insert(0, " ") as an overflow)
+            t.reserve(toks[k].size() + 1);
+            if (k != 0) t.push_back(' ');
+            t.append(toks[k]);
           }
           if (d.cleanup) wordpiece_cleanup(t);
           out.push_back(std::move(t));

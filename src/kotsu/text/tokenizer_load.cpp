@@ -202,6 +202,8 @@ const char* const kTokenizerFiles[] = {"tokenizer.json", "tokenizer_config.json"
 
 }  // namespace
 
+constexpr int64_t kMaxTokenId = int64_t(1) << 24;
+
 void finish_pipeline(P& p) {
   for (const auto& t : p.wp_vocab) p.wp_max_token_bytes = std::max(p.wp_max_token_bytes, t.size());
   for (const auto* t : {&p.single, &p.pair})
@@ -218,10 +220,22 @@ void finish_pipeline(P& p) {
   p.added_by_id.clear();
   for (size_t i = 0; i < p.added.size(); ++i) {
     if (p.added[i].id < 0) throw Error(p.source, "added_tokens", "'" + p.added[i].content + "' has a negative id");
+    if (p.added[i].id >= kMaxTokenId)  // real vocabularies stop near 2^18; an id like 10^9 is a corrupt file
+      throw Error(p.source, "added_tokens", "'" + p.added[i].content + "' has id " + std::to_string(p.added[i].id) +
+                                                ", over the limit of " + std::to_string(kMaxTokenId));
     p.added_by_id[p.added[i].id] = i;
     const auto& a = p.added[i];
     if (a.match && !a.content.empty()) p.added_first_byte[a.normalized ? 1 : 0][static_cast<unsigned char>(a.content[0])] = true;
   }
+  // every id a template emits must name a row of the vocabulary (model + added tokens): an id outside it
+  // would only fail later, deep in the model's embedding lookup
+  int64_t vocab = static_cast<int64_t>(p.model_vocab_size());
+  for (const auto& a : p.added) vocab = std::max(vocab, a.id + 1);
+  for (const auto& [token, ids] : p.template_ids)
+    for (int64_t id : ids)
+      if (id < 0 || id >= vocab)
+        throw Error(p.source, "post_processor.special_tokens." + token,
+                    "id " + std::to_string(id) + " is outside the vocabulary (0 to " + std::to_string(vocab - 1) + ")");
   auto find = [&](std::initializer_list<const char*> names) -> int64_t {
     for (const char* n : names) {
       for (const auto& a : p.added)
@@ -299,11 +313,16 @@ Tokenizer Tokenizer::from_gguf(const std::string& path) {
     const auto& t = g.kv.at("tokenizer.ggml.token_type");
     if (!t.is_array() || t.size() != tokens.size())
       throw Error(path, "tokenizer.ggml.token_type", "does not hold one type per token");
-    for (size_t i = 0; i < t.size(); ++i) types[i] = t[i].is_number_integer() ? t[i].get<int64_t>() : 1;
+    for (size_t i = 0; i < t.size(); ++i) {
+      // llama.cpp's token types: 0 undefined, 1 normal, 2 unknown, 3 control, 4 user-defined, 5 unused, 6 byte
+      if (!t[i].is_number_integer() || t[i].get<int64_t>() < 0 || t[i].get<int64_t>() > 6)
+        throw Error(path, "tokenizer.ggml.token_type[" + std::to_string(i) + "]", "is " + t[i].dump() + ", not a token type (0 to 6)");
+      types[i] = t[i].get<int64_t>();
+    }
   }
   auto check_id = [&](const char* key) {
     int64_t id = integer(key, -1);
-    if (id >= static_cast<int64_t>(tokens.size())) throw Error(path, key, std::to_string(id) + " is not a token id");
+    if (id < -1 || id >= static_cast<int64_t>(tokens.size())) throw Error(path, key, std::to_string(id) + " is not a token id");
     return id;
   };
   p->bos = check_id("tokenizer.ggml.bos_token_id");

@@ -326,6 +326,18 @@ TrainResult run_lm(const TrainOptions& o, const TrainHooks& hooks, bool resume, 
   return result_of(s, o.out);
 }
 
+// run_lm, recording in run.json why it failed if it does; every start cleans the run directory first.
+TrainResult run_lm_recorded(const TrainOptions& o, const TrainHooks& hooks, bool resume, const nlohmann::json& state) {
+  const bool lead = !hooks.workers || hooks.workers->rank() == 0;
+  if (lead && std::filesystem::exists(o.out)) clean_run_dir(o.out);
+  try {
+    return run_lm(o, hooks, resume, state);
+  } catch (const std::exception& e) {
+    if (lead && std::filesystem::exists(std::filesystem::path(o.out) / "run.json")) mark_run_failed(o.out, error_summary(e));
+    throw;
+  }
+}
+
 void check_options(const TrainOptions& o) {
   o.validate();
   if (o.strategy != "lora" && o.strategy != "full")
@@ -344,7 +356,7 @@ TrainResult train_causal_lm(const TrainOptions& o, const TrainHooks& hooks) {
     std::error_code ec;
     if (fs::exists(o.out) && fs::equivalent(o.out, o.model, ec)) throw Error(o.out, "--out", "is the --model directory; the run would overwrite the pretrained model");
   }
-  return run_lm(o, hooks, false, nullptr);
+  return run_lm_recorded(o, hooks, false, nullptr);
 }
 
 bool is_causal_lm_run(const std::string& run_dir) {
@@ -372,7 +384,14 @@ TrainResult resume_causal_lm(const std::string& run_dir, const TrainHooks& hooks
     r.out = run_dir;
     return r;
   }
-  return run_lm(o, hooks, true, files.state);
+  if (files.state.is_null()) {  // stopped before its first checkpoint was complete: start it again
+    Progress(hooks.quiet || !lead)
+        .log("no complete checkpoint in " + run_dir + " (training stopped before the first one was written" +
+             (rj.value("status", "") == "failed" ? ": " + rj.value("error", std::string("?")) : std::string()) +
+             "); starting it again from the beginning with the same options");
+    return run_lm_recorded(o, hooks, false, nullptr);
+  }
+  return run_lm_recorded(o, hooks, true, files.state);
 }
 
 }  // namespace kotsu

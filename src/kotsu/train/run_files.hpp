@@ -6,6 +6,7 @@
 #include <torch/types.h>
 
 #include <nlohmann/json.hpp>
+#include <exception>
 #include <string>
 #include <vector>
 
@@ -16,11 +17,24 @@ class ProcessGroup;
 
 struct RunFiles {
   std::string run_path, state_path;
-  nlohmann::json run, state;
+  nlohmann::json run, state;  // state: null when no checkpoint was completed (the run starts again)
 };
 
-// kotsu::Error naming the directory when either file is missing or unreadable. pg: nullptr in one process.
+// kotsu::Error naming the directory when run.json is missing or either file is unreadable. A run.json
+// without trainer_state.json is a run that stopped before its first checkpoint was complete: `state` is
+// null and the run starts again from the beginning with its options. pg: nullptr in one process.
 RunFiles read_run_files(const std::string& run_dir, ProcessGroup* pg);
+
+// Records in run.json that the run failed and why (status "failed", "error"), so that eval, predict,
+// serve and --resume see what happened. Best effort (the disk may be full): false when it could not.
+bool mark_run_failed(const std::string& run_dir, const std::string& reason);
+
+// The first line of an exception's message, without libtorch's backtrace (for run.json and logs).
+std::string error_summary(const std::exception& e);
+
+// What every (re)start of a run does first in its directory: removes the temporary files of atomic writes
+// that a kill -9 cut short. Returns how many.
+size_t clean_run_dir(const std::string& run_dir);
 
 // Every worker ends with rank 0's `tensors` (in place) and optimizer state, after a fresh start or
 // --resume (PyTorch DDP broadcasts the same way).

@@ -459,6 +459,37 @@ void start_from_rank0(Run& r, FusedAdamW& opt, ProcessGroup& pg) {
   kotsu::start_from_rank0(pg, std::move(state), opt);
 }
 
+// run_training, recording in run.json why it failed if it does (a full disk, a bad batch...).
+TrainResult run_recorded(Run& r, TrainerState s, const TrainHooks& hooks, std::unique_ptr<FusedAdamW> opt, bool lead) {
+  try {
+    return run_training(r, std::move(s), hooks, std::move(opt));
+  } catch (const std::exception& e) {
+    if (lead) mark_run_failed(r.o.out, error_summary(e));
+    throw;
+  }
+}
+
+// A run from its first epoch, into o.out (checked by the caller).
+TrainResult start_run(const TrainOptions& o, const TrainHooks& hooks) {
+  ProcessGroup* pg = hooks.workers;
+  const bool lead = !pg || pg->rank() == 0;
+  Progress p(hooks.quiet || !lead);
+  Run r = prepare(o, {}, p);
+  if (lead) {
+    make_dirs(o.out);
+    clean_run_dir(o.out);
+  }
+  auto opt = make_optimizer(r, pg != nullptr);
+  describe(r, p);
+  if (pg) p.log(fmt::format("data-parallel: {} workers x batch {} = {} examples per step", pg->size(), o.batch_size, pg->size() * o.batch_size));
+  if (o.strategy != "head" && o.init == "pretrained" && o.head_first && r.task->head_initialised())
+    fit_head_first(r, p);  // every worker: the same seeded fit
+  if (pg) start_from_rank0(r, *opt, *pg);
+  TrainerState s;
+  if (lead) write_run_json(r, s, "running");
+  return run_recorded(r, s, hooks, std::move(opt), lead);
+}
+
 }  // namespace
 
 TrainResult train_classifier(const TrainOptions& o, const TrainHooks& hooks) {
@@ -478,18 +509,7 @@ TrainResult train_classifier(const TrainOptions& o, const TrainHooks& hooks) {
     if (fs::exists(fs::path(o.out) / "model.safetensors") && !fs::exists(fs::path(o.out) / "run.json"))
       throw Error(o.out, "--out", "holds a model that is not a kotsu run; choose another directory");
   }
-  Progress p(hooks.quiet || !lead);
-  Run r = prepare(o, {}, p);
-  if (lead) make_dirs(o.out);
-  auto opt = make_optimizer(r, pg != nullptr);
-  describe(r, p);
-  if (pg) p.log(fmt::format("data-parallel: {} workers x batch {} = {} examples per step", pg->size(), o.batch_size, pg->size() * o.batch_size));
-  if (o.strategy != "head" && o.init == "pretrained" && o.head_first && r.task->head_initialised())
-    fit_head_first(r, p);  // every worker: the same seeded fit
-  if (pg) start_from_rank0(r, *opt, *pg);
-  TrainerState s;
-  if (lead) write_run_json(r, s, "running");
-  return run_training(r, s, hooks, std::move(opt));
+  return start_run(o, hooks);
 }
 
 TrainResult resume_classifier(const std::string& run_dir, const TrainHooks& hooks) {
@@ -502,12 +522,20 @@ TrainResult resume_classifier(const std::string& run_dir, const TrainHooks& hook
   o.out = run_dir;
   o.validate();
   runtime_init(o.threads);
-  TrainerState s = TrainerState::from_json(files.state, files.state_path);
   Progress p(hooks.quiet || !lead);
+  if (files.state.is_null()) {  // stopped before its first checkpoint was complete: nothing to continue from
+    if (rj.value("status", "") == "finished") throw Error(files.state_path, "--resume", "missing from a finished run");
+    p.log("no complete checkpoint in " + run_dir + " (training stopped before the first one was written" +
+          (rj.value("status", "") == "failed" ? ": " + rj.value("error", std::string("?")) : std::string()) +
+          "); starting it again from the beginning with the same options");
+    return start_run(o, hooks);
+  }
+  TrainerState s = TrainerState::from_json(files.state, files.state_path);
   if (rj.value("status", "") == "finished") {
     p.log("run " + run_dir + " already finished; nothing to resume");
     return result_of(s, run_dir);
   }
+  if (lead) clean_run_dir(run_dir);
   if (pg && o.strategy == "head") throw Error(run_dir, "--nproc", "strategy head runs in one process; resume it without data-parallel workers");
   Run r = prepare(o, rj.at("labels").get<std::vector<std::string>>(), p);
   auto opt = make_optimizer(r, pg != nullptr);  // first: strategy lora adds the adapter tensors the checkpoint holds
@@ -526,7 +554,7 @@ TrainResult resume_classifier(const std::string& run_dir, const TrainHooks& hook
   if (pg) start_from_rank0(r, *opt, *pg);
   p.log(fmt::format("resuming {} after epoch {} (step {}){}", run_dir, s.epoch, s.global_step,
                     pg ? fmt::format(" with {} data-parallel workers", pg->size()) : ""));
-  return run_training(r, s, hooks, std::move(opt));
+  return run_recorded(r, s, hooks, std::move(opt), lead);
 }
 
 }  // namespace kotsu
