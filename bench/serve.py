@@ -17,7 +17,9 @@ With --model use-lite the served model is Universal Sentence Encoder Lite (npm, 
 head trained on 500 SST-2 sentences (`kotsu train --strategy head`); the peer runs bench/use_lite_torch.py's
 forward pass and looks token ids up in a table made by `kotsu tokenize` (no tokenizer cost for the peer).
 With --int8 kotsu serves with --int8 (dense layers in int8); the peer stays float32.
-usage: serve.py BUILD_DIR [--model bert-tiny|use-lite] [--int8] [--duration 15] [--connections 32] [--soak 300] [--threads 2] [--out FILE]"""
+With --baseline OTHER_BUILD another build's kotsu serves the same model too and is measured in the same run.
+usage: serve.py BUILD_DIR [--model bert-tiny|use-lite] [--int8] [--duration 15] [--connections 32] [--soak 300] [--threads 2]
+                [--baseline OTHER_BUILD] [--out FILE]"""
 import argparse
 import collections
 import json
@@ -29,6 +31,8 @@ import sys
 import tempfile
 import time
 import urllib.request
+
+from machine import cpu_line
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -108,6 +112,8 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--model", choices=["bert-tiny", "use-lite"], default="bert-tiny")
     ap.add_argument("--int8", action="store_true", help="kotsu serves with --int8 (the peer stays float32)")
+    ap.add_argument("--baseline", help="another build's directory: its kotsu serves too, measured in the same run "
+                                     "(to compare two versions of the server on the same machine at the same moment)")
     ap.add_argument("--out")
     a = ap.parse_args()
     if not os.path.exists(SST2):
@@ -164,16 +170,23 @@ def main():
     peer = subprocess.Popen(["/usr/bin/python3", os.path.join(HERE, "peer_serve.py"), model, "--port", str(pp), "--threads", str(a.threads)]
                             + peer_extra, env=env)
     kurl, purl = f"http://127.0.0.1:{kp}/v1/models/m:predict", f"http://127.0.0.1:{pp}/v1/models/m:predict"
+    servers = [("kotsu", kurl), ("FastAPI + PyTorch", purl)]
+    procs = [kotsu, peer]
+    if a.baseline:
+        bp = free_port()
+        procs.append(subprocess.Popen([os.path.join(a.baseline, "kotsu"), "serve", f"m={model}", "--port", str(bp), "--threads", str(a.threads)]
+                                      + (["--int8"] if a.int8 else []), stdout=subprocess.DEVNULL, env=env))
+        servers.append((f"kotsu baseline ({a.baseline})", f"http://127.0.0.1:{bp}/v1/models/m:predict"))
     rows = {}
     try:
-        wait_ready(kurl, kotsu)
-        wait_ready(purl, peer)
+        for (_, url), proc in zip(servers, procs):
+            wait_ready(url, proc)
         probe = sentences[1:9]
         kp_, pp_ = post(kurl, {"inputs": probe}), post(purl, {"inputs": probe})
         diff = max(abs(x["probabilities"][k] - y["probabilities"][k])
                    for x, y in zip(kp_["predictions"], pp_["predictions"]) for k in x["probabilities"])
         print(f"sanity: max |p_kotsu - p_peer| over 8 sentences = {diff:.2e}", flush=True)
-        for name, url in (("kotsu", kurl), ("FastAPI + PyTorch", purl)):
+        for name, url in servers:
             wrk(url, a.connections, 3, lua, body)  # warm-up
             rows[name] = wrk(url, a.connections, a.duration, lua, body)
             print(name, rows[name], flush=True)
@@ -184,7 +197,7 @@ def main():
         rss1 = rss_mib(kotsu.pid)
         print("soak", soak, rss0, rss1, flush=True)
     finally:
-        for p in (kotsu, peer):
+        for p in procs:
             p.terminate()
             try:
                 p.wait(30)
@@ -193,7 +206,8 @@ def main():
     k, p = rows["kotsu"], rows["FastAPI + PyTorch"]
     lines = [f"# bench/serve ({a.model}{', kotsu int8' if a.int8 else ''})", "",
              f"`/usr/bin/python3 bench/serve.py build --model {a.model}{' --int8' if a.int8 else ''} --duration {a.duration} --connections {a.connections} --soak {a.soak}` "
-             f"(torch threads {a.threads} in both servers; wrk 1 thread, {a.connections} connections, on the same 2-core machine)", "",
+             f"(torch threads {a.threads} in both servers; wrk 1 thread, {a.connections} connections, on the same machine), "
+             f"measured {time.strftime('%Y-%m-%d')}. {cpu_line()}", "",
              "| server | requests/s | p50 ms | p99 ms | non-200 | socket errors |", "|---|---|---|---|---|---|"]
     for name, r in rows.items():
         non200 = sum(n for c, n in r["codes"].items() if c != 200)
@@ -203,6 +217,9 @@ def main():
     lines += ["", f"Ratio: kotsu serves {k['rps'] / p['rps']:.1f}x the peer's requests/s; p99 {k['p99_ms']:.1f} ms vs {p['p99_ms']:.1f} ms.",
               f"Overload (kotsu, {2 * a.connections} connections): {overload['rps']:.0f} requests/s, answers by status {{{codes}}}, "
               f"{bad5xx} 5xx other than 503, {overload['socket_errors']} socket errors."]
+    if a.baseline:
+        b = rows[servers[2][0]]
+        lines.append(f"Against the baseline build {a.baseline}: {k['rps'] / b['rps']:.2f}x its requests/s; p99 {k['p99_ms']:.1f} ms vs {b['p99_ms']:.1f} ms.")
     if soak:
         lines.append(f"Soak (kotsu, {a.soak} s at {a.connections} connections, {soak['rps']:.0f} requests/s): resident memory "
                      f"{rss0:.0f} MiB at the start, {rss1:.0f} MiB at the end ({rss1 - rss0:+.1f} MiB).")

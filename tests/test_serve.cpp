@@ -6,8 +6,11 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <fcntl.h>
+#include <gmock/gmock.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include <atomic>
 #include <filesystem>
@@ -19,6 +22,7 @@
 #include "kotsu/core/error.hpp"
 #include "kotsu/data/image_dataset.hpp"
 #include "kotsu/io/file.hpp"
+#include "kotsu/io/safetensors.hpp"
 #include "kotsu/serve/batcher.hpp"
 #include "kotsu/serve/metrics.hpp"
 #include "kotsu/serve/server.hpp"
@@ -94,15 +98,8 @@ json post(const httplib::Client& c0, const std::string& path, const std::string&
 
 // Sends raw bytes on a fresh connection and returns whatever comes back before the server closes it.
 std::string raw_exchange(int port, const std::string& bytes) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<uint16_t>(port));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-    ::close(fd);
-    return "<connect failed>";
-  }
+  const int fd = test::connect_loopback(port);
+  if (fd < 0) return "<connect failed>";
   timeval tv{3, 0};
   ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   ::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
@@ -819,4 +816,242 @@ TEST(Serve, StreamedCompletionsConcatenateToTheWholeAnswer) {
   EXPECT_EQ(first["object"], "chat.completion.chunk");
   EXPECT_EQ(first["choices"][0]["delta"]["role"], "assistant");
   EXPECT_EQ(chat.back(), "[DONE]");
+}
+
+namespace {
+// tiny_bert with a tokenizer.json that adds no special tokens, so that "" and "   " have no tokens at all
+std::string untemplated_bert(const std::string& tag) {
+  const std::string dir = test::temp_dir(tag) + "/bert";
+  fs::copy(test::fixture("tiny_bert"), dir, fs::copy_options::recursive);
+  json tj = json::parse(read_all(test::fixture("tiny_bert_tj/tokenizer.json")));
+  tj["post_processor"] = nullptr;
+  std::ofstream(dir + "/tokenizer.json") << tj.dump();
+  fs::remove(dir + "/vocab.txt");
+  return dir;
+}
+
+// stderr of this process into a file while alive (the server logs there)
+struct CaptureStderr {
+  std::string path;
+  int saved = -1;
+  explicit CaptureStderr(const std::string& p) : path(p) {
+    std::fflush(stderr);
+    saved = ::dup(2);
+    const int fd = ::open(p.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ::dup2(fd, 2);
+    ::close(fd);
+  }
+  std::string text() {
+    std::fflush(stderr);
+    return read_all(path);
+  }
+  ~CaptureStderr() {
+    std::fflush(stderr);
+    ::dup2(saved, 2);
+    ::close(saved);
+  }
+};
+}  // namespace
+
+// What a hostile-input probe found: an empty text answered 500 with libtorch's backtrace (addresses of
+// libc, libtorch and the binary). Empty and whitespace-only texts are classified; a failure inside the
+// server is logged with what happened and answered with an id only.
+TEST(Serve, EmptyTextsAreClassifiedAndFailuresLeakNothing) {
+  const std::string model = untemplated_bert("serve-empty");
+  ServeOptions o;
+  Running r(o, {{"bert", model}});
+  auto c = r.client();
+  int st = 0;
+  const json v1 = post(c, "/v1/models/bert:predict", json{{"inputs", {"", "   ", "the cat sat"}}}.dump(), &st);
+  ASSERT_EQ(st, 200) << v1.dump();
+  ASSERT_EQ(v1["predictions"].size(), 3u);
+  for (const auto& p : v1["predictions"]) EXPECT_GT(p["confidence"].get<double>(), 0.0);
+  TextModel m = load_text_model(model);
+  const auto want = predict_texts(m, {""}, 32);
+  EXPECT_EQ(v1["predictions"][0]["label"], want[0].label);
+  int code = 0;
+  const std::string cli = test::run_command(std::string(KOTSU_CLI) + " predict --run " + model + " \"\" \"  \"", &code);
+  EXPECT_EQ(code, 0) << cli;
+  EXPECT_EQ(std::count(cli.begin(), cli.end(), '\n'), 2) << cli;
+
+  // a model that fails inside its batch: a tokenizer whose Split pattern backtracks without end on a long
+  // run of one letter; PCRE2's match limit stops it with an error naming the tokenizer's file (a path on
+  // the server)
+  const std::string broken = untemplated_bert("serve-broken");
+  {
+    json tj = json::parse(read_all(broken + "/tokenizer.json"));
+    tj["pre_tokenizer"] = {{"type", "Split"}, {"pattern", {{"Regex", "(a|aa)+$"}}}, {"behavior", "Isolated"}, {"invert", false}};
+    std::ofstream(broken + "/tokenizer.json") << tj.dump();
+  }
+  std::string log_text, body;
+  {
+    CaptureStderr log(test::temp_dir("serve-log-err") + "/stderr.txt");
+    Running b(o, {{"broken", broken}});
+    auto bc = b.client();
+    auto ok = bc.Post("/v1/models/broken:predict", json{{"inputs", {"a cat"}}}.dump(), "application/json");
+    ASSERT_TRUE(ok);
+    EXPECT_EQ(ok->status, 200) << ok->body;
+    auto res = bc.Post("/v1/models/broken:predict", json{{"inputs", {std::string(60, 'a') + "!"}}}.dump(), "application/json");
+    ASSERT_TRUE(res);
+    st = res->status;
+    body = res->body;
+    log_text = log.text();
+  }
+  EXPECT_EQ(st, 500) << body;
+  const std::string err = json::parse(body)["error"];
+  EXPECT_THAT(err, ::testing::MatchesRegex("internal error [0-9]+: the request could not be answered \\(the server's log says why\\)")) << err;
+  for (const char* leak : {"0x", "/", "tokenizer", "regular expression", "match limit", "frame"})
+    EXPECT_EQ(body.find(leak), std::string::npos) << leak << " in " << body;
+  EXPECT_THAT(log_text, ::testing::HasSubstr("kotsu serve: failure 1 (model broken): " + broken + "/tokenizer.json")) << log_text;
+  EXPECT_THAT(log_text, ::testing::HasSubstr("match limit")) << log_text;
+  EXPECT_EQ(log_text.find("frame #"), std::string::npos) << "the log line holds the first line only\n" << log_text;
+}
+
+// OpenAI's clients read GET /v1/models as {"object": "list", "data": [{"id", "object": "model", ...}]}.
+TEST(Serve, ModelListIsOpenAiShapedAndKeepsKotsusFields) {
+  ServeOptions o;
+  Running r(o, {{"bert", test::fixture("tiny_bert")}, {"gpt", test::fixture("tiny_gpt2")}});
+  auto c = r.client();
+  auto g = c.Get("/v1/models");
+  ASSERT_TRUE(g);
+  const json j = json::parse(g->body);
+  EXPECT_EQ(j["object"], "list");
+  ASSERT_EQ(j["data"].size(), 2u);
+  std::set<std::string> ids;
+  for (const auto& m : j["data"]) {
+    ids.insert(m["id"].get<std::string>());
+    EXPECT_EQ(m["object"], "model");
+    EXPECT_EQ(m["owned_by"], "kotsu");
+    EXPECT_GT(m["created"].get<int64_t>(), 1700000000);
+  }
+  EXPECT_EQ(ids, (std::set<std::string>{"bert", "gpt"}));
+  EXPECT_EQ(j["models"].size(), 2u);  // kotsu's own listing stays
+  const json one = json::parse(c.Get("/v1/models/gpt")->body);
+  EXPECT_EQ(one["id"], "gpt");
+  EXPECT_EQ(one["object"], "model");
+  EXPECT_EQ(one["kind"], "causal-lm");
+}
+
+namespace {
+// A grayscale PNG of w x h pixels of one value, written with zlib (rows: filter byte 0 + pixels), deflated
+// as it goes: a few hundred kilobytes for a picture of a quarter gigapixel.
+std::string uniform_png(uint32_t w, uint32_t h, bool interlaced) {
+  std::string out = "\x89PNG\r\n\x1A\n";
+  auto be32 = [](std::string& s, uint32_t v) {
+    for (int i = 3; i >= 0; --i) s.push_back(static_cast<char>((v >> (8 * i)) & 0xFF));
+  };
+  auto chunk = [&](const char* type, const std::string& data) {
+    be32(out, static_cast<uint32_t>(data.size()));
+    std::string td = std::string(type, 4) + data;
+    out += td;
+    be32(out, static_cast<uint32_t>(crc32(0, reinterpret_cast<const Bytef*>(td.data()), static_cast<uInt>(td.size()))));
+  };
+  std::string ihdr;
+  be32(ihdr, w);
+  be32(ihdr, h);
+  ihdr += std::string("\x08\x00\x00\x00", 4);
+  ihdr.push_back(interlaced ? 1 : 0);
+  chunk("IHDR", ihdr);
+  z_stream z{};
+  deflateInit(&z, 1);
+  std::string row(w + 1, static_cast<char>(128)), idat;
+  row[0] = 0;
+  std::vector<unsigned char> buf(1 << 16);
+  for (uint32_t y = 0; y <= h; ++y) {
+    z.next_in = reinterpret_cast<Bytef*>(row.data());
+    z.avail_in = y < h ? static_cast<uInt>(row.size()) : 0;
+    const int flush = y < h ? Z_NO_FLUSH : Z_FINISH;
+    do {
+      z.next_out = buf.data();
+      z.avail_out = static_cast<uInt>(buf.size());
+      deflate(&z, flush);
+      idat.append(reinterpret_cast<char*>(buf.data()), buf.size() - z.avail_out);
+    } while (z.avail_out == 0);
+  }
+  deflateEnd(&z);
+  chunk("IDAT", idat);
+  chunk("IEND", "");
+  return out;
+}
+
+size_t peak_rss_kb() {
+  std::ifstream f("/proc/self/status");
+  for (std::string line; std::getline(f, line);)
+    if (line.rfind("VmHWM:", 0) == 0) return std::stoul(line.substr(6));
+  return 0;
+}
+}  // namespace
+
+// What a hostile-input probe found: a 746 KB request holding a 16000x16000 PNG grew the server by 7.8 GB,
+// which stayed. The PNG is now decoded row by row, shrunk while it is read; pictures that would need more
+// than the request's budget are refused from their header; the server's decoding budget answers 503.
+TEST(Serve, AHugePictureDecodesInBoundedMemory) {
+  const std::string base = test::tiny_mobilenet("serve-huge");
+  ImageModel im = load_image_model(base, {"cat", "dog"});
+  const std::string dir = test::temp_dir("serve-huge-run") + "/run";
+  save_image_model(im, dir);
+  ServeOptions o;
+  Running r(o, {{"pics", dir}});
+  auto c = r.client();
+  const std::string huge = uniform_png(16000, 16000, false);
+  ASSERT_LT(huge.size(), size_t(2) << 20);
+  std::ofstream("/proc/self/clear_refs") << "5";  // peak RSS := RSS now
+  const size_t before = peak_rss_kb();
+  int st = 0;
+  const json v1 = post(c, "/v1/models/pics:predict", json{{"inputs", {base64(huge)}}}.dump(), &st);
+  ASSERT_EQ(st, 200) << v1.dump();
+  const size_t grew_mb = (peak_rss_kb() - before) / 1024;
+  EXPECT_LT(grew_mb, 200u) << "decoding whole would take 1.8 GB";
+  // the shrunk decode equals a uniform picture of the model's size: the same answer as a small gray PNG
+  const json small = post(c, "/v1/models/pics:predict", json{{"inputs", {base64(uniform_png(64, 64, false))}}}.dump(), &st);
+  ASSERT_EQ(st, 200);
+  EXPECT_NEAR(v1["predictions"][0]["confidence"].get<double>(), small["predictions"][0]["confidence"].get<double>(), 1e-4);
+
+  const json inter = post(c, "/v1/models/pics:predict", json{{"inputs", {base64(uniform_png(16000, 16000, true))}}}.dump(), &st);
+  EXPECT_EQ(st, 413) << inter.dump();
+  EXPECT_THAT(inter["error"].get<std::string>(), ::testing::HasSubstr("inputs[0]: png: 16000x16000 picture needs 1709 MB to decode (interlaced PNG"));
+
+  ServeOptions tight;
+  tight.max_decode_request = 64u << 20;
+  tight.max_decode_total = 1u << 20;
+  Running t(tight, {{"pics", dir}});
+  auto tc = t.client();
+  const json busy = post(tc, "/v1/models/pics:predict", json{{"inputs", {base64(uniform_png(1000, 1000, false))}}}.dump(), &st);
+  EXPECT_EQ(st, 503) << busy.dump();
+}
+
+// The official OpenAI SDK (npm openai, installed by scripts/setup) as the client: it must parse every
+// answer as kotsu means it (models.list() used to come back empty: /v1/models was not OpenAI's shape).
+TEST(Serve, OpenAiSdkReadsModelsCompletionsAndStreams) {
+  const std::string sdk = std::string(KOTSU_SOURCE_DIR) + "/assets/npm/openai/node_modules/openai";
+  KOTSU_REQUIRE_PATH(sdk);
+  if (test::run_command("command -v node", nullptr).find("node") == std::string::npos) GTEST_SKIP() << "node is not installed";
+  ServeOptions o;
+  o.chat_template = "chatml";
+  Running r(o, {{"gpt", test::fixture("tiny_gpt2")}, {"bert", test::fixture("tiny_bert")}});
+  auto c = r.client();
+  int st = 0;
+  const json plain = post(c, "/v1/completions", R"({"model": "gpt", "prompt": "hello world", "max_tokens": 8, "temperature": 0})", &st);
+  ASSERT_EQ(st, 200);
+  const json chat = post(c, "/v1/chat/completions", R"({"model": "gpt", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 8, "temperature": 0})", &st);
+  ASSERT_EQ(st, 200);
+  int code = 0;
+  const std::string out = test::run_command("timeout 120 node " + std::string(KOTSU_SOURCE_DIR) + "/tests/clients/openai_sdk.js " + sdk +
+                                                " http://127.0.0.1:" + std::to_string(r.port) + "/v1 gpt",
+                                            &code);
+  ASSERT_EQ(code, 0) << out;
+  const json j = json::parse(out);
+  ASSERT_EQ(j["models"].size(), 2u) << out;
+  EXPECT_EQ(j["models"][0]["object"], "model");
+  EXPECT_EQ(j["retrieved"], "gpt");
+  EXPECT_EQ(j["completion"]["text"], plain["choices"][0]["text"]);
+  EXPECT_EQ(j["completion"]["finish_reason"], plain["choices"][0]["finish_reason"]);
+  EXPECT_EQ(j["completion"]["usage"]["total_tokens"], plain["usage"]["total_tokens"]);
+  EXPECT_EQ(j["completion_stream"]["text"], plain["choices"][0]["text"]);
+  EXPECT_EQ(j["completion_stream"]["finish_reason"], plain["choices"][0]["finish_reason"]);
+  EXPECT_EQ(j["chat"]["content"], chat["choices"][0]["message"]["content"]);
+  EXPECT_EQ(j["chat"]["role"], "assistant");
+  EXPECT_EQ(j["chat_stream"]["content"], chat["choices"][0]["message"]["content"]);
+  EXPECT_EQ(j["chat_stream"]["finish_reason"], chat["choices"][0]["finish_reason"]);
+  EXPECT_EQ(j["error"]["status"], 404) << out;
 }

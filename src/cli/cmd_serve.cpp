@@ -1,23 +1,32 @@
 // kotsu serve MODEL [MODEL...]: the HTTP inference server (serve/server). SIGINT/SIGTERM stop it gracefully
 // (requests in flight are answered); SIGHUP reloads every model from its folder.
 #include <fmt/format.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
 
 #include <atomic>
 #include <thread>
 
 #include "commands.hpp"
+#include "kotsu/core/error.hpp"
 #include "kotsu/core/runtime.hpp"
 #include "kotsu/serve/server.hpp"
 
 namespace kotsu::cli {
 
 namespace {
+int g_signal_pipe = -1;  // written by the signal handlers of kotsu serve
+
 struct ServeFlags {
   std::vector<std::string> models;
   ServeOptions o;
   int threads = 2;
   int64_t max_wait_us = 2000;
+  size_t max_decode_mb = 256, max_decode_total_mb = 1024;
 };
 }  // namespace
 
@@ -29,11 +38,21 @@ Action add_serve(CLI::App& app) {
   c->add_option("--host", f->o.host, "address to listen on")->capture_default_str();
   c->add_option("--port", f->o.port, "port (0: any free port, printed at start)")->capture_default_str();
   c->add_option("--threads", f->threads, "CPU threads for inference (0 = all cores)")->capture_default_str();
-  c->add_option("--http-threads", f->o.http_threads, "connections served at once")->capture_default_str();
+  c->add_option("--http-threads", f->o.http_threads, "requests handled at once (connections cost no thread)")->capture_default_str();
   c->add_option("--max-batch", f->o.batch.max_batch, "inputs per forward pass at most")->capture_default_str();
   c->add_option("--max-wait-us", f->max_wait_us, "how long a batch waits for more inputs after its first (microseconds)")->capture_default_str();
   c->add_option("--max-queue", f->o.batch.max_queue, "inputs waiting per model before answering 503")->capture_default_str();
   c->add_option("--max-body", f->o.max_body, "request body limit in bytes (413 above)")->capture_default_str();
+  c->add_option("--max-connections", f->o.max_connections, "connections open at once (503 beyond; lowered to the file-descriptor limit)")
+      ->capture_default_str();
+  c->add_option("--max-connections-per-client", f->o.max_connections_per_client, "connections from one address at once (503 beyond)")
+      ->capture_default_str();
+  c->add_option("--header-timeout", f->o.header_timeout_s, "seconds a client has to send a whole request header (408 after)")
+      ->capture_default_str();
+  c->add_option("--max-decode-mb", f->max_decode_mb, "memory decoding one request's pictures may take, in MB (413 above; huge PNGs are shrunk while decoded)")
+      ->capture_default_str();
+  c->add_option("--max-decode-total-mb", f->max_decode_total_mb, "memory decoding pictures may take for all requests at once, in MB (503 above)")
+      ->capture_default_str();
   c->add_option("--max-inputs", f->o.limits.max_inputs, "inputs per request at most")->capture_default_str();
   c->add_option("--max-text-bytes", f->o.limits.max_text_bytes, "bytes per text input at most")->capture_default_str();
   c->add_option("--timeout", f->o.request_timeout_s, "seconds a request waits for its answer (504 after)")->capture_default_str();
@@ -50,15 +69,26 @@ Action add_serve(CLI::App& app) {
     check_device(f->o.device);
     runtime_init(f->threads);
     f->o.batch.max_wait = std::chrono::microseconds(std::max<int64_t>(0, f->max_wait_us));
+    f->o.max_decode_request = f->max_decode_mb << 20;
+    f->o.max_decode_total = std::max(f->max_decode_total_mb, f->max_decode_mb) << 20;
     std::vector<ModelSpec> specs;
     for (const auto& m : f->models) specs.push_back(parse_model_spec(m));
-    // every thread started from here on inherits the blocked signals; one thread waits for them
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGHUP);
-    pthread_sigmask(SIG_BLOCK, &set, nullptr);
+    // SIGINT/SIGTERM/SIGHUP through handlers that only write the signal's number into a pipe (async-signal
+    // safe), read by one thread. Blocking them instead is not enough: threads that libraries start before
+    // main (OpenBLAS's) do not block them, and the kernel may deliver to any of those (default: terminate).
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC | O_NONBLOCK) != 0) throw Error("serve", "signals", "cannot create a pipe");
+    g_signal_pipe = fds[1];
+    struct sigaction sa {};
+    sa.sa_handler = [](int sig) {
+      const int saved = errno;
+      const char c = static_cast<char>(sig);
+      [[maybe_unused]] const ssize_t n = ::write(g_signal_pipe, &c, 1);
+      errno = saved;
+    };
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaction(sig, &sa, nullptr);
     InferenceServer server(f->o, specs);
     const int port = server.bind();
     for (const auto& line : server.describe()) fmt::print("kotsu serve: {}\n", line);
@@ -66,12 +96,14 @@ Action add_serve(CLI::App& app) {
     std::fflush(stdout);
     std::atomic<bool> done{false};
     std::thread signals([&] {
-      const timespec tick{0, 200 * 1000 * 1000};
       while (!done) {
-        const int sig = sigtimedwait(&set, nullptr, &tick);
-        if (sig == SIGHUP) {
+        pollfd p{fds[0], POLLIN, 0};
+        if (::poll(&p, 1, 200) <= 0) continue;
+        char c = 0;
+        if (::read(fds[0], &c, 1) != 1) continue;
+        if (c == SIGHUP) {
           for (const auto& line : server.reload(true)) fmt::print(stderr, "kotsu serve: {}\n", line);
-        } else if (sig == SIGINT || sig == SIGTERM) {
+        } else if (c == SIGINT || c == SIGTERM) {
           fmt::print(stderr, "kotsu serve: stopping (answering the requests in flight)\n");
           server.stop();
           return;

@@ -6,6 +6,7 @@
 #include <ATen/Parallel.h>
 #include <torch/cuda.h>
 #include <dlfcn.h>
+#include <malloc.h>
 #include <link.h>
 
 #include <algorithm>
@@ -61,6 +62,15 @@ bool jemalloc_active() {
   const char* version = nullptr;
   size_t len = sizeof(version);
   return fn("version", &version, &len, nullptr, 0) == 0 && version != nullptr;
+}
+
+void release_free_memory() {
+  using mallctl_fn = int (*)(const char*, void*, size_t*, void*, size_t);
+  if (auto fn = reinterpret_cast<mallctl_fn>(dlsym(RTLD_DEFAULT, "mallctl"))) {
+    fn("arena.4096.purge", nullptr, nullptr, nullptr, 0);  // 4096: MALLCTL_ARENAS_ALL, every arena
+    return;
+  }
+  malloc_trim(0);
 }
 
 std::string blas_library() {

@@ -119,8 +119,15 @@ EncodedTexts encode_texts(const Tokenizer& tok, const TextDataset& d, size_t max
   e.enc.reserve(d.size());
   EncodeOptions o;
   o.max_length = max_len;
+  // a text with no tokens (empty or only whitespace, with a tokenizer that adds no special tokens) is
+  // classified as one unknown token: a model cannot run over zero positions
+  const int64_t nothing = tok.unk_id() >= 0 ? tok.unk_id() : tok.pad_id();
   for (size_t i = 0; i < d.size(); ++i) {
     TokenizedText t = d.pairs.empty() ? tok.encode(d.texts[i], o) : tok.encode_pair(d.texts[i], d.pairs[i], o);
+    if (t.ids.empty()) {
+      t.ids.push_back(nothing);
+      t.type_ids.assign(1, 0);
+    }
     e.enc.push_back(Encoding{std::move(t.ids), std::move(t.type_ids)});
   }
   e.labels = labels;

@@ -1,5 +1,7 @@
 #include "kotsu/serve/served_model.hpp"
 
+#include <ctime>
+
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -42,7 +44,7 @@ ServedVersion resolve_version(const std::string& root) {
 }
 
 ServedModel::ServedModel(const ServedVersion& v, const std::string& device, const std::string& chat_template, bool int8)
-    : version_(v), device_(device) {
+    : version_(v), device_(device), loaded_at_(static_cast<int64_t>(std::time(nullptr))) {
   auto quantize = [&](torch::nn::Module& m) { int8_ = int8_for_inference(m, v.dir, torch::Device(device), int8); };
   if (is_causal_lm_dir(v.dir)) {
     kind_ = "causal-lm";
@@ -82,8 +84,12 @@ ServedModel::ServedModel(const ServedVersion& v, const std::string& device, cons
 
 ServedModel::~ServedModel() = default;
 
-Image ServedModel::decode(std::string_view bytes, const std::string& name) const {
-  return decode_image_bytes(bytes, name, image_ ? static_cast<int>(image_->preprocess.decode_side()) : 0);
+size_t ServedModel::decode_bytes(std::string_view bytes, const std::string& name, size_t max_bytes) const {
+  return image_decode_bytes(bytes, name, image_ ? static_cast<int>(image_->preprocess.decode_side()) : 0, max_bytes);
+}
+
+Image ServedModel::decode(std::string_view bytes, const std::string& name, size_t max_bytes) const {
+  return decode_image_bytes(bytes, name, image_ ? static_cast<int>(image_->preprocess.decode_side()) : 0, max_bytes);
 }
 
 std::vector<ServeOutput> ServedModel::classify(std::vector<ServeInput>& inputs) {

@@ -67,9 +67,13 @@ class ServedModel {
   const std::vector<std::string>& labels() const { return labels_; }
   int64_t max_len() const { return max_len_; }
   bool int8() const { return int8_; }
+  int64_t loaded_at() const { return loaded_at_; }  // Unix time of the load (OpenAI's "created")
 
-  // Decodes a picture for this model (at the reduced JPEG scale its preprocessing allows); any thread.
-  Image decode(std::string_view bytes, const std::string& name) const;
+  // Decodes a picture for this model (at the reduced JPEG scale its preprocessing allows) in at most
+  // max_bytes of memory (vision/image: 0 = no bound); any thread.
+  Image decode(std::string_view bytes, const std::string& name, size_t max_bytes = 0) const;
+  // What decode() will take, from the picture's header (kotsu::Error over max_bytes, or unreadable).
+  size_t decode_bytes(std::string_view bytes, const std::string& name, size_t max_bytes) const;
   // One output per input, in order. Called from one thread at a time (the batcher's worker).
   std::vector<ServeOutput> classify(std::vector<ServeInput>& inputs);
   // Makes a request ready to generate: a chat request's messages rendered into the prompt through the
@@ -89,6 +93,7 @@ class ServedModel {
   std::vector<std::string> labels_;
   int64_t max_len_ = 128;
   bool int8_ = false;
+  int64_t loaded_at_ = 0;
   std::unique_ptr<TextModel> text_;
   std::unique_ptr<ImageModel> image_;
   std::unique_ptr<PiiMasker> masker_;  // the run was trained on masked texts

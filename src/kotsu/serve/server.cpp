@@ -1,7 +1,6 @@
 #include "kotsu/serve/server.hpp"
 
 #include <fmt/format.h>
-#include <httplib.h>
 
 #include <algorithm>
 #include <atomic>
@@ -10,11 +9,17 @@
 #include <deque>
 #include <condition_variable>
 #include <filesystem>
+#include <functional>
+#include <future>
+#include <optional>
 #include <map>
 #include <mutex>
 #include <thread>
 
 #include "kotsu/core/error.hpp"
+#include "kotsu/core/runtime.hpp"
+#include "kotsu/io/run_status.hpp"
+#include "kotsu/serve/http_server.hpp"
 #include "kotsu/serve/metrics.hpp"
 #include "kotsu/text/utf8.hpp"
 
@@ -52,27 +57,110 @@ bool valid_name(const std::string& s) {
          std::all_of(s.begin(), s.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-'; });
 }
 
-std::string status_text(int status) {
-  switch (status) {
-    case 400: return "bad request";
-    case 404: return "not found";
-    case 408: return "request timeout";
-    case 413: return "request body over the size limit";
-    case 414: return "request URI too long";
-    case 416: return "range not satisfiable";
-    default: return "HTTP status " + std::to_string(status);
-  }
+std::string error_json(const std::string& message) {
+  // replace: a message may quote the request's invalid UTF-8 (the JSON parser's error does)
+  return json{{"error", message}}.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+HttpResponse reply(int status, std::string body, std::string type = "application/json") {
+  HttpResponse r;
+  r.status = status;
+  r.body = std::move(body);
+  r.content_type = std::move(type);
+  return r;
+}
+HttpResponse reply_error(int status, const std::string& message) {
+  HttpResponse r = reply(status, error_json(message));
+  if (status == 503) r.headers.emplace_back("Retry-After", "1");
+  return r;
 }
 
-void reply(httplib::Response& res, int status, const std::string& body) {
-  res.status = status;
-  res.set_content(body, "application/json");
-}
-void reply_error(httplib::Response& res, int status, const std::string& message) {
-  // replace: a message may quote the request's invalid UTF-8 (the JSON parser's error does)
-  reply(res, status, json{{"error", message}}.dump(-1, ' ', false, json::error_handler_t::replace));
-  if (status == 503) res.set_header("Retry-After", "1");
-}
+// Memory for a request's pictures, reserved from the server's budget until the request is answered; a
+// large reservation gives the freed pages back to the system when it ends (jemalloc keeps them otherwise).
+struct DecodeReservation {
+  std::atomic<size_t>& used;
+  size_t n = 0;
+  bool ok = true;
+  DecodeReservation(std::atomic<size_t>& u, size_t need, size_t limit) : used(u) {
+    if (need == 0) return;
+    size_t cur = used.load();
+    do {
+      if (cur + need > limit) {
+        ok = false;
+        return;
+      }
+    } while (!used.compare_exchange_weak(cur, cur + need));
+    n = need;
+  }
+  ~DecodeReservation() {
+    if (n == 0) return;
+    used -= n;
+    if (n >= (64u << 20)) release_free_memory();
+  }
+};
+
+// A streamed completion as the HTTP layer pulls it: the opening chunk, the pieces as the worker produces
+// them, the closing chunk with the finish reason, then [DONE].
+class CompletionEvents : public ChunkSource {
+ public:
+  using Dump = std::function<std::string(const ojson&)>;
+  CompletionEvents(std::shared_ptr<StreamState> st, std::future<Completion> done, std::string id, std::string model, int64_t created,
+                   bool chat, Dump dump, std::function<void(const std::string&)> log_failure)
+      : st_(std::move(st)), done_(std::move(done)), id_(std::move(id)), model_(std::move(model)), created_(created), chat_(chat),
+        dump_(std::move(dump)), log_failure_(std::move(log_failure)) {}
+
+  std::optional<std::string> next() override {
+    auto event = [](const std::string& data) { return "data: " + data + "\n\n"; };
+    if (!opened_) {
+      opened_ = true;
+      if (chat_) return event(dump_(completion_chunk(id_, model_, created_, "", "", chat_, true)));
+    }
+    if (finished_) return std::nullopt;
+    for (;;) {
+      std::deque<std::string> pieces;
+      bool ended;
+      {
+        std::unique_lock<std::mutex> lk(st_->m);
+        st_->cv.wait_for(lk, std::chrono::milliseconds(20), [&] { return !st_->pieces.empty(); });
+        pieces.swap(st_->pieces);
+        ended = done_.wait_for(std::chrono::seconds(0)) == std::future_status::ready;
+      }
+      if (!pieces.empty()) {
+        std::string out;
+        for (const auto& p : pieces) out += event(dump_(completion_chunk(id_, model_, created_, p, "", chat_)));
+        return out;
+      }
+      if (!ended) continue;
+      {
+        std::lock_guard<std::mutex> lk(st_->m);
+        if (!st_->pieces.empty()) continue;  // the last pieces arrived with the end
+      }
+      finished_ = true;
+      std::string out;
+      try {
+        const Completion c = done_.get();
+        out = event(dump_(completion_chunk(id_, model_, created_, "", c.finish_reason, chat_)));
+      } catch (const std::exception& e) {
+        log_failure_(e.what());
+        out = event(dump_(ojson{{"error", "internal error: the generation failed (see the server log)"}}));
+      }
+      return out + event("[DONE]");
+    }
+  }
+
+  void cancel() override {
+    std::lock_guard<std::mutex> lk(st_->m);
+    st_->cancelled = true;  // the client went away: stop generating
+  }
+
+ private:
+  std::shared_ptr<StreamState> st_;
+  std::future<Completion> done_;
+  std::string id_, model_;
+  int64_t created_;
+  bool chat_, opened_ = false, finished_ = false;
+  Dump dump_;
+  std::function<void(const std::string&)> log_failure_;
+};
 }  // namespace
 
 ModelSpec parse_model_spec(const std::string& arg) {
@@ -98,9 +186,10 @@ struct InferenceServer::Impl {
   std::map<std::string, Slot*> by_name;
   ServeMetrics metrics;
   std::unique_ptr<PredictionLog> log;
-  httplib::Server http;
+  std::unique_ptr<HttpServer> http;
   std::atomic<bool> stopping{false};
-  std::atomic<uint64_t> completions{0};
+  std::atomic<uint64_t> completions{0}, failures{0};
+  std::atomic<size_t> decoding{0};  // memory reserved by the pictures of requests in flight
   std::thread poller;
   std::mutex poll_m;
   std::condition_variable poll_cv;
@@ -108,6 +197,29 @@ struct InferenceServer::Impl {
   Slot* find(const std::string& name) {
     auto it = by_name.find(name);
     return it == by_name.end() ? nullptr : it->second;
+  }
+
+  // A failure inside the server (a model that threw, a libtorch error): logged here with what happened, and
+  // answered with an id that finds this line, never with the message itself (it may hold paths, addresses
+  // of a backtrace, or other internals a client must not see).
+  HttpError internal_failure(const std::string& where, const std::string& what) {
+    const uint64_t id = ++failures;
+    std::string first = what.substr(0, what.find('\n'));
+    fmt::print(stderr, "kotsu serve: failure {} ({}): {}\n", id, where, first);
+    return HttpError(500, fmt::format("internal error {}: the request could not be answered (the server's log says why)", id));
+  }
+
+  // The answer of a model's worker: its failures are the server's, not the client's (500, logged).
+  template <class T>
+  T answer_of(std::future<T>& f, const std::string& where) {
+    try {
+      return f.get();
+    } catch (const Error& e) {  // a kotsu error while answering: say its field and reason, not its file
+      if (e.file().empty() || e.file() == "<input>") throw HttpError(400, e.what());
+      throw internal_failure(where, e.what());
+    } catch (const std::exception& e) {
+      throw internal_failure(where, e.what());
+    }
   }
 
   // Runs the inputs of one request through the model's batcher; the answer body (200) for `v2` or v1.
@@ -120,6 +232,23 @@ struct InferenceServer::Impl {
     const std::vector<std::string> raw = v2 ? v2_inputs(req, image, o.limits) : v1_inputs(req, image, o.limits);
     std::vector<ServeInput> ins(raw.size());
     std::vector<int64_t> lengths(raw.size());  // for the prediction log
+    // pictures: the memory their decoding takes, read from their headers, is bounded per request and for the
+    // whole server before any is decoded (a small PNG can hold a huge picture)
+    size_t decode_need = 0;
+    if (image) {
+      for (size_t i = 0; i < raw.size(); ++i) {
+        try {
+          decode_need += model->decode_bytes(raw[i], fmt::format("inputs[{}]", i), o.max_decode_request);
+        } catch (const Error& e) {
+          throw HttpError(e.reason().find("over the limit") != std::string::npos ? 413 : 400, e.what());
+        }
+      }
+      if (decode_need > o.max_decode_request)
+        throw HttpError(413, fmt::format("inputs: the pictures need {} MB to decode, over the limit of {} MB per request",
+                                         (decode_need + (1u << 20) - 1) >> 20, o.max_decode_request >> 20));
+    }
+    DecodeReservation reservation(decoding, decode_need, o.max_decode_total);
+    if (!reservation.ok) throw HttpError(503, "the server is decoding too many pictures at once; retry later");
     for (size_t i = 0; i < raw.size(); ++i) {
       if (!image) {
         ins[i].text = raw[i];
@@ -127,7 +256,7 @@ struct InferenceServer::Impl {
         continue;
       }
       try {
-        ins[i].image = model->decode(raw[i], fmt::format("inputs[{}]", i));
+        ins[i].image = model->decode(raw[i], fmt::format("inputs[{}]", i), o.max_decode_request);
       } catch (const Error& e) {
         throw HttpError(400, e.what());
       }
@@ -140,7 +269,7 @@ struct InferenceServer::Impl {
     answers.reserve(futures->size());
     for (auto& f : *futures) {
       if (f.wait_until(deadline) != std::future_status::ready) throw HttpError(504, "no answer from model '" + s.name + "' in time");
-      answers.push_back(f.get());  // rethrows the model's failure (500 below)
+      answers.push_back(answer_of(f, "model " + s.name));
     }
     std::vector<ServeOutput> outs;
     outs.reserve(answers.size());
@@ -156,8 +285,8 @@ struct InferenceServer::Impl {
     return (v2 ? v2_response(s.name, by.version(), by.labels(), outs, req) : v1_response(s.name, by.version(), by.labels(), outs)).dump();
   }
 
-  // An OpenAI-style completion through the model's one-at-a-time queue, answered whole or streamed.
-  void complete(const std::string& body, bool chat, std::string* model_name, httplib::Response& res) {
+  // An OpenAI-style completion through the model's queue, answered whole or streamed.
+  HttpResponse complete(const std::string& body, bool chat, std::string* model_name) {
     std::string name;
     CompletionRequest r = completion_request(parse_body(body, o.limits), chat, &name);
     Slot* s = find(name);
@@ -189,76 +318,37 @@ struct InferenceServer::Impl {
       auto& f = futures->front();
       const auto wait = std::chrono::duration_cast<clk::duration>(std::chrono::duration<double>(o.request_timeout_s));
       if (f.wait_for(wait) != std::future_status::ready) throw HttpError(504, "no answer from model '" + name + "' in time");
-      const Completion c = f.get();  // kotsu::Error (no chat template): 400 in route()
-      reply(res, 200, dump(completion_response(id, name, created, c, chat)));
-      return;
+      const Completion c = answer_of(f, "model " + name);
+      return reply(200, dump(completion_response(id, name, created, c, chat)));
     }
     // server-sent events: the pieces as the worker produces them, then the closing chunk and [DONE]
-    auto done = std::make_shared<std::future<Completion>>(std::move(futures->front()));
-    res.status = 200;
-    res.set_header("Cache-Control", "no-cache");
-    res.set_chunked_content_provider(
-        "text/event-stream", [=, first = chat](size_t, httplib::DataSink& sink) mutable {
-          auto send = [&](const std::string& data) {
-            const std::string event = "data: " + data + "\n\n";
-            return sink.write(event.data(), event.size());
-          };
-          if (first && !send(dump(completion_chunk(id, name, created, "", "", chat, true)))) return false;
-          first = false;
-          for (;;) {
-            std::deque<std::string> pieces;
-            bool finished;
-            {
-              std::unique_lock<std::mutex> lk(stream->m);
-              stream->cv.wait_for(lk, std::chrono::milliseconds(20), [&] { return !stream->pieces.empty(); });
-              pieces.swap(stream->pieces);
-              finished = done->wait_for(std::chrono::seconds(0)) == std::future_status::ready;
-            }
-            for (const auto& p : pieces)
-              if (!send(dump(completion_chunk(id, name, created, p, "", chat)))) {
-                std::lock_guard<std::mutex> lk(stream->m);
-                stream->cancelled = true;  // the client went away: stop generating
-                return false;
-              }
-            if (!finished) continue;
-            {
-              std::lock_guard<std::mutex> lk(stream->m);
-              if (!stream->pieces.empty()) continue;  // the last pieces arrived with the end
-            }
-            try {
-              const Completion c = done->get();
-              send(dump(completion_chunk(id, name, created, "", c.finish_reason, chat)));
-            } catch (const std::exception& e) {
-              send(dump(ojson{{"error", e.what()}}));
-            }
-            send("[DONE]");
-            sink.done();
-            return true;
-          }
-        });
+    HttpResponse res;
+    res.content_type = "text/event-stream";
+    res.headers.emplace_back("Cache-Control", "no-cache");
+    res.stream = std::make_shared<CompletionEvents>(stream, std::move(futures->front()), id, name, created, chat, dump,
+                                                    [this, name](const std::string& what) { internal_failure("model " + name, what); });
+    return res;
   }
 
-  // Manual routing (one handler per method): cheaper than a regex per route and keeps 404 vs 405 ours.
-  void route(const httplib::Request& req, httplib::Response& res) {
+  // Every request the HTTP layer reads whole; errors become JSON bodies (internals only in the log).
+  HttpResponse route(const HttpRequest& req) {
     const auto t0 = clk::now();
     std::string model_name;
-    int status = 500;
+    HttpResponse res;
     try {
-      status = handle(req, res, &model_name);
+      res = handle(req, &model_name);
     } catch (const HttpError& e) {
-      status = e.status();
-      reply_error(res, status, e.what());
-    } catch (const Error& e) {
-      status = 400;
-      reply_error(res, status, e.what());
+      res = reply_error(e.status(), e.what());
+    } catch (const Error& e) {  // the field and the reason; not the file (a path on this server)
+      res = reply_error(400, e.field().empty() ? e.reason() : e.field() + ": " + e.reason());
     } catch (const std::exception& e) {
-      status = 500;
-      reply_error(res, status, std::string("the model failed: ") + e.what());
+      res = reply_error(500, internal_failure(req.method + " " + req.path.substr(0, 200), e.what()).what());
     }
-    metrics.request(model_name, status, std::chrono::duration<double>(clk::now() - t0).count());
+    metrics.request(model_name, res.status, std::chrono::duration<double>(clk::now() - t0).count());
+    return res;
   }
 
-  int handle(const httplib::Request& req, httplib::Response& res, std::string* model_name) {
+  HttpResponse handle(const HttpRequest& req, std::string* model_name) {
     const std::string& p = req.path;
     const bool get = req.method == "GET" || req.method == "HEAD", post = req.method == "POST";
     auto need = [&](bool ok) {
@@ -270,44 +360,43 @@ struct InferenceServer::Impl {
       *model_name = name;
       return *s;
     };
+    // OpenAI's model object: what its clients read (client.models.list / retrieve)
+    auto openai_model = [](const Slot& s, const ServedModel& m) {
+      return ojson{{"id", s.name}, {"object", "model"}, {"created", m.loaded_at()}, {"owned_by", "kotsu"}};
+    };
     if (p == "/metrics") {
       need(get);
       std::vector<std::pair<std::string, size_t>> depths;
       for (const auto& s : slots) depths.emplace_back(s->name, s->batcher->queue_depth() + s->completer->queue_depth());
-      res.status = 200;
-      res.set_content(metrics.text(depths), "text/plain; version=0.0.4");
-      return 200;
+      return reply(200, metrics.text(depths), "text/plain; version=0.0.4");
     }
     if (p == "/v2/health/live") {
       need(get);
-      reply(res, 200, R"({"live":true})");
-      return 200;
+      return reply(200, R"({"live":true})");
     }
     if (p == "/v2/health/ready") {
       need(get);
       if (stopping) throw HttpError(503, "the server is shutting down");
-      reply(res, 200, R"({"ready":true})");
-      return 200;
+      return reply(200, R"({"ready":true})");
     }
     if (p == "/v2") {
       need(get);
-      reply(res, 200, ojson{{"name", "kotsu"}, {"version", "1"}, {"extensions", json::array()}}.dump());
-      return 200;
+      return reply(200, ojson{{"name", "kotsu"}, {"version", "1"}, {"extensions", json::array()}}.dump());
     }
     if (p == "/v1/completions" || p == "/v1/chat/completions") {
       need(post);
-      complete(req.body, p == "/v1/chat/completions", model_name, res);
-      return 200;
+      return complete(req.body, p == "/v1/chat/completions", model_name);
     }
     if (p == "/v1/models") {
       need(get);
-      ojson list = ojson::array();
+      // OpenAI's list ("object": "list", "data": [model objects]) and kotsu's ("models") in one body
+      ojson list = ojson::array(), data = ojson::array();
       for (const auto& s : slots) {
         const auto m = std::atomic_load(&s->model);
         list.push_back(ojson{{"name", s->name}, {"version", m->version()}, {"kind", m->kind()}, {"labels", m->labels()}});
+        data.push_back(openai_model(*s, *m));
       }
-      reply(res, 200, ojson{{"models", list}}.dump());
-      return 200;
+      return reply(200, ojson{{"object", "list"}, {"data", data}, {"models", list}}.dump());
     }
     static const std::string v1 = "/v1/models/", v2 = "/v2/models/";
     if (p.rfind(v1, 0) == 0) {
@@ -316,15 +405,17 @@ struct InferenceServer::Impl {
       if (colon != std::string::npos && rest.substr(colon) == ":predict") {
         Slot& s = slot_of(rest.substr(0, colon));
         need(post);
-        reply(res, 200, predict(s, req.body, false));
-        return 200;
+        return reply(200, predict(s, req.body, false));
       }
       if (rest.find('/') == std::string::npos && colon == std::string::npos) {
         need(get);
-        const auto m = std::atomic_load(&slot_of(rest).model);
-        reply(res, 200, ojson{{"model_version_status", ojson::array({ojson{{"version", m->version()}, {"state", "AVAILABLE"}}})},
-                              {"kind", m->kind()}, {"labels", m->labels()}}.dump());
-        return 200;
+        Slot& s = slot_of(rest);
+        const auto m = std::atomic_load(&s.model);
+        ojson j = openai_model(s, *m);
+        j["model_version_status"] = ojson::array({ojson{{"version", m->version()}, {"state", "AVAILABLE"}}});
+        j["kind"] = m->kind();
+        j["labels"] = m->labels();
+        return reply(200, j.dump());
       }
     } else if (p.rfind(v2, 0) == 0) {
       std::string rest = p.substr(v2.size());
@@ -347,22 +438,19 @@ struct InferenceServer::Impl {
           throw HttpError(404, "model '" + s.name + "' has no version " + version + " (serving " + m->version() + ")");
         if (parts.size() == 1) {
           need(get);
-          reply(res, 200, v2_metadata(s.name, m->version(), m->kind(), m->labels()).dump());
-          return 200;
+          return reply(200, v2_metadata(s.name, m->version(), m->kind(), m->labels()).dump());
         }
         if (parts[1] == "ready") {
           need(get);
-          reply(res, 200, ojson{{"name", s.name}, {"ready", !stopping.load()}}.dump());
-          return 200;
+          return reply(200, ojson{{"name", s.name}, {"ready", !stopping.load()}}.dump());
         }
         if (parts[1] == "infer") {
           need(post);
-          reply(res, 200, predict(s, req.body, true));
-          return 200;
+          return reply(200, predict(s, req.body, true));
         }
       }
     }
-    throw HttpError(404, "no such path: " + p);
+    throw HttpError(404, "no such path: " + p.substr(0, 200));
   }
 
   void load_slot(Slot& s, bool force, std::vector<std::string>* lines) {
@@ -433,29 +521,20 @@ InferenceServer::InferenceServer(ServeOptions o, const std::vector<ModelSpec>& m
   }
   if (!I.o.log.path.empty()) I.log = std::make_unique<PredictionLog>(I.o.log);
 
-  auto& http = I.http;
-  const size_t threads = std::max<size_t>(1, I.o.http_threads);
-  http.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
-  http.set_payload_max_length(I.o.max_body);
-  http.set_read_timeout(I.o.io_timeout_s, 0);
-  http.set_write_timeout(I.o.io_timeout_s, 0);
-  http.set_keep_alive_max_count(1000000);
-  http.set_keep_alive_timeout(5);
-  http.set_tcp_nodelay(true);
-  auto handler = [&I](const httplib::Request& req, httplib::Response& res) { I.route(req, res); };
-  http.Get(".*", handler);
-  http.Post(".*", handler);
-  http.Put(".*", handler);
-  http.Delete(".*", handler);
-  http.Patch(".*", handler);
-  http.Options(".*", handler);
-  // statuses httplib answers itself (413 over max_body, 400 unparsable request line...) get a JSON body too
-  http.set_error_handler([](const httplib::Request&, httplib::Response& res) {
-    if (res.body.empty()) reply_error(res, res.status, status_text(res.status));
-  });
-  http.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
-    reply_error(res, 500, "internal error");
-  });
+  HttpServerOptions h;
+  h.host = I.o.host;
+  h.port = I.o.port;
+  h.handler_threads = std::max<size_t>(1, I.o.http_threads);
+  h.max_body = I.o.max_body;
+  h.max_body_in_flight = std::max(I.o.max_body, I.o.max_body_in_flight);
+  h.max_connections = I.o.max_connections;
+  h.max_connections_per_client = I.o.max_connections_per_client;
+  h.header_timeout_s = I.o.header_timeout_s;
+  h.body_timeout_s = h.write_timeout_s = I.o.io_timeout_s;
+  h.idle_timeout_s = I.o.idle_timeout_s;
+  I.http = std::make_unique<HttpServer>(
+      h, [&I](const HttpRequest& req) { return I.route(req); }, [](int, const std::string& message) { return error_json(message); },
+      [&I](int status) { I.metrics.request("", status, 0.0); });
 }
 
 InferenceServer::~InferenceServer() {
@@ -464,19 +543,12 @@ InferenceServer::~InferenceServer() {
   for (auto& s : impl_->slots) s->batcher->stop(), s->completer->stop();
 }
 
-int InferenceServer::bind() {
-  Impl& I = *impl_;
-  int port = I.o.port;
-  if (port == 0) port = I.http.bind_to_any_port(I.o.host);
-  else if (!I.http.bind_to_port(I.o.host, port)) port = -1;
-  if (port < 0) throw Error(I.o.host + ":" + std::to_string(I.o.port), "port", "cannot listen there (in use, or not an address of this machine)");
-  return port;
-}
+int InferenceServer::bind() { return impl_->http->bind(); }
 
 void InferenceServer::listen() {
   Impl& I = *impl_;
   if (I.o.poll_seconds > 0) I.poller = std::thread([&I] { I.poll_loop(); });
-  I.http.listen_after_bind();  // returns after stop(), once the requests in flight are answered
+  I.http->run();  // returns after stop(), once the requests in flight are answered
   I.stopping = true;
   I.poll_cv.notify_all();
   if (I.poller.joinable()) I.poller.join();
@@ -491,7 +563,7 @@ void InferenceServer::stop() {
     I.stopping = true;
   }
   I.poll_cv.notify_all();
-  I.http.stop();
+  I.http->stop();
   for (auto& s : I.slots) s->batcher->flush_now();  // answer the requests in flight without waiting out their batch window
 }
 
@@ -509,6 +581,7 @@ std::vector<std::string> InferenceServer::describe() const {
       out.push_back(fmt::format("{}: causal LM, version {}, from {} (/v1/completions, /v1/chat/completions)", s->name, m->version(), m->dir()));
     else
       out.push_back(fmt::format("{}: {} classifier, version {}, {} labels, from {}", s->name, m->kind(), m->version(), m->labels().size(), m->dir()));
+    if (const auto w = unfinished_run_warning(m->dir()); !w.empty()) out.push_back(s->name + ": " + w);
   }
   return out;
 }

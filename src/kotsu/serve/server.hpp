@@ -1,5 +1,5 @@
-// kotsu/serve/server: `kotsu serve`, a multi-threaded HTTP/1.1 inference server (cpp-httplib, Debian's
-// libcpp-httplib) in front of one dynamic batcher per model.
+// kotsu/serve/server: `kotsu serve`, an HTTP/1.1 inference server (serve/http_server: an event loop on
+// Boost.Beast, handler threads for complete requests) in front of one dynamic batcher per model.
 // Routes (see serve/protocol for the bodies):
 //   POST /v1/models/NAME:predict            kotsu's own protocol          GET /v1/models, /v1/models/NAME
 //   POST /v2/models/NAME[/versions/V]/infer  KServe / Triton v2            GET /v2, /v2/models/NAME[/ready]
@@ -7,7 +7,8 @@
 //   GET  /v2/health/live, /v2/health/ready  liveness, readiness           GET /metrics (Prometheus)
 // Every answer is JSON; errors are {"error": "..."} with 400 (bad body), 404 (unknown model or path),
 // 405 (wrong method), 413 (too large), 503 + Retry-After (queue full, or shutting down), 504 (no answer
-// within the request timeout), 500 (the model failed).
+// within the request timeout), 500 (the model failed: the body holds an id, the server's log says why;
+// no internal message, path or address reaches a client).
 // Lifecycle: stop() stops accepting, finishes the requests in flight and drains the batchers; reload()
 // loads a model's current version beside the old one and swaps them between batches, so no request fails
 // during a reload (a version that fails to load is reported and the old one kept). With poll_seconds > 0
@@ -26,11 +27,18 @@ namespace kotsu {
 struct ServeOptions {
   std::string host = "127.0.0.1";
   int port = 8080;           // 0: any free port (bind() says which)
-  size_t http_threads = 64;  // connections served at once (each keep-alive connection holds one)
+  size_t http_threads = 64;  // requests handled at once (connections themselves cost no thread)
   BatcherOptions batch;
   InputLimits limits;
   size_t max_body = 8u << 20;     // bytes
-  int io_timeout_s = 10;          // reading a request, writing an answer
+  int io_timeout_s = 10;          // reading a request body, writing an answer
+  double header_timeout_s = 10;   // a whole request header (a client that trickles it is cut off)
+  double idle_timeout_s = 5;      // a kept-alive connection between requests
+  size_t max_connections = 4096;  // open at once (lowered to what the file-descriptor limit allows)
+  size_t max_connections_per_client = 256;  // from one address (503 beyond)
+  size_t max_body_in_flight = 256u << 20;   // request bodies held in memory at once (503 beyond)
+  size_t max_decode_request = 256u << 20;   // memory decoding one request's pictures may take (413 beyond)
+  size_t max_decode_total = 1024u << 20;    // ... all requests' pictures at once (503 beyond)
   double request_timeout_s = 30;  // waiting for the batcher
   std::string device = "cpu";
   bool int8 = false;
