@@ -77,7 +77,10 @@ void expect_close(const torch::Tensor& got, const torch::Tensor& want, const std
   ASSERT_TRUE(got.defined()) << what << ": ONNX Runtime gave no such output";
   ASSERT_EQ(got.sizes(), want.sizes()) << what;
   const double diff = (got.to(torch::kFloat64) - want.to(torch::kFloat64)).abs().max().item<double>();
-  EXPECT_LT(diff, 1e-4) << what << " (outputs of magnitude " << want.abs().max().item<double>() << ")";
+  // ONNX Runtime and kotsu sum in different orders: the test models (hidden <= 64, feed-forward <= 128,
+  // two layers or a small CNN: about 16 chained sums of up to 128 products) at the outputs' magnitude
+  const double magnitude = std::max(1.0, want.abs().max().item<double>());
+  EXPECT_LT(diff, test::float32_bound(magnitude, 128, 16)) << what << " (outputs of magnitude " << magnitude << ")";
 }
 
 // Ids in [3, vocab) (never a special or padding id) with the last `pad[i]` positions of row i padding.

@@ -22,12 +22,15 @@ TEST(ResNet, MatchesTorchvisionFromBothNamings) {
       torch::NoGradGuard ng;
       auto f = m.model->features(ref.at("x"));
       auto logits = m.model->head(f);
-      // float32: equal up to rounding (relative to the largest value; ResNet-50's features reach ~100)
+      // float32 against the float64 reference: equal up to rounding, relative to the largest value
+      // (ResNet-50's features reach ~100): the statistical bound of its chain of sums (up to 3x3x512 =
+      // 4,608 products; 18 or 50 of them, plus the head)
       auto rel = [](const torch::Tensor& a, const torch::Tensor& b) {
-        return ((a - b).abs().max() / b.abs().max()).item<float>();
+        return ((a - b).abs().max() / b.abs().max()).item<double>();
       };
-      EXPECT_LT(rel(f, ref.at("features")), 1e-5f) << arch << " " << names;
-      EXPECT_LT(rel(logits, ref.at("logits")), 1e-5f) << arch << " " << names;
+      const double depth = arch == "resnet18" ? 19 : 51;
+      EXPECT_LT(rel(f, ref.at("features")), test::float32_expected(1.0, 4608, depth)) << arch << " " << names;
+      EXPECT_LT(rel(logits, ref.at("logits")), test::float32_expected(1.0, 4608, depth)) << arch << " " << names;
       // float64 on both sides: the same function, within 1e-5 absolute (rounding no longer hides anything)
       m.model->to(torch::kFloat64);
       auto l64 = m.model->logits(ref.at("x").to(torch::kFloat64));
