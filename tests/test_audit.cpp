@@ -67,7 +67,7 @@ TEST(Audit, FindsPlantedProblems) {
 
 TEST(Audit, SmsSpamPlantedDuplicatesAreAllFoundAndNothingNewAppears) {
   const std::string src = test::shared_dir() + "/data/text/sms_spam/SMSSpamCollection";
-  if (!std::filesystem::exists(src)) GTEST_SKIP() << "../shared/data/text/sms_spam not found";
+  if (!std::filesystem::exists(src)) KOTSU_SKIP() << "../shared/data/text/sms_spam not found";
   const std::string dir = test::temp_dir("audit-sms");
   std::filesystem::copy_file(src, dir + "/sms.tsv");
   TextColumns cols;
@@ -284,7 +284,7 @@ TEST(AuditPictures, FindsEveryPlantedProblemAndNothingElse) {
   EXPECT_EQ(rel(r["tiny"]["examples"][0]), want["tiny"][0]);
   // the HTML page renders in a browser without errors, with the findings
   auto page = test::open_in_chromium(dir + "/audit.html", dir + "/audit.png", 1100, 2000);
-  if (!page.available) GTEST_SKIP() << "chromium is not installed (scripts/setup installs it)";
+  if (!page.available) KOTSU_SKIP() << "chromium is not installed (scripts/setup installs it)";
   EXPECT_EQ(page.console, "");
   for (const char* id : {"class-counts", "findings", "exact-duplicates", "conflicting-labels", "near-duplicates", "leakage", "near-leakage",
                          "finding-unreadable", "finding-blank", "finding-tiny"})

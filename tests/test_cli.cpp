@@ -157,7 +157,7 @@ TEST(Cli, InspectListsTensorsAndGgufKeys) {
   EXPECT_NE(r.out.find("bert.embeddings.word_embeddings.weight"), std::string::npos);
   EXPECT_NE(r.out.find("tensors,"), std::string::npos);
   std::string gguf = test::shared_dir() + "/tokenizers/llama.cpp-vocab/ggml-vocab-bert-bge.gguf";
-  if (!std::filesystem::exists(gguf)) GTEST_SKIP() << "asset not found: " << gguf;
+  if (!std::filesystem::exists(gguf)) KOTSU_SKIP() << "asset not found: " << gguf;
   r = run("inspect " + gguf);
   ASSERT_EQ(r.code, 0) << r.out;
   EXPECT_NE(r.out.find("tokenizer.ggml.tokens = [30522 values]"), std::string::npos) << r.out;

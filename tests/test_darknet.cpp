@@ -26,10 +26,10 @@ std::string coral(const std::string& f) { return test::shared_dir() + "/models/c
 
 TEST(Darknet, ImportedTinyClassifiesTheTestPictures) {
   if (!fs::exists(darknet_dir() + "/model.json") || !fs::exists(coral("bird.rgb")))
-    GTEST_SKIP() << "../shared/models/darknet-tiny or coral-mobilenet absent";
+    KOTSU_SKIP() << "../shared/models/darknet-tiny or coral-mobilenet absent";
   // Darknet's class order (ILSVRC2012 devkit order, not TF-slim's), from npm ml5 (scripts/setup)
   const std::string labels = test::fixture("darknet_labels.txt");
-  if (!fs::exists(labels)) GTEST_SKIP() << "npm ml5 absent: no Darknet class names (" << labels << ")";
+  if (!fs::exists(labels)) KOTSU_SKIP() << "npm ml5 absent: no Darknet class names (" << labels << ")";
   const std::string out = test::temp_dir("darknet") + "/m";
   ImportReport rep = import_tfjs(darknet_dir(), out, false, labels);
   EXPECT_EQ(rep.architecture, "darknet");
@@ -58,7 +58,7 @@ TEST(Darknet, ImportedTinyClassifiesTheTestPictures) {
 }
 
 TEST(Darknet, ALabelsFileWithBackgroundFitsA1000ClassModel) {
-  if (!fs::exists(darknet_dir() + "/model.json")) GTEST_SKIP() << "../shared/models/darknet-tiny absent";
+  if (!fs::exists(darknet_dir() + "/model.json")) KOTSU_SKIP() << "../shared/models/darknet-tiny absent";
   const std::string dir = test::temp_dir("darknet-bg");
   std::string text = "background\n";
   for (int i = 0; i < 1000; ++i) text += "class " + std::to_string(i) + "\n";
@@ -70,7 +70,7 @@ TEST(Darknet, ALabelsFileWithBackgroundFitsA1000ClassModel) {
 }
 
 TEST(Darknet, RefusesOtherKerasLayouts) {
-  if (!fs::exists(darknet_dir() + "/model.json")) GTEST_SKIP() << "../shared/models/darknet-tiny absent";
+  if (!fs::exists(darknet_dir() + "/model.json")) KOTSU_SKIP() << "../shared/models/darknet-tiny absent";
   TfjsModel m = read_tfjs(darknet_dir() + "/model.json");
   auto& layers = m.topology["model_config"]["config"]["layers"];
   layers[3]["class_name"] = "ReLU";  // conv, batch norm, then not a LeakyReLU

@@ -315,7 +315,7 @@ TEST(DistTrain, TwoMachinesInNetworkNamespacesTrainLikeOneProcess) {
   std::string out = test::run_command("ip netns add " + a + " && ip netns add " + b, &st);
   if (st != 0) {
     test::run_command("ip netns del " + a + "; ip netns del " + b, nullptr);
-    GTEST_SKIP() << "cannot make network namespaces here (needs root and iproute2): " << out;
+    KOTSU_SKIP() << "cannot make network namespaces here (needs root and iproute2): " << out;
   }
   struct Cleanup {
     std::string a, b;

@@ -93,7 +93,7 @@ TEST(ImageDataset, FolderCsvAndIdxAgree) {
 
 TEST(ImageDataset, ReadsFashionMnistFromDebian) {
   const std::string f = "/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz";
-  if (!std::filesystem::exists(f)) GTEST_SKIP() << "Debian's dataset-fashion-mnist is not installed (scripts/setup installs it)";
+  if (!std::filesystem::exists(f)) KOTSU_SKIP() << "Debian's dataset-fashion-mnist is not installed (scripts/setup installs it)";
   ImageDataset ds = load_image_dataset(f);
   ASSERT_EQ(ds.size(), 10000u);
   EXPECT_EQ(ds.classes.size(), 10u);

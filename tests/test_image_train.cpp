@@ -154,7 +154,7 @@ TEST(ImageTrain, ImageNetMobileNetHeadTransfersToCifar) {
   const std::string shared = test::shared_dir();
   const std::string tfl = shared + "/models/coral-mobilenet/mobilenet_v2_1.0_224_quant.tflite";
   const std::string cifar = shared + "/data/image/cifar10";
-  if (!fs::exists(tfl) || !fs::exists(cifar)) GTEST_SKIP() << "../shared MobileNets or CIFAR-10 subset absent";
+  if (!fs::exists(tfl) || !fs::exists(cifar)) KOTSU_SKIP() << "../shared MobileNets or CIFAR-10 subset absent";
   const std::string dir = test::temp_dir("cifar-head");
   import_tflite(tfl, dir + "/mnv2");
   // 20 training and 20 test pictures per class, as links in ImageFolder layout

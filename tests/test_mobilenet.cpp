@@ -26,7 +26,7 @@ std::string coral(const std::string& f = "") { return test::shared_dir() + "/mod
 
 #define SKIP_WITHOUT_CORAL()                                                                 \
   if (!fs::exists(coral("mobilenet_v2_1.0_224_quant.tflite")))                               \
-  GTEST_SKIP() << "../shared/models/coral-mobilenet is absent (see ../shared/README.md)"
+  KOTSU_SKIP() << "../shared/models/coral-mobilenet is absent (see ../shared/README.md)"
 
 
 ImageModel imported(const std::string& tflite, bool labels = true) {

@@ -30,7 +30,7 @@ bool have_ort() {
 }
 
 #define SKIP_WITHOUT_ORT()                                                                              \
-  if (!have_ort()) GTEST_SKIP() << "node or npm onnxruntime-node (scripts/setup installs it into "     \
+  if (!have_ort()) KOTSU_SKIP() << "node or npm onnxruntime-node (scripts/setup installs it into "     \
                                    "assets/npm/onnxruntime) is absent: the ONNX Runtime oracle is skipped"
 
 using Feeds = std::vector<std::pair<std::string, torch::Tensor>>;

@@ -50,7 +50,7 @@ TEST(Quantize, WeightsRoundTripWithinHalfAStepPerOutputChannel) {
 }
 
 TEST(Quantize, Int8DenseLayersComputeCloseToFloat) {
-  if (!int8_supported()) GTEST_SKIP() << "this libtorch has no quantized engine";
+  if (!int8_supported()) KOTSU_SKIP() << "this libtorch has no quantized engine";
   torch::manual_seed(2);
   for (bool fifo : {false, true}) {
     Dense d(64, 48, true, fifo);
@@ -76,7 +76,7 @@ TEST(Quantize, Int8DenseLayersComputeCloseToFloat) {
 }
 
 TEST(Quantize, Int8TextClassifierAgreesWithFloat) {
-  if (!int8_supported()) GTEST_SKIP() << "this libtorch has no quantized engine";
+  if (!int8_supported()) KOTSU_SKIP() << "this libtorch has no quantized engine";
   TextModel m = load_text_model(test::fixture("tiny_bert"));
   m.model->eval();
   torch::manual_seed(3);
@@ -166,7 +166,7 @@ TEST(Int8Export, ImageClassifierConvolutionsAreInt8) {
 }
 
 TEST(Int8Serve, ServedModelRunsInt8AndAnswersLikeFloat) {
-  if (!int8_supported()) GTEST_SKIP() << "this libtorch has no quantized engine";
+  if (!int8_supported()) KOTSU_SKIP() << "this libtorch has no quantized engine";
   ServedModel f({test::fixture("tiny_bert"), "1"}, "cpu", "", false);
   ServedModel q({test::fixture("tiny_bert"), "1"}, "cpu", "", true);
   EXPECT_FALSE(f.int8());

@@ -112,7 +112,7 @@ TEST(Report, CliReportOfARealRunRendersInChromium) {
   EXPECT_NE(out.find("nowhere"), std::string::npos) << out;
 
   auto page = test::open_in_chromium(dir + "/page.html", dir + "/page.png");
-  if (!page.available) GTEST_SKIP() << "chromium is not installed (scripts/setup installs it)";
+  if (!page.available) KOTSU_SKIP() << "chromium is not installed (scripts/setup installs it)";
   EXPECT_EQ(page.console, "") << "console messages";
   for (const char* id : {"summary", "overfitting", "learning-curves-loss", "learning-curves-metric", "headline-metrics", "per-class",
                          "confusion-matrix", "roc-curve", "pr-curve", "reliability-diagram", "history"})

@@ -1025,7 +1025,7 @@ TEST(Serve, AHugePictureDecodesInBoundedMemory) {
 TEST(Serve, OpenAiSdkReadsModelsCompletionsAndStreams) {
   const std::string sdk = std::string(KOTSU_SOURCE_DIR) + "/assets/npm/openai/node_modules/openai";
   KOTSU_REQUIRE_PATH(sdk);
-  if (test::run_command("command -v node", nullptr).find("node") == std::string::npos) GTEST_SKIP() << "node is not installed";
+  if (test::run_command("command -v node", nullptr).find("node") == std::string::npos) KOTSU_SKIP() << "node is not installed";
   ServeOptions o;
   o.chat_template = "chatml";
   Running r(o, {{"gpt", test::fixture("tiny_gpt2")}, {"bert", test::fixture("tiny_bert")}});

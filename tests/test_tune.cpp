@@ -351,7 +351,7 @@ struct PgServer {
 
 TEST(TunePostgres, TwoWorkersShareOneStudyExactlyAndStudiesStayApart) {
   PgServer pg;
-  if (pg.url.empty()) GTEST_SKIP() << pg.why;
+  if (pg.url.empty()) KOTSU_SKIP() << pg.why;
   share_one_study(pg.url, test::temp_dir("pg-share"));
   // another study in the same database: kept apart by its name
   StudyOptions o = cli_study(pg.url, 5);
@@ -373,7 +373,7 @@ TEST(TunePostgres, TwoWorkersShareOneStudyExactlyAndStudiesStayApart) {
 
 TEST(TunePostgres, KilledWorkersTrialIsFailedAndQueuedAgain) {
   PgServer pg;
-  if (pg.url.empty()) GTEST_SKIP() << pg.why;
+  if (pg.url.empty()) KOTSU_SKIP() << pg.why;
   killed_worker_requeued(pg.url);
 }
 
