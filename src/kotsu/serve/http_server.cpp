@@ -69,6 +69,15 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
+// The fields every answer carries: Server, Date, Content-Type and the handler's own.
+template <class Body>
+void set_fields(http::response<Body>& r, const std::string& type, const std::vector<std::pair<std::string, std::string>>& headers) {
+  r.set(http::field::server, "kotsu");
+  r.set(http::field::date, http_date());
+  r.set(http::field::content_type, type);
+  for (const auto& [k, v] : headers) r.set(k, v);
+}
+
 // What a request that could not be read is answered (0: close without an answer: the client is gone).
 std::pair<int, std::string> status_for(const beast::error_code& ec) {
   if (ec == http::error::body_limit) return {413, "request body over the size limit"};
@@ -170,19 +179,13 @@ struct HttpServer::Impl : std::enable_shared_from_this<Impl> {
     c.stream.expires_after(seconds(o.write_timeout_s));
     if (head) {
       http::response<http::empty_body> r{static_cast<http::status>(status), version};
-      r.set(http::field::server, "kotsu");
-      r.set(http::field::date, http_date());
-      r.set(http::field::content_type, type);
-      for (const auto& [k, v] : headers) r.set(k, v);
+      set_fields(r, type, headers);
       r.content_length(body.size());
       r.keep_alive(keep);
       co_await http::async_write(c.stream, r, net::redirect_error(use_awaitable, ec));
     } else {
       http::response<http::string_body> r{static_cast<http::status>(status), version, std::move(body)};
-      r.set(http::field::server, "kotsu");
-      r.set(http::field::date, http_date());
-      r.set(http::field::content_type, type);
-      for (const auto& [k, v] : headers) r.set(k, v);
+      set_fields(r, type, headers);
       r.keep_alive(keep);
       r.prepare_payload();
       co_await http::async_write(c.stream, r, net::redirect_error(use_awaitable, ec));
@@ -216,10 +219,7 @@ struct HttpServer::Impl : std::enable_shared_from_this<Impl> {
   // One streamed answer (chunked transfer coding); false when the client went away.
   net::awaitable<bool> write_stream(Conn& c, HttpResponse& res, unsigned version) {
     http::response<http::empty_body> r{static_cast<http::status>(res.status), version};
-    r.set(http::field::server, "kotsu");
-    r.set(http::field::date, http_date());
-    r.set(http::field::content_type, res.content_type);
-    for (const auto& [k, v] : res.headers) r.set(k, v);
+    set_fields(r, res.content_type, res.headers);
     r.chunked(true);
     r.keep_alive(false);  // one stream per connection: the client reads to the end
     http::response_serializer<http::empty_body> sr{r};

@@ -68,6 +68,9 @@ HttpResponse reply(int status, std::string body, std::string type = "application
   r.content_type = std::move(type);
   return r;
 }
+// What a client sees of a kotsu::Error: the field and the reason, not the file (a path on this server).
+std::string client_text(const Error& e) { return e.field().empty() ? e.reason() : e.field() + ": " + e.reason(); }
+
 HttpResponse reply_error(int status, const std::string& message) {
   HttpResponse r = reply(status, error_json(message));
   if (status == 503) r.headers.emplace_back("Retry-After", "1");
@@ -215,7 +218,7 @@ struct InferenceServer::Impl {
     try {
       return f.get();
     } catch (const Error& e) {  // a kotsu error while answering: say its field and reason, not its file
-      if (e.file().empty() || e.file() == "<input>") throw HttpError(400, e.what());
+      if (e.file().empty() || e.file() == "<input>") throw HttpError(400, client_text(e));
       throw internal_failure(where, e.what());
     } catch (const std::exception& e) {
       throw internal_failure(where, e.what());
@@ -339,8 +342,8 @@ struct InferenceServer::Impl {
       res = handle(req, &model_name);
     } catch (const HttpError& e) {
       res = reply_error(e.status(), e.what());
-    } catch (const Error& e) {  // the field and the reason; not the file (a path on this server)
-      res = reply_error(400, e.field().empty() ? e.reason() : e.field() + ": " + e.reason());
+    } catch (const Error& e) {
+      res = reply_error(400, client_text(e));
     } catch (const std::exception& e) {
       res = reply_error(500, internal_failure(req.method + " " + req.path.substr(0, 200), e.what()).what());
     }

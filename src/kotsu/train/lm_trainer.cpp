@@ -330,12 +330,7 @@ TrainResult run_lm(const TrainOptions& o, const TrainHooks& hooks, bool resume, 
 TrainResult run_lm_recorded(const TrainOptions& o, const TrainHooks& hooks, bool resume, const nlohmann::json& state) {
   const bool lead = !hooks.workers || hooks.workers->rank() == 0;
   if (lead && std::filesystem::exists(o.out)) clean_run_dir(o.out);
-  try {
-    return run_lm(o, hooks, resume, state);
-  } catch (const std::exception& e) {
-    if (lead && std::filesystem::exists(std::filesystem::path(o.out) / "run.json")) mark_run_failed(o.out, error_summary(e));
-    throw;
-  }
+  return recording_failure(o.out, lead, [&] { return run_lm(o, hooks, resume, state); });
 }
 
 void check_options(const TrainOptions& o) {
@@ -385,10 +380,7 @@ TrainResult resume_causal_lm(const std::string& run_dir, const TrainHooks& hooks
     return r;
   }
   if (files.state.is_null()) {  // stopped before its first checkpoint was complete: start it again
-    Progress(hooks.quiet || !lead)
-        .log("no complete checkpoint in " + run_dir + " (training stopped before the first one was written" +
-             (rj.value("status", "") == "failed" ? ": " + rj.value("error", std::string("?")) : std::string()) +
-             "); starting it again from the beginning with the same options");
+    Progress(hooks.quiet || !lead).log(restart_note(run_dir, rj));
     return run_lm_recorded(o, hooks, false, nullptr);
   }
   return run_lm_recorded(o, hooks, true, files.state);

@@ -39,7 +39,8 @@ RunFiles read_run_files(const std::string& run_dir, ProcessGroup* pg) {
 bool mark_run_failed(const std::string& run_dir, const std::string& reason) {
   try {
     const std::string path = (std::filesystem::path(run_dir) / "run.json").string();
-    nlohmann::ordered_json j = file_exists(path) ? nlohmann::ordered_json::parse(read_file(path, size_t(64) << 20)) : nlohmann::ordered_json::object();
+    if (!file_exists(path)) return false;
+    nlohmann::ordered_json j = nlohmann::ordered_json::parse(read_file(path, size_t(64) << 20));
     if (!j.is_object()) return false;
     j["status"] = "failed";
     j["error"] = reason;
@@ -56,6 +57,12 @@ std::string error_summary(const std::exception& e) {
   const size_t nl = m.find('\n');
   if (nl != std::string::npos) m.resize(nl);
   return m;
+}
+
+std::string restart_note(const std::string& run_dir, const nlohmann::json& run) {
+  const bool failed = run.value("status", "") == "failed";
+  return "no complete checkpoint in " + run_dir + " (training stopped before the first one was written" +
+         (failed ? ": " + run.value("error", std::string("?")) : std::string()) + "); starting it again from the beginning with the same options";
 }
 
 size_t clean_run_dir(const std::string& run_dir) { return remove_stale_temp_files(run_dir); }

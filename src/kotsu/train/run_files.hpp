@@ -25,12 +25,28 @@ struct RunFiles {
 // null and the run starts again from the beginning with its options. pg: nullptr in one process.
 RunFiles read_run_files(const std::string& run_dir, ProcessGroup* pg);
 
-// Records in run.json that the run failed and why (status "failed", "error"), so that eval, predict,
-// serve and --resume see what happened. Best effort (the disk may be full): false when it could not.
-bool mark_run_failed(const std::string& run_dir, const std::string& reason);
-
 // The first line of an exception's message, without libtorch's backtrace (for run.json and logs).
 std::string error_summary(const std::exception& e);
+
+// Records in run.json that the run failed and why (status "failed", "error"), so that eval, predict,
+// serve and --resume see what happened. Best effort (the disk may be full): false when it could not, or
+// when the run has no run.json yet (it failed before it began).
+bool mark_run_failed(const std::string& run_dir, const std::string& reason);
+
+// train(), and if it throws, the failure recorded in run_dir's run.json (by the lead worker) before the
+// exception goes on. Both trainers run their epochs through it.
+template <class Train>
+auto recording_failure(const std::string& run_dir, bool lead, Train&& train) -> decltype(train()) {
+  try {
+    return train();
+  } catch (const std::exception& e) {
+    if (lead) mark_run_failed(run_dir, error_summary(e));
+    throw;
+  }
+}
+
+// What --resume says when a run stopped before its first checkpoint was complete and starts again.
+std::string restart_note(const std::string& run_dir, const nlohmann::json& run);
 
 // What every (re)start of a run does first in its directory: removes the temporary files of atomic writes
 // that a kill -9 cut short. Returns how many.

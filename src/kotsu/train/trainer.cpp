@@ -459,16 +459,6 @@ void start_from_rank0(Run& r, FusedAdamW& opt, ProcessGroup& pg) {
   kotsu::start_from_rank0(pg, std::move(state), opt);
 }
 
-// run_training, recording in run.json why it failed if it does (a full disk, a bad batch...).
-TrainResult run_recorded(Run& r, TrainerState s, const TrainHooks& hooks, std::unique_ptr<FusedAdamW> opt, bool lead) {
-  try {
-    return run_training(r, std::move(s), hooks, std::move(opt));
-  } catch (const std::exception& e) {
-    if (lead) mark_run_failed(r.o.out, error_summary(e));
-    throw;
-  }
-}
-
 // A run from its first epoch, into o.out (checked by the caller).
 TrainResult start_run(const TrainOptions& o, const TrainHooks& hooks) {
   ProcessGroup* pg = hooks.workers;
@@ -487,7 +477,7 @@ TrainResult start_run(const TrainOptions& o, const TrainHooks& hooks) {
   if (pg) start_from_rank0(r, *opt, *pg);
   TrainerState s;
   if (lead) write_run_json(r, s, "running");
-  return run_recorded(r, s, hooks, std::move(opt), lead);
+  return recording_failure(o.out, lead, [&] { return run_training(r, s, hooks, std::move(opt)); });
 }
 
 }  // namespace
@@ -525,9 +515,7 @@ TrainResult resume_classifier(const std::string& run_dir, const TrainHooks& hook
   Progress p(hooks.quiet || !lead);
   if (files.state.is_null()) {  // stopped before its first checkpoint was complete: nothing to continue from
     if (rj.value("status", "") == "finished") throw Error(files.state_path, "--resume", "missing from a finished run");
-    p.log("no complete checkpoint in " + run_dir + " (training stopped before the first one was written" +
-          (rj.value("status", "") == "failed" ? ": " + rj.value("error", std::string("?")) : std::string()) +
-          "); starting it again from the beginning with the same options");
+    p.log(restart_note(run_dir, rj));
     return start_run(o, hooks);
   }
   TrainerState s = TrainerState::from_json(files.state, files.state_path);
@@ -554,7 +542,7 @@ TrainResult resume_classifier(const std::string& run_dir, const TrainHooks& hook
   if (pg) start_from_rank0(r, *opt, *pg);
   p.log(fmt::format("resuming {} after epoch {} (step {}){}", run_dir, s.epoch, s.global_step,
                     pg ? fmt::format(" with {} data-parallel workers", pg->size()) : ""));
-  return run_recorded(r, s, hooks, std::move(opt), lead);
+  return recording_failure(o.out, lead, [&] { return run_training(r, s, hooks, std::move(opt)); });
 }
 
 }  // namespace kotsu

@@ -270,9 +270,10 @@ Plan plan_decode(std::string_view b, const std::string& name, int min_side, size
     std::tie(p.out_w, p.out_h) = jpeg_scaled(w, h, min_side);
     const size_t full = static_cast<size_t>(w) * static_cast<size_t>(h);
     // row buffers of a baseline decode (a few MCU rows), or every coefficient of a progressive one
-    const size_t work = jpeg_progressive(b) ? full * 6 : static_cast<size_t>(w) * 64;
+    const bool progressive = jpeg_progressive(b);
+    const size_t work = progressive ? full * 6 : static_cast<size_t>(w) * 64;
     p.bytes = static_cast<size_t>(p.out_w) * static_cast<size_t>(p.out_h) * 3 + work;
-    if (max_bytes > 0 && p.bytes > max_bytes) refuse(p.bytes, jpeg_progressive(b) ? " (progressive JPEG)" : "");
+    if (max_bytes > 0 && p.bytes > max_bytes) refuse(p.bytes, progressive ? " (progressive JPEG)" : "");
     return p;
   }
   if (fmt == "png") {
