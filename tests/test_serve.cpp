@@ -116,6 +116,14 @@ std::string clean(const std::string& s) {
   return json::parse(json(s).dump(-1, ' ', false, json::error_handler_t::replace)).get<std::string>();
 }
 
+// A picture classifier run of the tiny MobileNet with labels cat and dog.
+std::string cat_dog_run(const std::string& tag) {
+  ImageModel im = load_image_model(test::tiny_mobilenet(tag), {"cat", "dog"});
+  const std::string dir = test::temp_dir(tag + "-run") + "/run";
+  save_image_model(im, dir);
+  return dir;
+}
+
 // tiny_bert (3 labels) copied as version `v` under root.
 void add_version(const std::string& root, int v) {
   fs::create_directories(root);
@@ -323,10 +331,7 @@ TEST(Serve, AnswersEqualPredictTextsOverBothProtocols) {
 }
 
 TEST(Serve, PicturesAsBase64EqualPredictImages) {
-  const std::string base = test::tiny_mobilenet("serve-image");
-  ImageModel im = load_image_model(base, {"cat", "dog"});
-  const std::string dir = test::temp_dir("serve-image-run") + "/run";
-  save_image_model(im, dir);
+  const std::string dir = cat_dog_run("serve-image");
   ServeOptions o;
   Running r(o, {{"pics", dir}});
   const std::string png = read_all(test::fixture("images/gray.png")), jpg = read_all(test::fixture("images/gray.jpg"));
@@ -987,10 +992,7 @@ size_t status_kb(const std::string& field) {
 // which stayed. The PNG is now decoded row by row, shrunk while it is read; pictures that would need more
 // than the request's budget are refused from their header; the server's decoding budget answers 503.
 TEST(Serve, AHugePictureDecodesInBoundedMemory) {
-  const std::string base = test::tiny_mobilenet("serve-huge");
-  ImageModel im = load_image_model(base, {"cat", "dog"});
-  const std::string dir = test::temp_dir("serve-huge-run") + "/run";
-  save_image_model(im, dir);
+  const std::string dir = cat_dog_run("serve-huge");
   ServeOptions o;
   Running r(o, {{"pics", dir}});
   auto c = r.client();
