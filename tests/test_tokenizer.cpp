@@ -102,6 +102,16 @@ TEST(Tokenizer, Gpt2TokenizerJsonMatchesVectors) {
   ASSERT_EQ(e.size(), 2u);
   EXPECT_EQ(e.offsets[0], (std::pair<size_t, size_t>{0, 5}));
   EXPECT_EQ(e.offsets[1], (std::pair<size_t, size_t>{5, 11}));  // GPT-2 keeps the space in the offsets
+  // U+0092 is two byte tokens: each covers the whole character, as tokenizers' offsets do; a stray byte
+  // of invalid UTF-8 covers itself only
+  e = tok.encode("x\xC2\x92");
+  ASSERT_EQ(e.size(), 3u);
+  EXPECT_EQ(e.offsets[1], (std::pair<size_t, size_t>{1, 3}));
+  EXPECT_EQ(e.offsets[2], (std::pair<size_t, size_t>{1, 3}));
+  e = tok.encode("\xC2\x92\x80");
+  ASSERT_EQ(e.offsets.size(), 3u);
+  EXPECT_EQ(e.offsets[0], (std::pair<size_t, size_t>{0, 2}));
+  EXPECT_EQ(e.offsets[2], (std::pair<size_t, size_t>{2, 3}));
 }
 
 TEST(Tokenizer, LlamaTokenizerJsonMatchesVectors) {

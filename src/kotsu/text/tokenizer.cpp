@@ -31,6 +31,25 @@ void trim_offset(std::string_view text, std::pair<size_t, size_t>& o) {
   if (b < e) o = {b, e};
 }
 
+// A token made of some of a character's UTF-8 bytes (byte-level BPE splits rare characters into byte tokens)
+// covers the whole character, as the Hugging Face tokenizers' offsets do (they count whole characters).
+// Bytes that are not part of a well-formed character (invalid UTF-8, carried byte by byte) stay as they are.
+size_t utf8_length(unsigned char lead) { return lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 1; }
+size_t character_start(std::string_view text, size_t i) {  // of the character holding byte i (i itself if none)
+  auto continuation = [&](size_t k) { return (static_cast<unsigned char>(text[k]) & 0xC0) == 0x80; };
+  if (i >= text.size() || !continuation(i)) return i;
+  size_t j = i;
+  while (j > 0 && i - j < 3 && continuation(j)) --j;
+  const auto lead = static_cast<unsigned char>(text[j]);
+  return lead >= 0xC0 && j + utf8_length(lead) > i ? j : i;
+}
+void widen_to_characters(std::string_view text, std::pair<size_t, size_t>& o) {
+  if (o.second <= o.first) return;
+  o.first = character_start(text, o.first);
+  const size_t s = character_start(text, o.second);
+  if (s < o.second) o.second = std::min(text.size(), s + utf8_length(static_cast<unsigned char>(text[s])));
+}
+
 const std::string kSpaceMarker = "\xE2\x96\x81";
 
 void model_run(const P& pl, std::string_view w, std::vector<int64_t>& ids, std::vector<Span>* spans) {
@@ -79,6 +98,7 @@ void model_encode(const P& pl, const Piece& p, Seq& out, std::string_view origin
     } else if (!p.text.empty()) {
       o = {p.orig(std::min<size_t>(b, p.text.size() - 1)).first, p.orig(std::min<size_t>(b, p.text.size() - 1)).first};
     }
+    widen_to_characters(original, o);
     if (pl.trim_offsets) trim_offset(original, o);
     out.offsets.push_back(o);
   }
@@ -91,6 +111,7 @@ bool fast_path(const P& pl, std::string_view t, uint32_t base, Seq& out, std::st
   auto emit_offsets = [&](const std::vector<Span>& sp, size_t from, size_t at) {
     for (size_t k = from; k < sp.size(); ++k) {
       std::pair<size_t, size_t> o{base + at + sp[k].first, base + at + sp[k].second};
+      widen_to_characters(original, o);
       if (pl.trim_offsets) trim_offset(original, o);
       out.offsets.push_back(o);
     }

@@ -5,7 +5,8 @@
 // (+ tokenizer_config.json), a GGUF file's tokenizer.ggml.* keys, a SentencePiece .model, vocab.json +
 // merges.txt (or GPT-2's encoder.json + vocab.bpe), a BERT vocab.txt, or USE-Lite's vocab.json.
 // requires: nothing of its input text; invalid UTF-8 is carried byte by byte (byte-level BPE reproduces it).
-// ensures:  offsets are byte ranges of the text each token came from; loaders refuse malformed files
+// ensures:  offsets are byte ranges of the text each token came from, whole characters (a byte-level token of
+//           some of a character's UTF-8 bytes covers all of them, as the tokenizers library's offsets do); loaders refuse malformed files
 //           with kotsu::Error naming the file and field.
 #pragma once
 #include <cstdint>

@@ -344,13 +344,25 @@ Tokenizer Tokenizer::from_gguf(const std::string& path) {
     for (const auto& m : strings("tokenizer.ggml.merges")) merges.push_back(split_merge(m, path, "tokenizer.ggml.merges"));
     std::string pre = g.has("tokenizer.ggml.pre") && g.kv.at("tokenizer.ggml.pre").is_string() ? g.kv.at("tokenizer.ggml.pre").get<std::string>() : "default";
     const char* pattern = nullptr;
-    bool ignore_merges = false;
+    bool ignore_merges = false, digits_apart = false;
     if (pre == "default" || pre == "gpt-2" || pre == "gpt2") pattern = kGpt2Pattern;
+    else if (pre == "smollm" || pre == "starcoder" || pre == "refact" || pre == "command-r" || pre == "codeshell" ||
+             pre == "exaone" || pre == "minerva-7b") {
+      // llama.cpp splits these with "\p{N}" and then GPT-2's pattern: the tokenizer.json of such models has a
+      // Digits(individual_digits) pre-tokenizer before the ByteLevel one (the same Unicode number class)
+      pattern = kGpt2Pattern;
+      digits_apart = true;
+    }
     else if (pre == "llama3" || pre == "llama-bpe" || pre == "llama-v3" || pre == "smaug-bpe") {
       pattern = kLlama3Pattern;
       ignore_merges = true;
     } else if (pre == "qwen2") pattern = kQwen2Pattern;
-    else throw Error(path, "tokenizer.ggml.pre", "pre-tokenizer '" + pre + "' is not known (gpt-2, llama3/llama-bpe and qwen2 are)");
+    else throw Error(path, "tokenizer.ggml.pre", "pre-tokenizer '" + pre + "' is not known (gpt-2, llama3/llama-bpe, qwen2 and smollm/starcoder are)");
+    if (digits_apart) {
+      PreTokenizer d = make_pre_tokenizer(PreTokenizer::Digits);
+      d.individual_digits = true;
+      p->pre_tokenizers.push_back(d);
+    }
     set_byte_level_bpe(*p, tokens, merges, path, pattern, ignore_merges, "tokenizer.ggml.pre");
     add_bos = boolean("tokenizer.ggml.add_bos_token", false);
     add_eos = boolean("tokenizer.ggml.add_eos_token", false);
