@@ -74,6 +74,32 @@ TEST(Cli, TrainFromYamlEvalPredict) {
   EXPECT_EQ(first["probabilities"].size(), 3u);
 }
 
+// A text classifier's LoRA run exports --merged as a plain model (no adapter files) that predicts what the
+// run predicts: the same float32 probabilities, and within bfloat16's rounding with --dtype bfloat16.
+TEST(Cli, ClassifierLoraRunExportsMerged) {
+  const std::string dir = test::temp_dir("cli-merged");
+  auto r = run(base_args(dir + "/run") + " --strategy lora --epochs 1");
+  ASSERT_EQ(r.code, 0) << r.out;
+  ASSERT_TRUE(std::filesystem::exists(dir + "/run/adapter_config.json"));
+  for (const std::string dtype : {"float32", "bfloat16"}) {
+    const std::string out = dir + "/merged-" + dtype;
+    r = run("export --merged --model " + dir + "/run --dtype " + dtype + " --out " + out);
+    ASSERT_EQ(r.code, 0) << r.out;
+    EXPECT_FALSE(std::filesystem::exists(out + "/adapter_config.json"));
+    EXPECT_EQ(nlohmann::json::parse(read_file(out + "/config.json"))["torch_dtype"], dtype);
+    const auto a = run("predict --json --run " + dir + "/run \"my card was stolen\""), b = run("predict --json --run " + out + " \"my card was stolen\"");
+    ASSERT_EQ(a.code, 0) << a.out;
+    ASSERT_EQ(b.code, 0) << b.out;
+    const auto pa = nlohmann::json::parse(a.out)["probabilities"], pb = nlohmann::json::parse(b.out)["probabilities"];
+    for (auto it = pa.begin(); it != pa.end(); ++it) {
+      // bfloat16 keeps 8 bits of each weight: a relative 2^-9 per weight, which the tiny model's logits (|z| < 5) carry
+      // into probabilities within a few hundredths
+      if (dtype == "float32") EXPECT_EQ(it.value(), pb[it.key()]) << it.key();
+      else EXPECT_NEAR(it.value().get<double>(), pb[it.key()].get<double>(), 0.05) << it.key();
+    }
+  }
+}
+
 TEST(Cli, ErrorsAreOneLineAndNonZero) {
   std::string dir = test::temp_dir("cli-err");
   write_atomic(dir + "/bad.csv", "text,label\nfine,card\n\"oops,card\n");

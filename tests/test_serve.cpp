@@ -529,41 +529,18 @@ TEST(Serve, PredictionLogHashesInputs) {
 }
 
 TEST(Serve, CommandLineServesStopsOnSigtermAndReloadsOnSighup) {
-  int out[2];
-  ASSERT_EQ(pipe(out), 0);
-  const pid_t pid = fork();
-  if (pid == 0) {
-    dup2(out[1], 1);
-    close(out[0]);
-    execl(KOTSU_CLI, KOTSU_CLI, "serve", (std::string("m=") + test::fixture("tiny_bert")).c_str(), "--port", "0", "--threads", "1",
-          static_cast<char*>(nullptr));
-    _exit(127);
-  }
-  close(out[1]);
-  std::string text;
-  char buf[512];
-  while (text.find("listening on http://127.0.0.1:") == std::string::npos || text.back() != '\n') {
-    const ssize_t n = read(out[0], buf, sizeof buf);
-    ASSERT_GT(n, 0) << text;
-    text.append(buf, static_cast<size_t>(n));
-  }
-  const auto at = text.find("127.0.0.1:") + 10;
-  const int port = std::stoi(text.substr(at));
-  httplib::Client c("127.0.0.1", port);
+  test::ServeProcess serve({"m=" + test::fixture("tiny_bert"), "--threads", "1"});
+  ASSERT_GT(serve.port, 0) << serve.output;
+  httplib::Client c("127.0.0.1", serve.port);
   auto res = c.Post("/v1/models/m:predict", R"({"inputs": ["x"]})", "application/json");
   ASSERT_TRUE(res);
   EXPECT_EQ(res->status, 200);
-  kill(pid, SIGHUP);
+  kill(serve.pid, SIGHUP);
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   res = c.Post("/v1/models/m:predict", R"({"inputs": ["x"]})", "application/json");
   ASSERT_TRUE(res);
   EXPECT_EQ(res->status, 200);
-  kill(pid, SIGTERM);
-  int status = 0;
-  waitpid(pid, &status, 0);
-  close(out[0]);
-  EXPECT_TRUE(WIFEXITED(status));
-  EXPECT_EQ(WEXITSTATUS(status), 0);
+  EXPECT_EQ(serve.stop(), 0);  // SIGTERM: a clean exit
 }
 
 // `kotsu drift` of a log equal to the run's reference (every PSI 0, "stable", the split's size named as

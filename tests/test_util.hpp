@@ -3,7 +3,9 @@
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmath>
@@ -12,6 +14,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <sstream>
 #include <random>
 #include <string>
@@ -131,6 +134,61 @@ inline int connect_loopback(int port) {
   }
   return fd;
 }
+
+// `kotsu serve ARGS... --port 0` in a child process, its output going to a file (a pipe nobody reads
+// would fill and stall it): port is the one it printed ("listening on http://127.0.0.1:PORT"), 0 when it
+// exited or said nothing within a minute (output then holds what it printed). The destructor stops it with
+// SIGTERM; stop() does the same and returns its exit status.
+struct ServeProcess {
+  pid_t pid = -1;
+  int port = 0;
+  std::string output;
+  explicit ServeProcess(const std::vector<std::string>& args) {
+    const std::string log = temp_dir("serve-process") + "/output.txt";
+    pid = fork();
+    if (pid == 0) {
+      FILE* f = std::fopen(log.c_str(), "w");
+      if (!f) _exit(126);
+      dup2(fileno(f), 1);
+      dup2(fileno(f), 2);
+      std::vector<std::string> all{KOTSU_CLI, "serve"};
+      all.insert(all.end(), args.begin(), args.end());
+      all.insert(all.end(), {"--port", "0"});
+      std::vector<char*> argv;
+      for (auto& a : all) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      execv(KOTSU_CLI, argv.data());
+      _exit(127);
+    }
+    const std::string mark = "listening on http://127.0.0.1:";
+    for (int waited_ms = 0; waited_ms < 60000; waited_ms += 20) {
+      std::ifstream in(log);
+      output.assign(std::istreambuf_iterator<char>(in), {});
+      const size_t at = output.find(mark);
+      if (at != std::string::npos && output.find('\n', at) != std::string::npos) {
+        port = std::stoi(output.substr(at + mark.size()));
+        return;
+      }
+      int status = 0;
+      if (waitpid(pid, &status, WNOHANG) == pid) {
+        pid = -1;
+        return;
+      }
+      usleep(20000);
+    }
+  }
+  int stop() {
+    if (pid <= 0) return -1;
+    kill(pid, SIGTERM);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    pid = -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  }
+  ~ServeProcess() { stop(); }
+  ServeProcess(const ServeProcess&) = delete;
+  ServeProcess& operator=(const ServeProcess&) = delete;
+};
 
 // llama.cpp's tokenizer test vectors: strings separated by "\n__ggml_vocab_test__\n" (.inp), one line of
 // ids per string (.out).

@@ -1,6 +1,7 @@
-// kotsu/models/export_merged: a causal LM with its LoRA adapter folded into the weights, written as a plain
-// Hugging Face model directory (config.json, model.safetensors, tokenizer files) that any tool loads
-// without PEFT. The directory appears complete or not at all (io/model_dir).
+// kotsu/models/export_merged: a LoRA run (a causal LM's, or a text classifier's: PEFT task SEQ_CLS) with its
+// adapter folded into the weights, written as a plain Hugging Face model directory (config.json,
+// model.safetensors, tokenizer files) that any tool loads without PEFT. The directory appears complete or
+// not at all (io/model_dir).
 #pragma once
 #include <string>
 
