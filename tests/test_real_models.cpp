@@ -8,11 +8,13 @@
 #include <gmock/gmock.h>
 #include <torch/torch.h>
 
+#include <filesystem>
 #include <fstream>
 
 #include "kotsu/io/safetensors.hpp"
 #include "kotsu/models/causal_lm.hpp"
 #include "kotsu/models/generate.hpp"
+#include "kotsu/models/lora.hpp"
 #include "kotsu/models/text_model.hpp"
 #include "kotsu/text/chat_format.hpp"
 #include "kotsu/text/tokenizer.hpp"
@@ -21,8 +23,9 @@
 using namespace kotsu;
 
 namespace {
-std::string minilm() { return std::string(KOTSU_SOURCE_DIR) + "/assets/models/all-MiniLM-L6-v2"; }
-std::string smollm() { return std::string(KOTSU_SOURCE_DIR) + "/assets/models/SmolLM2-135M-Instruct"; }
+// (paths joined by std::filesystem: GCC 12 warns falsely (-Warray-bounds) on string + literal here)
+std::string minilm() { return (std::filesystem::path(KOTSU_SOURCE_DIR) / "assets/models/all-MiniLM-L6-v2").string(); }
+std::string smollm() { return (std::filesystem::path(KOTSU_SOURCE_DIR) / "assets/models/SmolLM2-135M-Instruct").string(); }
 
 double relative(const torch::Tensor& got, const torch::Tensor& want) {
   return ((got.to(torch::kDouble) - want.to(torch::kDouble)).abs().max() / want.to(torch::kDouble).abs().max()).item<double>();
@@ -174,4 +177,92 @@ TEST(RealModels, SmolLmGreedyContinuationEqualsTransformersGenerate) {
   }
   std::printf("SmolLM2 greedy: %zu of %zu generated tokens compared, all equal\n", compared, total);
   EXPECT_GT(compared, total * 3 / 4);
+}
+
+namespace {
+// Masked logits of `m` on a batch (padding rows zeroed).
+torch::Tensor masked_logits(CausalLmModel& m, const torch::Tensor& ids, const torch::Tensor& mask) {
+  m.model->eval();
+  torch::NoGradGuard ng;
+  return m.model->logits(ids, nullptr, mask) * mask.unsqueeze(-1).to(torch::kFloat);
+}
+}  // namespace
+
+// A LoRA adapter made and saved by peft itself (every linear layer of SmolLM2, lora_B non-zero): kotsu loads it
+// and gives peft's logits, and kotsu's export --merged of it gives peft's merge_and_unload() logits.
+TEST(RealModels, SmolLmAdapterSavedByPeftGivesPeftsLogitsInKotsu) {
+  KOTSU_REQUIRE_PATH(smollm() + "/.complete");
+  KOTSU_REQUIRE_PATH(test::fixture("smollm_peft_reference.safetensors"));
+  auto ref = load_safetensors(test::fixture("smollm_peft_reference.safetensors"));
+  const torch::Tensor ids = ref.at("input_ids"), mask = ref.at("attention_mask"), real = mask.unsqueeze(-1).to(torch::kFloat);
+  CausalLmModel adapted = load_causal_lm_or_adapter(test::fixture("smollm_peft_adapter"));
+  const double a = relative(masked_logits(adapted, ids, mask), ref.at("logits") * real);
+  const std::string dir = test::temp_dir("smollm-peft-merged");
+  int st = 0;
+  const std::string out = test::run_command(std::string(KOTSU_CLI) + " export --merged --model " + test::fixture("smollm_peft_adapter") +
+                                                " --out " + dir + "/merged",
+                                            &st);
+  ASSERT_EQ(st, 0) << out;
+  CausalLmModel merged = load_causal_lm(dir + "/merged");
+  const double b = relative(masked_logits(merged, ids, mask), ref.at("logits_merged") * real);
+  CausalLmModel base = load_causal_lm(smollm());
+  const double effect = relative(masked_logits(base, ids, mask), ref.at("logits") * real);
+  std::printf("SmolLM2 + peft's adapter: kotsu vs peft %.2g, kotsu's merged export vs merge_and_unload %.2g (the adapter moves logits by %.2g)\n",
+              a, b, effect);
+  EXPECT_LT(a, 1e-4);
+  EXPECT_LT(b, 1e-4);
+  EXPECT_GT(effect, 1e-2);  // the comparison sees the adapter: it moves the logits far beyond the tolerance
+}
+
+// A LoRA run kotsu trains on SmolLM2 (the CLI, every linear layer) loads in peft's PeftModel with kotsu's
+// logits; kotsu's export --merged, read by transformers, equals peft's merge_and_unload(). The batch goes
+// to Python as a safetensors file kotsu writes, and the answers come back as one the safetensors library writes.
+TEST(RealModels, SmolLmAdapterTrainedByKotsuLoadsInPeft) {
+  KOTSU_REQUIRE_PATH(smollm() + "/.complete");
+  const std::string python = std::string(KOTSU_SOURCE_DIR) + "/assets/refenv/bin/python";
+  KOTSU_REQUIRE_PATH(python);
+  const std::string dir = test::temp_dir("smollm-lora"), cli = KOTSU_CLI;
+  {
+    std::ofstream f(dir + "/facts.jsonl");
+    const char* facts[][2] = {{"The capital of Japan is", " Tokyo."}, {"The colour of the sky is", " blue."},
+                              {"Water freezes at", " zero degrees Celsius."}, {"The largest planet is", " Jupiter."},
+                              {"kotsu means", " knack."}, {"The bank opens at", " nine."},
+                              {"Two plus two is", " four."}, {"The opposite of hot is", " cold."}};
+    for (const auto& [p, c] : facts) f << nlohmann::json({{"prompt", p}, {"completion", c}}).dump() << "\n";
+  }
+  int st = 0;
+  std::string out = test::run_command(cli + " train --model " + smollm() + " --data " + dir +
+                                          "/facts.jsonl --strategy lora --lora-targets all-linear --lora-dropout 0 --epochs 2 "
+                                          "--batch-size 4 --max-len 32 --validation false --lr 3e-3 --warmup-ratio 0 --seed 1 --threads 2 --quiet --out " +
+                                          dir + "/run",
+                                      &st);
+  ASSERT_EQ(st, 0) << out;
+  out = test::run_command(cli + " export --merged --model " + dir + "/run --out " + dir + "/merged", &st);
+  ASSERT_EQ(st, 0) << out;
+  // two prompts, right-padded
+  const Tokenizer tok = Tokenizer::load(smollm());
+  const auto a = tok.encode("The capital of Japan is").ids, b = tok.encode("Tell me a fact about the sea: the sea is").ids;
+  const int64_t T = static_cast<int64_t>(std::max(a.size(), b.size()));
+  torch::Tensor ids = torch::full({2, T}, 2, torch::kLong), mask = torch::zeros({2, T}, torch::kLong);
+  for (size_t i = 0; i < a.size(); ++i) ids[0][static_cast<int64_t>(i)] = a[i], mask[0][static_cast<int64_t>(i)] = 1;
+  for (size_t i = 0; i < b.size(); ++i) ids[1][static_cast<int64_t>(i)] = b[i], mask[1][static_cast<int64_t>(i)] = 1;
+  save_safetensors(dir + "/batch.safetensors", {{"input_ids", ids}, {"attention_mask", mask}}, {{"format", "pt"}});
+  out = test::run_command("(HF_HUB_OFFLINE=1 " + python + " " + KOTSU_SOURCE_DIR + "/tests/oracles/causal_lm_peft.py " + dir + "/run " + dir +
+                              "/batch.safetensors " + dir + "/answers.safetensors --merged " + dir + "/merged 2>" + dir + "/oracle.err)",
+                          &st);
+  ASSERT_EQ(st, 0) << out << test::run_command("cat " + dir + "/oracle.err", &st);
+  auto lib = load_safetensors(dir + "/answers.safetensors");
+  const torch::Tensor real = mask.unsqueeze(-1).to(torch::kFloat);
+  CausalLmModel adapted = load_causal_lm_or_adapter(dir + "/run"), merged = load_causal_lm(dir + "/merged"), base = load_causal_lm(smollm());
+  const double in_peft = relative(masked_logits(adapted, ids, mask), lib.at("logits") * real);
+  const double merges = relative(lib.at("logits_kotsu_merged") * real, lib.at("logits_merged") * real);
+  const double merged_kotsu = relative(masked_logits(merged, ids, mask), lib.at("logits_merged") * real);
+  const double effect = relative(masked_logits(base, ids, mask), lib.at("logits") * real);
+  std::printf("SmolLM2 + kotsu's LoRA run: kotsu vs peft %.2g; kotsu's merged export in transformers vs peft's merge_and_unload %.2g, "
+              "in kotsu %.2g (the adapter moves logits by %.2g)\n",
+              in_peft, merges, merged_kotsu, effect);
+  EXPECT_LT(in_peft, 1e-4);
+  EXPECT_LT(merges, 1e-4);
+  EXPECT_LT(merged_kotsu, 1e-4);
+  EXPECT_GT(effect, 1e-2);
 }
