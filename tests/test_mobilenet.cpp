@@ -11,6 +11,7 @@
 #include "kotsu/io/file.hpp"
 #include "kotsu/io/json_file.hpp"
 #include "kotsu/io/tflite.hpp"
+#include "kotsu/models/image_classifier.hpp"
 #include "kotsu/models/image_model.hpp"
 #include "kotsu/models/import_tflite.hpp"
 #include "kotsu/models/mobilenet.hpp"
@@ -324,6 +325,46 @@ TEST(MobileNet, ImportRefusesWhatItCannotRead) {
   std::ofstream(dir + "/full/keep.txt") << "x";
   EXPECT_THROW(import_tflite(coral("mobilenet_v1_0.25_128_quant.tflite"), dir + "/full"), Error);
   EXPECT_TRUE(fs::exists(dir + "/full/keep.txt"));
+}
+
+// EfficientNet-Lite's layout without any checkpoint: Lite0's 16 blocks under timm's names (4.65M parameters
+// with ImageNet's 1,000 classes, as timm's tf_efficientnet_lite0), Lite2's scaled channels and repeats
+// (first and last stage kept), every parameter in exactly one group, batch norms initialised to the
+// identity, and a save / load round trip that answers the same.
+TEST(EfficientNet, LiteLayoutGroupsAndRoundTrip) {
+  ImageConfig c = ImageConfig::from_json({{"model_type", "efficientnet_lite"}}, "config.json");
+  auto lite0 = make_image_classifier(c, 1000);
+  int64_t params = 0;
+  for (const auto& p : lite0->parameters()) params += p.numel();
+  EXPECT_EQ(params, 4652008);  // timm.create_model("tf_efficientnet_lite0"): 4,652,008
+  EXPECT_EQ(lite0->num_layers(), 17);
+  const auto names = lite0->named_parameters(true);
+  EXPECT_TRUE(names.contains("blocks.0.0.conv_dw.weight") && names.contains("blocks.6.0.conv_pwl.weight") &&
+              names.contains("conv_head.weight") && names.contains("classifier.bias"));
+  size_t grouped = 0;
+  for (const auto& g : lite0->param_groups()) grouped += g.params.size();
+  EXPECT_EQ(grouped, names.size());
+  c = ImageConfig::from_json({{"model_type", "efficientnet_lite"}, {"width_coefficient", 1.1}, {"depth_coefficient", 1.2},
+                              {"id2label", {{"0", "ok"}, {"1", "scratch"}}}},
+                             "config.json");
+  auto lite2 = make_image_classifier(c, 2);
+  EXPECT_EQ(lite2->num_layers(), 1 + 3 + 3 + 4 + 4 + 5 + 1 + 1);  // repeats ceil(1.2 n) but the first and last stage
+  EXPECT_EQ(lite2->named_parameters(true)["blocks.6.0.conv_pwl.weight"].size(0), 352);  // make_divisible(320 * 1.1, 8)
+  lite2->init_all(3);
+  EXPECT_TRUE(torch::equal(lite2->named_parameters(true)["blocks.1.0.bn2.weight"], torch::ones({96})));
+  EXPECT_TRUE(torch::equal(lite2->named_parameters(true)["bn1.bias"], torch::zeros({32})));
+  ImageModel m;
+  m.config = c;
+  m.model = lite2;
+  const std::string dir = test::temp_dir("lite2") + "/m";
+  save_image_model(m, dir);
+  ImageModel back = load_image_model(dir);
+  lite2->eval();
+  back.model->eval();
+  torch::NoGradGuard ng;
+  const auto x = torch::randn({2, 3, 67, 90});
+  EXPECT_TRUE(torch::equal(lite2->logits(x), back.model->logits(x)));
+  EXPECT_EQ(back.config.labels, (std::vector<std::string>{"ok", "scratch"}));
 }
 
 }  // namespace

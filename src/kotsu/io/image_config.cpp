@@ -26,7 +26,7 @@ void check(bool ok, const std::string& path, const char* key, const char* why) {
 }  // namespace
 
 bool is_image_model_type(const std::string& t) {
-  return t == "mobilenet_v1" || t == "mobilenet_v2" || t == "darknet" || t == "resnet";
+  return t == "mobilenet_v1" || t == "mobilenet_v2" || t == "darknet" || t == "resnet" || t == "efficientnet_lite";
 }
 
 ImageConfig ImageConfig::from_json(const nlohmann::json& j, const std::string& path) {
@@ -35,7 +35,7 @@ ImageConfig ImageConfig::from_json(const nlohmann::json& j, const std::string& p
   c.raw = j;
   c.model_type = get<std::string>(j, "model_type", "", path);
   if (!is_image_model_type(c.model_type))
-    throw Error(path, "model_type", "'" + c.model_type + "' is not an image model kotsu supports (mobilenet_v1, mobilenet_v2, darknet, resnet)");
+    throw Error(path, "model_type", "'" + c.model_type + "' is not an image model kotsu supports (mobilenet_v1, mobilenet_v2, darknet, resnet, efficientnet_lite)");
   c.num_channels = get<int64_t>(j, "num_channels", 3, path);
   c.image_size = get<int64_t>(j, "image_size", 224, path);
   c.depth_multiplier = get<double>(j, "depth_multiplier", 1.0, path);
@@ -76,6 +76,13 @@ ImageConfig ImageConfig::from_json(const nlohmann::json& j, const std::string& p
                 (c.layer_type == "basic" || c.hidden_sizes[i] % 4 == 0),
             path, "hidden_sizes", "each stage needs a depth in [1, 256] and a width in [4, 65536] (a multiple of 4 for bottlenecks)");
   }
+  if (c.model_type == "efficientnet_lite") {
+    c.width_coefficient = get<double>(j, "width_coefficient", 1.0, path);
+    c.depth_coefficient = get<double>(j, "depth_coefficient", 1.0, path);
+    check(c.width_coefficient > 0 && c.width_coefficient <= 8, path, "width_coefficient", "must be in (0, 8]");
+    check(c.depth_coefficient > 0 && c.depth_coefficient <= 8, path, "depth_coefficient", "must be in (0, 8]");
+    check(c.hidden_act == "relu6", path, "hidden_act", "must be relu6 (EfficientNet-Lite)");
+  }
   if (c.model_type == "darknet") {
     c.leaky_slope = get<double>(j, "leaky_slope", 0.1, path);
     c.conv_layers = get<std::vector<std::array<int64_t, 3>>>(j, "conv_layers", {}, path);
@@ -102,6 +109,10 @@ nlohmann::json ImageConfig::to_json() const {
   j["classifier_dropout_prob"] = classifier_dropout_prob;
   j["layer_norm_eps"] = layer_norm_eps;
   j["initializer_range"] = initializer_range;
+  if (model_type == "efficientnet_lite") {
+    j["width_coefficient"] = width_coefficient;
+    j["depth_coefficient"] = depth_coefficient;
+  }
   if (model_type == "resnet") {
     j["embedding_size"] = embedding_size;
     j["hidden_sizes"] = hidden_sizes;

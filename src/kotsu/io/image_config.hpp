@@ -12,10 +12,12 @@
 namespace kotsu {
 
 struct ImageConfig {
-  std::string model_type;  // mobilenet_v1 | mobilenet_v2 | darknet | resnet
+  std::string model_type;  // mobilenet_v1 | mobilenet_v2 | darknet | resnet | efficientnet_lite
   int64_t num_channels = 3;
   int64_t image_size = 224;
-  double depth_multiplier = 1.0;
+  double depth_multiplier = 1.0;   // mobilenet: channels
+  double width_coefficient = 1.0;  // efficientnet_lite: channels
+  double depth_coefficient = 1.0;  // efficientnet_lite: blocks per stage
   int64_t min_depth = 8;
   int64_t depth_divisible_by = 8;  // mobilenet_v2
   double expand_ratio = 6.0;       // mobilenet_v2

@@ -2,8 +2,11 @@
 
 #include <torch/torch.h>
 
+#include <cctype>
+
 #include "kotsu/core/error.hpp"
 #include "kotsu/models/darknet.hpp"
+#include "kotsu/models/efficientnet.hpp"
 #include "kotsu/models/mobilenet.hpp"
 #include "kotsu/models/ops.hpp"
 #include "kotsu/models/resnet.hpp"
@@ -11,12 +14,23 @@
 namespace kotsu {
 
 namespace {
+// Whether parameter `name` belongs to a batch norm: Hugging Face's "...normalization.weight", timm's
+// "bn1.weight" / "blocks.0.0.bn2.bias".
+bool is_norm(const std::string& name) {
+  if (name.find("normalization") != std::string::npos) return true;
+  const size_t dot = name.rfind('.');
+  if (dot == std::string::npos) return false;
+  const size_t start = name.rfind('.', dot - 1);
+  const std::string module = name.substr(start == std::string::npos ? 0 : start + 1, dot - (start == std::string::npos ? 0 : start + 1));
+  return module.size() >= 3 && module.rfind("bn", 0) == 0 && std::isdigit(static_cast<unsigned char>(module[2]));
+}
+
 void init_module(torch::nn::Module& m, double range) {
   torch::NoGradGuard ng;
   for (auto& p : m.named_parameters(true)) {
     const std::string& n = p.key();
     torch::Tensor t = p.value();
-    const bool norm = n.find("normalization") != std::string::npos;
+    const bool norm = is_norm(n);
     if (n.size() >= 4 && n.substr(n.size() - 4) == "bias") t.zero_();
     else if (norm) t.fill_(1.0);
     else t.normal_(0.0, range);
@@ -75,6 +89,7 @@ std::shared_ptr<ImageClassifier> make_image_classifier(const ImageConfig& config
   if (config.model_type == "mobilenet_v1") return std::make_shared<MobileNetV1Classifier>(config, num_labels);
   if (config.model_type == "darknet") return std::make_shared<DarknetClassifier>(config, num_labels);
   if (config.model_type == "resnet") return std::make_shared<ResNetClassifier>(config, num_labels);
+  if (config.model_type == "efficientnet_lite") return std::make_shared<EfficientNetLiteClassifier>(config, num_labels);
   throw Error("config.json", "model_type", "'" + config.model_type + "' is not an image architecture kotsu builds");
 }
 

@@ -10,14 +10,6 @@ namespace kotsu {
 
 namespace F = torch::nn::functional;
 
-// Pads like TensorFlow's SAME: total = max((ceil(n/s) - 1) * s + k - n, 0), the odd pixel after.
-static torch::Tensor pad_same(const torch::Tensor& x, int64_t k, int64_t s) {
-  auto total = [&](int64_t n) { return std::max<int64_t>((n + s - 1) / s * s - s + k - n, 0); };
-  const int64_t ph = total(x.size(2)), pw = total(x.size(3));
-  if (ph == 0 && pw == 0) return x;
-  return F::pad(x, F::PadFuncOptions({pw / 2, pw - pw / 2, ph / 2, ph - ph / 2}));
-}
-
 using Hook = std::shared_ptr<ImageClassifier::ActivationHook>;
 
 struct MobileNetConvImpl : torch::nn::Module {

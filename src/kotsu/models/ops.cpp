@@ -121,4 +121,11 @@ torch::Tensor dropout(const torch::Tensor& x, double p, bool training) {
   return HashDropoutFn::apply(x, p, static_cast<int64_t>(draw_seed()));
 }
 
+torch::Tensor pad_same(const torch::Tensor& x, int64_t k, int64_t s) {
+  auto total = [&](int64_t n) { return std::max<int64_t>((n + s - 1) / s * s - s + k - n, 0); };
+  const int64_t ph = total(x.size(2)), pw = total(x.size(3));
+  if (ph == 0 && pw == 0) return x;
+  return torch::nn::functional::pad(x, torch::nn::functional::PadFuncOptions({pw / 2, pw - pw / 2, ph / 2, ph - ph / 2}));
+}
+
 }  // namespace kotsu

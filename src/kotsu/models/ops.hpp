@@ -12,6 +12,9 @@
 namespace kotsu {
 
 torch::Tensor dropout(const torch::Tensor& x, double p, bool training);
+// Pads [B, C, H, W] like TensorFlow's SAME for a k x k convolution with stride s: total
+// max((ceil(n/s) - 1) * s + k - n, 0) per side pair, the odd pixel after (weights ported from TensorFlow).
+torch::Tensor pad_same(const torch::Tensor& x, int64_t k, int64_t s);
 // Scaled dot-product attention as Hugging Face's eager path computes it:
 // softmax(q k^T / sqrt(d) + mask_bias) (dropout) v, with q, k, v [B, T, H] split into `heads`,
 // mask_bias [B, 1, 1, T] or undefined; returns the context [B, T, H].
