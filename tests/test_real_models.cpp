@@ -95,7 +95,7 @@ void expect_tokens_equal(const Tokenizer& tok, const std::string& file, const To
 }  // namespace
 
 // kotsu's tokenizer of the real MiniLM (its tokenizer.json) gives the fast tokenizer's ids and offsets on
-// every text of ../shared/data/text: SST-2, BANKING77 and SMS spam, 88,699 texts.
+// every text of ../shared/data/text (SST-2, BANKING77 and SMS spam, 88,699 texts) and llama.cpp's 46 test strings.
 TEST(RealModels, MiniLmTokenizerEqualsTokenizersOnEverySharedText) {
   KOTSU_REQUIRE_PATH(minilm() + "/.complete");
   KOTSU_REQUIRE_PATH(test::fixture("minilm_tokens.jsonl"));
@@ -105,7 +105,7 @@ TEST(RealModels, MiniLmTokenizerEqualsTokenizersOnEverySharedText) {
 // SmolLM2's byte-level BPE (digits split one by one, then GPT-2's pattern), two ways: kotsu's reading of the
 // laid-out tokenizer.json gives the fast tokenizer's ids and offsets, and kotsu's reading of the GGUF file
 // itself (llama.cpp's metadata: vocabulary, merges, pre-tokenizer "smollm") gives the same ids, on all
-// 88,699 shared texts.
+// 88,699 shared texts and llama.cpp's 46 test strings (digits: every Unicode number, "½" too, as tokenizers splits them).
 TEST(RealModels, SmolLmTokenizerEqualsTokenizersAndTheGgufOnEverySharedText) {
   KOTSU_REQUIRE_PATH(smollm() + "/.complete");
   KOTSU_REQUIRE_PATH(test::fixture("smollm_tokens.jsonl"));

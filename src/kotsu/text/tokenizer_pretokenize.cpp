@@ -103,7 +103,11 @@ void pre_tokenize(const P& pl, std::vector<Piece>& pieces) {
           break;
         }
         case PreTokenizer::Digits: {
-          auto m = char_matches(p.text, [](char32_t c) { return utf8proc_category(static_cast<utf8proc_int32_t>(c)) == UTF8PROC_CATEGORY_ND; },
+          // the tokenizers library's char::is_numeric: every number category (Nd, Nl, No: "½", "Ⅻ", "²" too)
+          auto m = char_matches(p.text, [](char32_t c) {
+                                  const auto cat = utf8proc_category(static_cast<utf8proc_int32_t>(c));
+                                  return cat == UTF8PROC_CATEGORY_ND || cat == UTF8PROC_CATEGORY_NL || cat == UTF8PROC_CATEGORY_NO;
+                                },
                                 !t.individual_digits);
           split_piece(p, split_spans(p.text.size(), m, SplitBehavior::Isolated), next);
           break;
