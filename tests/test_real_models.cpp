@@ -102,6 +102,37 @@ TEST(RealModels, MiniLmTokenizerEqualsTokenizersOnEverySharedText) {
   expect_tokens_equal(Tokenizer::load(minilm()), test::fixture("minilm_tokens.jsonl"));
 }
 
+// Batches through the MiniLM tokenizer.json's own padding (to 128, right) and truncation (128 tokens, longest
+// first): kotsu's ids, attention masks and token type ids equal the fast tokenizer's on single texts (an
+// empty one, one of 300 tokens, tabs and CJK) and on pairs (the long text first and second).
+TEST(RealModels, MiniLmPaddedBatchesEqualTokenizers) {
+  KOTSU_REQUIRE_PATH(minilm() + "/.complete");
+  KOTSU_REQUIRE_PATH(test::fixture("minilm_padded.json"));
+  std::ifstream in(test::fixture("minilm_padded.json"));
+  const auto j = nlohmann::json::parse(in);
+  const Tokenizer tok = Tokenizer::load(minilm());
+  EncodeOptions o;
+  o.pad = true;
+  o.pad_to = j["padding"]["length"];  // the file pads every row to 128 (tokenizers: Fixed(128))
+  o.max_length = j["truncation"]["max_length"];
+  ASSERT_EQ(j["truncation"]["strategy"], "longest_first");
+  ASSERT_EQ(j["padding"]["direction"], "right");
+  for (const char* name : {"singles", "pairs"}) {
+    std::vector<std::string> first, second;
+    for (const auto& t : j[name]["texts"]) {
+      if (t.is_array()) first.push_back(t[0]), second.push_back(t[1]);
+      else first.push_back(t);
+    }
+    const auto got = tok.encode_batch(first, o, second);
+    ASSERT_EQ(got.size(), first.size());
+    for (size_t i = 0; i < got.size(); ++i) {
+      EXPECT_EQ(got[i].ids, j[name]["input_ids"][i].get<std::vector<int64_t>>()) << name << " " << i;
+      EXPECT_EQ(got[i].attention_mask, j[name]["attention_mask"][i].get<std::vector<int64_t>>()) << name << " " << i;
+      EXPECT_EQ(got[i].type_ids, j[name]["token_type_ids"][i].get<std::vector<int64_t>>()) << name << " " << i;
+    }
+  }
+}
+
 // SmolLM2's byte-level BPE (digits split one by one, then GPT-2's pattern), two ways: kotsu's reading of the
 // laid-out tokenizer.json gives the fast tokenizer's ids and offsets, and kotsu's reading of the GGUF file
 // itself (llama.cpp's metadata: vocabulary, merges, pre-tokenizer "smollm") gives the same ids, on all
