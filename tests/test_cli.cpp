@@ -9,6 +9,9 @@
 #include <cstdio>
 #include <thread>
 
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+
 #include "kotsu/io/file.hpp"
 #include "test_util.hpp"
 
@@ -98,6 +101,58 @@ TEST(Cli, ClassifierLoraRunExportsMerged) {
       else EXPECT_NEAR(it.value().get<double>(), pb[it.key()].get<double>(), 0.05) << it.key();
     }
   }
+}
+
+// --target-recall CLASS=R: training stores the threshold at which CLASS's validation recall reaches R (and
+// says so); eval, predict and serve decide with it. The plumbing is checked with the threshold then set to
+// 0, where every answer must be CLASS; a class the data lacks, a recall outside (0, 1] and a run without
+// validation are refused before training.
+TEST(Cli, TargetRecallSetsTheDecisionEvalPredictAndServeUse) {
+  const std::string dir = test::temp_dir("cli-recall"), run_dir = dir + "/run";
+  auto r = run("train --model " + test::fixture("tiny_bert_init") + " --data " + test::fixture("task/train.csv") + " --out " + run_dir +
+               " --strategy head --seed 5 --target-recall loan=0.9");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("decision: 'loan' whenever its probability is >= "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("validation recall per class: "), std::string::npos) << r.out;
+  auto rj = nlohmann::json::parse(read_file(run_dir + "/run.json"));
+  ASSERT_TRUE(rj["decision"].is_object()) << rj.dump();
+  EXPECT_EQ(rj["decision"]["class"], "loan");
+  EXPECT_GE(rj["decision"]["val_recall"].get<double>(), 0.9);
+  EXPECT_EQ(rj["val_recall_per_class"].size(), 3u);
+  // the threshold at 0: everything is a loan, whatever the probabilities
+  rj["decision"]["threshold"] = 0.0;
+  write_atomic(run_dir + "/run.json", rj.dump(2));
+  r = run("eval --run " + run_dir + " --data " + test::fixture("task/test.jsonl") + " --json --predictions " + dir + "/p.jsonl");
+  ASSERT_EQ(r.code, 0) << r.out;
+  const std::string preds = read_file(dir + "/p.jsonl");
+  size_t rows = 0;
+  for (size_t at = 0; at < preds.size(); at = preds.find('\n', at) + 1, ++rows) EXPECT_EQ(nlohmann::json::parse(preds.substr(at, preds.find('\n', at) - at))["predicted"], "loan");
+  EXPECT_EQ(rows, 60u);
+  EXPECT_DOUBLE_EQ(nlohmann::json::parse(r.out)["per_class"]["loan"]["recall"].get<double>(), 1.0);
+  r = run("predict --json --run " + run_dir + " \"my card was stolen\" \"please transfer the payment\"");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(nlohmann::json::parse(r.out.substr(0, r.out.find('\n')))["label"], "loan");
+  EXPECT_EQ(nlohmann::json::parse(r.out.substr(r.out.find('\n') + 1))["label"], "loan");
+  {
+    test::ServeProcess serve({"m=" + run_dir, "--threads", "1"});
+    ASSERT_GT(serve.port, 0) << serve.output;
+    httplib::Client c("127.0.0.1", serve.port);
+    auto res = c.Post("/v1/models/m:predict", R"({"inputs": ["my card was stolen", "please transfer the payment"]})", "application/json");
+    ASSERT_TRUE(res);
+    ASSERT_EQ(res->status, 200) << res->body;
+    const auto answer = nlohmann::json::parse(res->body);
+    for (const auto& p : answer["predictions"]) EXPECT_EQ(p["label"], "loan");
+  }
+  r = run("train --model " + test::fixture("tiny_bert_init") + " --data " + test::fixture("task/train.csv") + " --out " + dir +
+          "/x --strategy head --target-recall mortgage=0.9");
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.out.find("target_recall: 'mortgage' is not one of the labels (card, loan, transfer)"), std::string::npos) << r.out;
+  r = run("train --model " + test::fixture("tiny_bert_init") + " --data " + test::fixture("task/train.csv") + " --out " + dir +
+          "/x --strategy head --target-recall loan=1.5");
+  EXPECT_NE(r.out.find("'1.5' is not a recall in (0, 1]"), std::string::npos) << r.out;
+  r = run("train --model " + test::fixture("tiny_bert_init") + " --data " + test::fixture("task/train.csv") + " --out " + dir +
+          "/x --strategy head --validation false --target-recall loan=0.9");
+  EXPECT_NE(r.out.find("it needs validation"), std::string::npos) << r.out;
 }
 
 TEST(Cli, ErrorsAreOneLineAndNonZero) {

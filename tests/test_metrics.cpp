@@ -5,12 +5,43 @@
 #include <numeric>
 #include <random>
 
+#include "kotsu/core/error.hpp"
+#include "kotsu/eval/decision.hpp"
 #include "kotsu/eval/scores.hpp"
 
 #include "kotsu/io/file.hpp"
 #include "test_util.hpp"
 
 using namespace kotsu;
+
+// The decision rule of --target-recall: the class whenever its probability reaches the threshold, else the
+// most probable other class; the threshold is the highest whose recall reaches the target, and the recall
+// and precision reported are those of that threshold.
+TEST(Decision, ThresholdForATargetRecallAndTheRuleThatUsesIt) {
+  const float row[3] = {0.5f, 0.3f, 0.2f};
+  EXPECT_EQ(decide(row, 3, {}), 0);
+  EXPECT_EQ(decide(row, 3, {2, 0.2}), 2);   // class 2 reaches its threshold
+  EXPECT_EQ(decide(row, 3, {2, 0.25}), 0);  // it does not: the most probable class
+  EXPECT_EQ(decide(row, 3, {0, 0.6}), 1);   // the most probable misses its threshold: the most probable other class
+  // 20 examples of class 1 with p = 0.05, 0.10, ..., 1.00, and 10 of class 0 with p(1) = 0.02, 0.12, ..., 0.92
+  std::vector<float> probs;
+  std::vector<int64_t> y;
+  for (int i = 1; i <= 20; ++i) probs.insert(probs.end(), {1 - 0.05f * i, 0.05f * i}), y.push_back(1);
+  for (int i = 0; i < 10; ++i) probs.insert(probs.end(), {1 - (0.02f + 0.1f * i), 0.02f + 0.1f * i}), y.push_back(0);
+  const ThresholdChoice t = choose_threshold(probs, 2, y, 1, 0.95, "v");
+  EXPECT_FLOAT_EQ(static_cast<float>(t.threshold), 0.10f);  // the 19th highest of 20: 19 / 20 = 0.95 caught
+  EXPECT_EQ(t.positives, 20u);
+  EXPECT_DOUBLE_EQ(t.recall, 0.95);
+  EXPECT_DOUBLE_EQ(t.precision, 19.0 / (19 + 9));  // class-0 examples at 0.12 .. 0.92 are flagged too
+  const ThresholdChoice all = choose_threshold(probs, 2, y, 1, 1.0, "v");
+  EXPECT_FLOAT_EQ(static_cast<float>(all.threshold), 0.05f);
+  EXPECT_DOUBLE_EQ(all.recall, 1.0);
+  EXPECT_FLOAT_EQ(static_cast<float>(choose_threshold(probs, 2, y, 1, 0.5, "v").threshold), 0.55f);  // the 10th highest of 20
+  EXPECT_THROW(choose_threshold(probs, 2, std::vector<int64_t>(30, 0), 1, 0.9, "v"), Error);  // no example of the class
+  EXPECT_EQ(parse_target_recall("spam=0.95"), (std::pair<std::string, double>{"spam", 0.95}));
+  EXPECT_EQ(parse_target_recall("a=b=1").first, "a=b");
+  for (const char* bad : {"spam", "spam=", "=0.9", "spam=0", "spam=1.5", "spam=x"}) EXPECT_THROW(parse_target_recall(bad), Error) << bad;
+}
 
 TEST(Metrics, EqualScikitLearn) {
   auto cases = nlohmann::json::parse(read_file(test::fixture("metrics_reference.json")));

@@ -33,18 +33,19 @@ int predict_pictures(const PredictFlags& f) {
     for (std::string line; std::getline(std::cin, line);)
       if (!line.empty()) paths.push_back(line.back() == '\r' ? line.substr(0, line.size() - 1) : line);
   const int64_t k = std::min<int64_t>(f.top, static_cast<int64_t>(m.config.labels.size()));
+  const DecisionRule rule = run_decision_rule(f.run, m.config.labels);  // --target-recall's threshold, if the run set one
   for (size_t s = 0; s < paths.size(); s += static_cast<size_t>(f.batch)) {
     std::vector<Image> images;
     const size_t e = std::min(paths.size(), s + static_cast<size_t>(f.batch));
     for (size_t i = s; i < e; ++i) images.push_back(decode_image(paths[i], static_cast<int>(m.preprocess.decode_side())));
-    auto probs = predict_images(m, images, f.batch, f.device);
+    auto probs = predict_images(m, images, f.batch, f.device).to(torch::kFloat).contiguous();
     auto [p, c] = probs.topk(k, 1);
     for (size_t i = s; i < e; ++i) {
       const int64_t r = static_cast<int64_t>(i - s);
       if (f.json) {
         nlohmann::ordered_json j;
         j["image"] = paths[i];
-        j["label"] = m.config.labels[c[r][0].item<int64_t>()];
+        j["label"] = m.config.labels[static_cast<size_t>(decide(probs[r].data_ptr<float>(), probs.size(1), rule))];
         nlohmann::ordered_json top = nlohmann::ordered_json::array();
         for (int64_t t = 0; t < k; ++t)
           top.push_back({{"label", m.config.labels[c[r][t].item<int64_t>()]}, {"probability", p[r][t].item<float>()}});
@@ -54,6 +55,8 @@ int predict_pictures(const PredictFlags& f) {
         std::string line = paths[i];
         for (int64_t t = 0; t < k; ++t)
           line += fmt::format("\t{}={:.4f}", m.config.labels[c[r][t].item<int64_t>()], p[r][t].item<float>());
+        if (rule.active())  // the run's threshold may pick another class than the most probable
+          line += "\tdecision=" + m.config.labels[static_cast<size_t>(decide(probs[r].data_ptr<float>(), probs.size(1), rule))];
         fmt::print("{}\n", line);
       }
     }
@@ -83,10 +86,11 @@ Action add_predict(CLI::App& app) {
     const int64_t max_len = run_max_len(f->run);
     std::unique_ptr<PiiMasker> masker;
     if (run_masks_pii(f->run)) masker = std::make_unique<PiiMasker>();
+    const DecisionRule rule = run_decision_rule(f->run, m.config.labels);  // --target-recall's threshold, if the run set one
     auto emit = [&](std::vector<std::string> texts) {
       if (masker)  // the run was trained on masked texts: predict (and echo) them masked
         for (auto& t : texts) t = masker->mask(t);
-      auto preds = predict_texts(m, texts, max_len, f->batch, f->device);
+      auto preds = predict_texts(m, texts, max_len, f->batch, f->device, rule);
       for (size_t i = 0; i < preds.size(); ++i) {
         const auto& p = preds[i];
         if (f->json) {

@@ -67,6 +67,9 @@ void add_train_options(CLI::App* c, TrainFlags* f) {
   c->add_option("--balance", o.balance, "imbalanced classes: none | oversample | undersample (each epoch) | class-weights (weighted loss)")->capture_default_str();
   c->add_option("--l1", o.l1, "L1 penalty on weight matrices and kernels (added to the loss)")->capture_default_str();
   c->add_option("--class-weights", o.class_weights, "none | balanced (weight the loss by inverse class frequency)")->capture_default_str();
+  c->add_option("--target-recall", o.target_recall,
+                "CLASS=R: predict CLASS whenever its probability reaches the threshold at which its validation recall reaches R "
+                "(stored in the run; eval, predict and serve use it)");
   c->add_option("--augment", o.augment, "pictures: random resized crop, flips and colour jitter while training")->capture_default_str();
   c->add_option("--image-size", o.image_size, "pictures: square input size to train and evaluate at (0 = the model's; smaller is faster)")->capture_default_str();
   c->add_flag("--mask-pii", o.mask_pii, "texts: replace personal data by typed placeholders (<EMAIL>, <PHONE>, ...) before training; eval and predict of the run do the same");

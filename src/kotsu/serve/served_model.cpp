@@ -80,6 +80,7 @@ ServedModel::ServedModel(const ServedVersion& v, const std::string& device, cons
     quantize(*text_->model);
   }
   if (labels_.empty()) throw Error(v.dir, "id2label", "the model has no labels: train it first (kotsu train)");
+  rule_ = run_decision_rule(v.dir, labels_);  // --target-recall: the run's threshold for its class
 }
 
 ServedModel::~ServedModel() = default;
@@ -115,7 +116,7 @@ std::vector<ServeOutput> ServedModel::classify(std::vector<ServeInput>& inputs) 
       const float* p = probs.data_ptr<float>() + static_cast<int64_t>(i) * probs.size(1);
       out[i].probs.assign(p, p + probs.size(1));
     }
-    out[i].label = std::max_element(out[i].probs.begin(), out[i].probs.end()) - out[i].probs.begin();
+    out[i].label = decide(out[i].probs.data(), static_cast<int64_t>(out[i].probs.size()), rule_);
   }
   return out;
 }

@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "kotsu/eval/decision.hpp"
 #include "kotsu/data/instruction_data.hpp"
 #include "kotsu/models/causal_lm.hpp"
 #include "kotsu/models/image_model.hpp"
@@ -92,6 +93,7 @@ class ServedModel {
   std::string kind_, device_;
   std::vector<std::string> labels_;
   int64_t max_len_ = 128;
+  DecisionRule rule_;  // the run's decision rule (eval/decision): the most probable class unless it set a threshold
   bool int8_ = false;
   int64_t loaded_at_ = 0;
   std::unique_ptr<TextModel> text_;

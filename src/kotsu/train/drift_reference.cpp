@@ -116,10 +116,9 @@ DriftSample run_reference_sample(const std::string& run_dir, const std::string& 
     PiiMasker masker;
     for (auto& t : d.texts) t = masker.mask(t);
   }
-  for (const auto& p : predict_texts(m, d.texts, run_max_len(run_dir), batch_size, device)) {
-    const auto best = std::max_element(p.probs.begin(), p.probs.end());
-    s.labels.push_back(p.label);
-    s.confidence.push_back(*best);
+  for (const auto& p : predict_texts(m, d.texts, run_max_len(run_dir), batch_size, device, run_decision_rule(run_dir, m.config.labels))) {
+    s.labels.push_back(p.label);  // as serve labels them (its log is what this is compared with)
+    s.confidence.push_back(p.probs[static_cast<size_t>(std::find(m.config.labels.begin(), m.config.labels.end(), p.label) - m.config.labels.begin())]);
   }
   if (source) *source = used;
   return s;

@@ -2,6 +2,7 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <filesystem>
 
 #include "kotsu/core/error.hpp"
@@ -35,6 +36,19 @@ int64_t run_max_len(const std::string& run_dir) {
   }
 }
 
+DecisionRule run_decision_rule(const std::string& run_dir, const std::vector<std::string>& labels) {
+  const std::string p = (fs::path(run_dir) / "run.json").string();
+  if (!file_exists(p)) return {};
+  const nlohmann::json j = read_json(p);
+  if (!j.is_object() || !j.contains("decision") || !j["decision"].is_object()) return {};
+  const nlohmann::json& d = j["decision"];
+  if (!d.contains("class") || !d["class"].is_string() || !d.contains("threshold") || !d["threshold"].is_number())
+    throw Error(p, "decision", "needs a class name and a numeric threshold");
+  const auto at = std::find(labels.begin(), labels.end(), d["class"].get<std::string>());
+  if (at == labels.end()) throw Error(p, "decision.class", "'" + d["class"].get<std::string>() + "' is not one of the model's labels");
+  return {at - labels.begin(), d["threshold"].get<double>()};
+}
+
 bool run_masks_pii(const std::string& run_dir) {
   const nlohmann::json o = run_options(run_dir);
   return o.contains("mask_pii") && o["mask_pii"].is_boolean() && o["mask_pii"].get<bool>();
@@ -65,7 +79,9 @@ EvalResult evaluate_run(const std::string& run_dir, const std::string& data, con
   torch::Device dev(device);
   m.model->to(dev);
   const bool int8 = int8_for_inference(*m.model, run_dir, dev);  // an export --int8 directory is evaluated as served
-  EvalResult r = make_eval_result(m.config.labels, y, score_logits(predict_logits(*m.model, enc, batch_size, dev), y), run_dir, data);
+  EvalResult r = make_eval_result(m.config.labels, y,
+                                  score_logits(predict_logits(*m.model, enc, batch_size, dev), y, run_decision_rule(run_dir, m.config.labels)),
+                                  run_dir, data);
   if (int8) r.report["int8"] = true;
   r.lines = d.lines;
   if (loaded) *loaded = d;
@@ -108,7 +124,7 @@ void add_prediction_fields(const EvalResult& r, size_t i, nlohmann::ordered_json
 }
 
 std::vector<Prediction> predict_texts(TextModel& m, const std::vector<std::string>& texts, int64_t max_len,
-                                      int64_t batch_size, const std::string& device) {
+                                      int64_t batch_size, const std::string& device, const DecisionRule& rule) {
   TextDataset d;
   d.path = "<input>";
   d.texts = texts;
@@ -124,7 +140,7 @@ std::vector<Prediction> predict_texts(TextModel& m, const std::vector<std::strin
   for (size_t i = 0; i < texts.size(); ++i) {
     Prediction pr;
     pr.probs.assign(p + i * static_cast<size_t>(k), p + (i + 1) * static_cast<size_t>(k));
-    pr.label = m.config.labels[static_cast<size_t>(std::max_element(pr.probs.begin(), pr.probs.end()) - pr.probs.begin())];
+    pr.label = m.config.labels[static_cast<size_t>(decide(pr.probs.data(), k, rule))];
     out.push_back(std::move(pr));
   }
   return out;

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "kotsu/eval/decision.hpp"
 #include "kotsu/data/text_dataset.hpp"
 #include "kotsu/eval/metrics.hpp"
 #include "kotsu/models/text_model.hpp"
@@ -40,7 +41,10 @@ struct Prediction {
 };
 
 std::vector<Prediction> predict_texts(TextModel& m, const std::vector<std::string>& texts, int64_t max_len = 128,
-                                      int64_t batch_size = 64, const std::string& device = "cpu");
+                                      int64_t batch_size = 64, const std::string& device = "cpu", const DecisionRule& rule = {});
+// The decision rule a run stores (run.json "decision", from --target-recall) over `labels`; the most probable
+// class when the run has none. A decision naming a class not in `labels`: kotsu::Error.
+DecisionRule run_decision_rule(const std::string& run_dir, const std::vector<std::string>& labels);
 // max_len the run was trained with (run.json), 128 when it has none.
 int64_t run_max_len(const std::string& run_dir);
 // Whether the run was trained with --mask-pii (its eval and predict then mask their texts too).

@@ -7,6 +7,7 @@
 #include "kotsu/core/runtime.hpp"
 #include "kotsu/data/image_dataset.hpp"
 #include "kotsu/io/file.hpp"
+#include "kotsu/train/evaluate.hpp"
 #include "kotsu/train/predict.hpp"
 #include "kotsu/vision/transforms.hpp"
 
@@ -53,7 +54,8 @@ EvalResult evaluate_image_run(const std::string& run_dir, const std::string& dat
   if (skipped) *skipped = std::move(bad);
   auto y = remap_targets(d, m.config.labels);
   const bool int8 = int8_for_inference(*m.model, run_dir, torch::Device(device));  // an export --int8 directory, as served
-  EvalResult r = make_eval_result(m.config.labels, y, score_logits(logits_of(m, images, batch_size, torch::Device(device)), y),
+  EvalResult r = make_eval_result(m.config.labels, y,
+                                  score_logits(logits_of(m, images, batch_size, torch::Device(device)), y, run_decision_rule(run_dir, m.config.labels)),
                                   run_dir, data);
   if (int8) r.report["int8"] = true;
   if (names)

@@ -2,6 +2,7 @@
 
 #include "kotsu/core/error.hpp"
 #include "kotsu/core/runtime.hpp"
+#include "kotsu/eval/decision.hpp"
 #include "kotsu/eval/metrics.hpp"
 
 namespace kotsu {
@@ -24,7 +25,7 @@ nlohmann::json TrainOptions::to_json() const {
           {"label_smoothing", label_smoothing}, {"max_len", max_len}, {"seed", seed}, {"threads", threads},
           {"device", device}, {"bf16", bf16},
           {"group_by_length", group_by_length}, {"head_first", head_first},
-          {"lr_decay", lr_decay}, {"class_weights", class_weights}, {"balance", balance}, {"l1", l1}, {"augment", augment}, {"skip_bad", skip_bad},
+          {"lr_decay", lr_decay}, {"class_weights", class_weights}, {"balance", balance}, {"target_recall", target_recall}, {"l1", l1}, {"augment", augment}, {"skip_bad", skip_bad},
           {"train_bn_stats", train_bn_stats}, {"image_size", image_size}, {"mask_pii", mask_pii},
           {"lora_r", lora_r}, {"lora_alpha", lora_alpha}, {"lora_dropout", lora_dropout}, {"lora_targets", lora_targets},
           {"chat_template", chat_template}, {"packing", packing}, {"rows", rows}, {"labels", labels}};
@@ -69,6 +70,7 @@ void TrainOptions::merge_json(const nlohmann::json& j, const std::string& source
       else if (k == "lr_decay") lr_decay = v.get<double>();
       else if (k == "class_weights") class_weights = v.get<std::string>();
       else if (k == "balance") balance = v.get<std::string>();
+      else if (k == "target_recall") target_recall = v.get<std::string>();
       else if (k == "l1") l1 = v.get<double>();
       else if (k == "augment") augment = v.get<bool>();
       else if (k == "skip_bad") skip_bad = v.get<bool>();
@@ -122,6 +124,10 @@ void TrainOptions::validate() const {
   if (balance != "none" && balance != "oversample" && balance != "undersample" && balance != "class-weights")
     throw Error(src, "balance", "must be none, oversample, undersample or class-weights");
   if (l1 < 0) throw Error(src, "l1", "must be >= 0");
+  if (!target_recall.empty()) {
+    parse_target_recall(target_recall);
+    if (!validation) throw Error(src, "target_recall", "chooses its threshold on the validation split: it needs validation");
+  }
   if (image_size != 0 && (image_size < 16 || image_size > 4096)) throw Error(src, "image_size", "must be 0 (the model's) or in [16, 4096]");
   if (device != "cpu" && device.rfind("cuda", 0) != 0) throw Error(src, "device", "must be cpu or cuda[:N]");
   check_device(device);

@@ -51,6 +51,9 @@ struct TrainOptions {
   std::string balance = "none";
   double l1 = 0.0;  // L1 penalty on the weight matrices and kernels (not embeddings, biases or norms), next to weight decay
   std::string class_weights = "none";  // none | balanced (loss weights n / (k * n_class), for imbalanced data)
+  // "CLASS=R": after training, the decision threshold for CLASS whose validation recall reaches R
+  // (eval/decision), stored in run.json and used by eval, predict and serve; "" = the most probable class
+  std::string target_recall;
   bool augment = true;                 // images: random resized crop, flip and colour jitter while training
   bool skip_bad = false;               // images: leave out unreadable pictures (counted) instead of stopping
   // images, full strategy: batch norm uses (and updates) batch statistics while training. Off by default:

@@ -34,15 +34,17 @@ torch::Tensor predict_logits(TextClassifier& model, const EncodedTexts& e, int64
   return run_sorted(model, e, batch_size, device, [&](const TextBatch& b) { return model.logits(b); });
 }
 
-ScoredLogits score_logits(const torch::Tensor& logits, const std::vector<int64_t>& y) {
+ScoredLogits score_logits(const torch::Tensor& logits, const std::vector<int64_t>& y, const DecisionRule& rule) {
   auto l = logits.to(torch::kCPU).to(torch::kFloat);
   auto probs = torch::softmax(l, 1).contiguous();
-  auto [conf, pred] = probs.max(1);
-  conf = conf.contiguous();
-  pred = pred.contiguous();
   ScoredLogits s;
-  s.predicted.assign(pred.data_ptr<int64_t>(), pred.data_ptr<int64_t>() + pred.numel());
-  s.confidence.assign(conf.data_ptr<float>(), conf.data_ptr<float>() + conf.numel());
+  const int64_t k = probs.size(1);
+  const float* p = probs.data_ptr<float>();
+  for (int64_t i = 0; i < probs.size(0); ++i) {
+    const float* row = p + i * k;
+    s.predicted.push_back(decide(row, k, rule));
+    s.confidence.push_back(row[s.predicted.back()]);
+  }
   s.probs.assign(probs.data_ptr<float>(), probs.data_ptr<float>() + probs.numel());
   s.metrics = classification_metrics(y, s.predicted, l.size(1));
   add_log_loss(s.metrics, y, std::vector<float>(probs.data_ptr<float>(), probs.data_ptr<float>() + probs.numel()));

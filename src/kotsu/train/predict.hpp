@@ -3,6 +3,7 @@
 #pragma once
 #include <torch/types.h>
 
+#include "kotsu/eval/decision.hpp"
 #include "kotsu/data/text_dataset.hpp"
 #include "kotsu/eval/metrics.hpp"
 #include "kotsu/models/text_classifier.hpp"
@@ -17,7 +18,8 @@ struct ScoredLogits {
   std::vector<float> confidence;
   std::vector<double> probs;  // softmax, row-major [N, C]
 };
-ScoredLogits score_logits(const torch::Tensor& logits, const std::vector<int64_t>& y);
+// The predicted class follows `rule` (eval/decision: the most probable class unless a run set a threshold).
+ScoredLogits score_logits(const torch::Tensor& logits, const std::vector<int64_t>& y, const DecisionRule& rule = {});
 
 // Encoder features [N, F] (what --strategy head caches).
 torch::Tensor compute_features(TextClassifier& model, const EncodedTexts& e, int64_t batch_size, const torch::Device& device);

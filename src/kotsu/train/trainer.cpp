@@ -1,8 +1,10 @@
 #include "kotsu/train/trainer.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -14,6 +16,7 @@
 #include "kotsu/dist/grad_sync.hpp"
 #include "kotsu/dist/process_group.hpp"
 #include "kotsu/dist/shard.hpp"
+#include "kotsu/eval/decision.hpp"
 #include "kotsu/eval/metrics.hpp"
 #include "kotsu/io/file.hpp"
 #include "kotsu/io/safetensors.hpp"
@@ -115,12 +118,69 @@ torch::Tensor head_class_weights(const Run& r) {
   return balanced_class_weights(r.task->targets(true), r.labels().size()).to(r.device);
 }
 
+// Says so when the training classes are imbalanced (the largest at least 4 times the smallest), naming them.
+void note_imbalance(const Run& r, Progress& progress) {
+  std::vector<int64_t> counts(r.labels().size(), 0);
+  for (int64_t y : r.task->targets(true)) ++counts[static_cast<size_t>(y)];
+  const auto [lo, hi] = std::minmax_element(counts.begin(), counts.end());
+  if (counts.size() < 2 || *hi < 4 * std::max<int64_t>(*lo, 1)) return;
+  const auto name = [&](auto it) { return r.labels()[static_cast<size_t>(it - counts.begin())]; };
+  progress.log(fmt::format("imbalanced classes: '{}' has {} training examples, '{}' {} ({:.1f}:1); {}; per-class recall is reported "
+                           "at the end{}",
+                           name(hi), *hi, name(lo), *lo, static_cast<double>(*hi) / static_cast<double>(std::max<int64_t>(*lo, 1)),
+                           r.o.balance != "none" || r.o.class_weights != "none" ? "rebalanced as --balance/--class-weights ask"
+                                                                                : "not rebalanced (--balance oversample or class-weights would)",
+                           r.o.target_recall.empty() ? " (--target-recall CLASS=R sets a decision threshold for a class that must not be missed)" : ""));
+}
+
 Run prepare(const TrainOptions& o, const std::vector<std::string>& fixed_labels, Progress& progress) {
   Run r;
   r.o = o;
   r.device = torch::Device(o.device);
   r.task = make_task(o, fixed_labels.empty() ? o.labels : fixed_labels, progress);
+  if (!o.target_recall.empty()) {  // a class the data does not have is refused before any training
+    const std::string cls = parse_target_recall(o.target_recall).first;
+    if (std::find(r.labels().begin(), r.labels().end(), cls) == r.labels().end())
+      throw Error("options", "target_recall", "'" + cls + "' is not one of the labels (" + fmt::format("{}", fmt::join(r.labels(), ", ")) + ")");
+  }
+  note_imbalance(r, progress);
   return r;
+}
+
+// The best epoch's record of the validation split: each class's recall, and with --target-recall the
+// class's decision threshold (eval/decision) chosen on these logits.
+void record_best_validation(const Run& r, const torch::Tensor& vlogits, const ClassificationMetrics& m, TrainerState& s) {
+  nlohmann::json per_class = nlohmann::json::object();
+  for (size_t c = 0; c < r.labels().size() && c < m.recall.size(); ++c)
+    if (m.support[c] > 0) per_class[r.labels()[c]] = m.recall[c];
+  s.best_recall = per_class;
+  s.decision = nullptr;
+  if (r.o.target_recall.empty()) return;
+  const auto [name, target] = parse_target_recall(r.o.target_recall);
+  const int64_t cls = std::find(r.labels().begin(), r.labels().end(), name) - r.labels().begin();
+  const auto probs = torch::softmax(vlogits.to(torch::kCPU).to(torch::kFloat), 1).contiguous();
+  const std::vector<float> p(probs.data_ptr<float>(), probs.data_ptr<float>() + probs.numel());
+  const ThresholdChoice t = choose_threshold(p, probs.size(1), r.task->targets(false), cls, target, r.o.out + "/run.json");
+  s.decision = {{"class", name}, {"target_recall", target}, {"threshold", t.threshold}, {"val_recall", t.recall},
+                {"val_precision", t.precision}, {"val_examples_of_class", t.positives}};
+}
+
+// The end of a run's log: the lowest validation recalls of the best epoch, and the decision rule if any.
+void log_best_validation(const TrainerState& s, Progress& progress) {
+  if (s.best_recall.is_object() && s.best_recall.size() > 1) {
+    std::vector<std::pair<double, std::string>> by;
+    for (auto it = s.best_recall.begin(); it != s.best_recall.end(); ++it) by.emplace_back(it.value().get<double>(), it.key());
+    std::sort(by.begin(), by.end());
+    std::string text;
+    for (size_t i = 0; i < by.size() && i < 8; ++i) text += fmt::format("{}{} {:.3f}", i ? ", " : "", by[i].second, by[i].first);
+    progress.log(fmt::format("validation recall per class{}: {}", by.size() > 8 ? " (the 8 lowest)" : "", text));
+  }
+  if (s.decision.is_object())
+    progress.log(fmt::format("decision: '{}' whenever its probability is >= {:.4g} (validation: recall {:.3f} of {} examples for a target of {:g}, "
+                             "precision {:.3f}); eval, predict and serve use it",
+                             s.decision["class"].get<std::string>(), s.decision["threshold"].get<double>(), s.decision["val_recall"].get<double>(),
+                             s.decision["val_examples_of_class"].get<size_t>(), s.decision["target_recall"].get<double>(),
+                             s.decision["val_precision"].get<double>()));
 }
 
 void write_run_json(const Run& r, const TrainerState& s, const std::string& status) {
@@ -134,6 +194,8 @@ void write_run_json(const Run& r, const TrainerState& s, const std::string& stat
   j["n_val"] = r.task->targets(false).size();
   j["best_metric"] = {{"name", r.o.metric}, {"value", s.best}, {"epoch", s.best_epoch}};
   j["stopped_early"] = s.stopped_early;
+  if (s.best_recall.is_object()) j["val_recall_per_class"] = s.best_recall;
+  if (s.decision.is_object()) j["decision"] = s.decision;
   j["history"] = s.history;
   write_atomic((fs::path(r.o.out) / "run.json").string(), j.dump(2) + "\n");
 }
@@ -178,6 +240,7 @@ TrainResult fit_head_only(Run& r, TrainerState& s, Progress& progress, const Tra
     val_text = record_validation(m, h);
     s.best = m.get(o.metric);
     s.best_loss = m.log_loss;
+    record_best_validation(r, vlogits, m, s);
   }
   h.update({{"l2", fit.l2}, {"seconds", secs}, {"features_reused", reused}});
   s.history.push_back(h);
@@ -189,6 +252,7 @@ TrainResult fit_head_only(Run& r, TrainerState& s, Progress& progress, const Tra
   progress.log(fmt::format("head fitted (L-BFGS, l2 {:g} chosen by 3-fold cross-validation from {} strengths, {:.1f}s): train_loss {:.4f}  "
                            "{}; model saved in {}",
                            fit.l2, fit.candidates, secs, train_loss, val_text, o.out));
+  log_best_validation(s, progress);
   if (hooks.on_epoch) hooks.on_epoch(1, s.best);  // one fit: nothing left to stop
   return result_of(s, o.out);
 }
@@ -316,9 +380,11 @@ TrainResult run_training(Run& r, TrainerState s, const TrainHooks& hooks, std::u
     double value = std::nan(""), val_loss = std::nan("");
     bool improved = epoch + 1 == o.epochs, metric_improved = true;  // without validation: the last epoch's model
     std::string val_text = "no validation";
+    torch::Tensor vlogits;
+    ClassificationMetrics m;
     if (o.validation) {
-      torch::Tensor vlogits = validation_logits(r, pg);
-      const ClassificationMetrics m = score_logits(vlogits, r.task->targets(false)).metrics;
+      vlogits = validation_logits(r, pg);
+      m = score_logits(vlogits, r.task->targets(false)).metrics;
       value = m.get(o.metric);
       val_loss = m.log_loss;
       // patience counts epochs without a strict improvement of the metric; the saved best checkpoint
@@ -338,6 +404,7 @@ TrainResult run_training(Run& r, TrainerState s, const TrainHooks& hooks, std::u
       s.best_loss = val_loss;
       s.has_best = true;
       s.best_epoch = epoch + 1;
+      if (o.validation) record_best_validation(r, vlogits, m, s);
       if (lead) {
         r.task->save(o.out);  // with adapters folded in (models/lora merged_state): an ordinary model directory
         if (o.strategy == "lora") save_peft_adapter(model, r.lora, o.out, fs::absolute(o.model).string(), "SEQ_CLS");
@@ -380,6 +447,7 @@ TrainResult run_training(Run& r, TrainerState s, const TrainHooks& hooks, std::u
   }
   if (lead) write_run_json(r, s, "finished");
   if (o.validation) progress.log(fmt::format("best {} {:.4f} at epoch {}; model saved in {}", o.metric, s.best, s.best_epoch, o.out));
+  if (o.validation) log_best_validation(s, progress);
   else progress.log(fmt::format("trained {} epochs without validation; model saved in {}", s.epoch, o.out));
   return result_of(s, o.out);
 }

@@ -22,11 +22,13 @@ struct TrainerState {
   bool stopped_early = false;
   std::string checkpoint;  // folder name inside the run directory
   nlohmann::json history = nlohmann::json::array();
+  nlohmann::json decision;     // --target-recall: the best epoch's threshold (eval/decision), else null
+  nlohmann::json best_recall;  // the best epoch's validation recall per class (label -> recall), else null
 
   nlohmann::json to_json() const {
     return {{"epoch", epoch}, {"global_step", global_step}, {"best", best}, {"best_loss", best_loss}, {"has_best", has_best},
             {"best_epoch", best_epoch}, {"bad_epochs", bad_epochs}, {"stopped_early", stopped_early},
-            {"checkpoint", checkpoint}, {"history", history}};
+            {"checkpoint", checkpoint}, {"history", history}, {"decision", decision}, {"best_recall", best_recall}};
   }
   // Throws kotsu::Error naming `path` when a field is missing or of the wrong type.
   static TrainerState from_json(const nlohmann::json& j, const std::string& path) {
@@ -45,6 +47,8 @@ struct TrainerState {
       s.stopped_early = j.at("stopped_early");
       s.checkpoint = j.at("checkpoint");
       s.history = j.at("history");
+      if (j.contains("decision")) s.decision = j["decision"];
+      if (j.contains("best_recall")) s.best_recall = j["best_recall"];
     } catch (const nlohmann::json::exception& e) {
       throw Error(path, "", std::string("unreadable trainer state: ") + e.what());
     }
