@@ -130,13 +130,21 @@ TEST(Onnx, TextClassifiersMatchOnnxRuntime) {
 
 // Random weights of a realistic scale (unit-variance activations) and batch-norm statistics that are
 // not the identity, so that a wrong or missing operator shows in the outputs.
+// timm's batch norm scales: "bn1.weight", "blocks.0.0.bn2.weight"
+bool is_bn_weight(const std::string& name) {
+  const size_t at = name.rfind(".bn");
+  const size_t start = at == std::string::npos ? (name.rfind("bn", 0) == 0 ? 0 : std::string::npos) : at + 1;
+  return start != std::string::npos && name.size() > 7 && name.compare(name.size() - 7, 7, ".weight") == 0 &&
+         name.find('.', start) == name.size() - 7;
+}
+
 void randomize(torch::nn::Module& m, uint64_t seed) {
   torch::manual_seed(seed);
   torch::NoGradGuard ng;
   for (auto& p : m.named_parameters(true)) {
     torch::Tensor t = p.value();
     if (t.dim() > 1) t.copy_(torch::randn_like(t) / std::sqrt(static_cast<double>(t[0].numel())));
-    else if (p.key().find("normalization.weight") != std::string::npos) t.copy_(1 + 0.2 * torch::randn_like(t));
+    else if (p.key().find("normalization.weight") != std::string::npos || is_bn_weight(p.key())) t.copy_(1 + 0.2 * torch::randn_like(t));
     else t.copy_(0.1 * torch::randn_like(t));
   }
   for (auto& b : m.named_buffers(true)) {
@@ -165,6 +173,9 @@ TEST(Onnx, ImageClassifiersMatchOnnxRuntime) {
   ImageConfig dark;
   dark.model_type = "darknet", dark.conv_layers = {{8, 3, 1}, {16, 3, 1}, {16, 1, 0}}, dark.leaky_slope = 0.1;
   configs.push_back(dark);
+  ImageConfig lite;  // EfficientNet-Lite (TensorFlow "SAME" padding, 5 x 5 depthwise kernels, residual blocks)
+  lite.model_type = "efficientnet_lite", lite.width_coefficient = 0.25;
+  configs.push_back(lite);
 
   const std::string dir = test::temp_dir("onnx-image");
   uint64_t seed = 3;

@@ -22,7 +22,7 @@ Action add_export(CLI::App& app) {
                                          "--merged --out DIR (a LoRA adapter folded into its base model), --int8 --out DIR (int8 weights)");
   c->add_option("model,--model", f->model, "the run or model directory to export")->required();
   c->add_option("--onnx", f->onnx, "write an ONNX file (opset 17, dynamic batch and sequence axes): text classifiers "
-                                   "(BERT, RoBERTa, DistilBERT), image classifiers (ResNet, MobileNet, Darknet), GPT-2 (LoRA runs merged)");
+                                   "(BERT, RoBERTa, DistilBERT), image classifiers (ResNet, MobileNet, EfficientNet-Lite, Darknet), GPT-2 (LoRA runs merged)");
   c->add_option("--out", f->out, "directory to write (--merged, --int8)");
   c->add_flag("--int8", f->int8, "the model with int8 weights (per output channel) in --out DIR: a quarter of the size; kotsu serve runs it in int8");
   c->add_flag("--merged", f->merged, "fold a LoRA adapter (PEFT format) into its base model's weights: a plain Hugging Face model");

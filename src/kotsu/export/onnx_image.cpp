@@ -4,6 +4,7 @@
 
 #include "kotsu/core/error.hpp"
 #include "kotsu/export/onnx_layers.hpp"
+#include "kotsu/models/efficientnet.hpp"
 #include "kotsu/models/mobilenet.hpp"
 
 namespace kotsu {
@@ -15,21 +16,48 @@ struct ConvSpec {
   bool same_upper = false;  // TensorFlow "SAME" (the odd pixel after); otherwise (k - 1) / 2 on each side
 };
 
-// Conv (no bias) + BatchNormalization with `prefix`.convolution / `prefix`.normalization.
-std::string conv_bn(OnnxGraph& g, const std::string& x, const OnnxWeights& w, const std::string& prefix, const ConvSpec& s, double eps) {
-  const torch::Tensor& k = w.at(prefix + ".convolution.weight");
+// Conv (no bias) named `conv` + BatchNormalization named `n` (their tensors `conv`.weight, `n`.weight, ...).
+std::string conv_bn_named(OnnxGraph& g, const std::string& x, const OnnxWeights& w, const std::string& conv, const std::string& n,
+                          const ConvSpec& s, double eps) {
+  const torch::Tensor& k = w.at(conv + ".weight");
   const int64_t kh = k.size(2), kw = k.size(3);
   std::vector<OnnxAttr> attrs = {{"kernel_shape", std::vector<int64_t>{kh, kw}},
                                  {"strides", std::vector<int64_t>{s.stride, s.stride}},
                                  {"group", s.groups}};
   if (s.same_upper) attrs.push_back({"auto_pad", std::string("SAME_UPPER")});
   else attrs.push_back({"pads", std::vector<int64_t>{(kh - 1) / 2, (kw - 1) / 2, (kh - 1) / 2, (kw - 1) / 2}});
-  auto c = g.op("Conv", {x, g.weight(prefix + ".convolution.weight", k)}, attrs, prefix + ".conv");
-  const std::string n = prefix + ".normalization";
+  auto c = g.op("Conv", {x, g.weight(conv + ".weight", k)}, attrs, conv);
   return g.op("BatchNormalization", {c, g.weight(n + ".weight", w.at(n + ".weight")), g.weight(n + ".bias", w.at(n + ".bias")),
                                      g.weight(n + ".running_mean", w.at(n + ".running_mean")),
                                      g.weight(n + ".running_var", w.at(n + ".running_var"))},
               {{"epsilon", static_cast<float>(eps)}}, n);
+}
+
+// Hugging Face's layout: `prefix`.convolution + `prefix`.normalization.
+std::string conv_bn(OnnxGraph& g, const std::string& x, const OnnxWeights& w, const std::string& prefix, const ConvSpec& s, double eps) {
+  return conv_bn_named(g, x, w, prefix + ".convolution", prefix + ".normalization", s, eps);
+}
+
+// EfficientNet-Lite under timm's names (models/efficientnet): ReLU6 after every conv but the projections.
+std::string efficientnet(OnnxGraph& g, const ImageConfig& c, const OnnxWeights& w, const std::vector<EfficientNetBlockInfo>& blocks) {
+  auto relu6 = [&](const std::string& x) { return g.op("Clip", {x, g.scalar(0.0f), g.scalar(6.0f)}); };
+  auto cbn = [&](const std::string& x, const std::string& conv, const std::string& bn, int64_t stride, int64_t groups) {
+    return conv_bn_named(g, x, w, conv, bn, {stride, groups, c.tf_padding}, c.layer_norm_eps);
+  };
+  std::string x = relu6(cbn("pixel_values", "conv_stem", "bn1", 2, 1));
+  for (const auto& b : blocks) {
+    const std::string in = x, p = b.name + ".";
+    if (b.inverted) {
+      x = relu6(cbn(x, p + "conv_pw", p + "bn1", 1, 1));
+      x = relu6(cbn(x, p + "conv_dw", p + "bn2", b.stride, w.at(p + "conv_dw.weight").size(0)));
+      x = cbn(x, p + "conv_pwl", p + "bn3", 1, 1);
+    } else {
+      x = relu6(cbn(x, p + "conv_dw", p + "bn1", b.stride, w.at(p + "conv_dw.weight").size(0)));
+      x = cbn(x, p + "conv_pw", p + "bn2", 1, 1);
+    }
+    if (b.residual) x = g.op("Add", {in, x}, {}, b.name);
+  }
+  return relu6(cbn(x, "conv_head", "bn2", 1, 1));
 }
 
 std::string resnet(OnnxGraph& g, const ImageConfig& c, const OnnxWeights& w) {
@@ -104,6 +132,9 @@ void build_image_classifier_onnx(OnnxGraph& g, ImageModel& m) {
     head = "classifier";
   } else if (c.model_type == "darknet") {
     x = darknet(g, c, w);
+    head = "classifier";
+  } else if (c.model_type == "efficientnet_lite") {
+    x = efficientnet(g, c, w, dynamic_cast<EfficientNetLiteClassifier&>(*m.model).blocks());
     head = "classifier";
   } else {
     throw Error("onnx export", "model_type", "'" + c.model_type + "' has no ONNX export");

@@ -90,6 +90,7 @@ EfficientNetLiteClassifier::EfficientNetLiteClassifier(const ImageConfig& c, int
       const std::string name = "blocks." + std::to_string(s) + "." + std::to_string(j);
       blocks_.push_back(stage->register_module(std::to_string(j), std::make_shared<EfficientNetBlockImpl>(name, in, out, st, j == 0 ? st.stride : 1, c, h)));
       block_names_.push_back(name);
+      block_info_.push_back({name, j == 0 ? st.stride : 1, st.expand != 1, blocks_.back()->residual});
       in = out;
     }
   }

@@ -21,6 +21,14 @@ namespace kotsu {
 struct EfficientNetConvImpl;
 struct EfficientNetBlockImpl;
 
+// One block as the ONNX exporter sees it (forward order).
+struct EfficientNetBlockInfo {
+  std::string name;  // "blocks.S.J"
+  int64_t stride = 1;
+  bool inverted = true;   // conv_pw, conv_dw, conv_pwl; false: conv_dw, conv_pw (the first stage)
+  bool residual = false;  // input added to the output
+};
+
 class EfficientNetLiteClassifier : public ImageClassifier {
  public:
   EfficientNetLiteClassifier(const ImageConfig& config, int64_t num_labels);
@@ -31,6 +39,7 @@ class EfficientNetLiteClassifier : public ImageClassifier {
   int64_t num_labels() const override { return num_labels_; }
   int64_t feature_size() const override { return 1280; }
   std::string base_prefix() const override { return ""; }
+  std::vector<EfficientNetBlockInfo> blocks() const { return block_info_; }
 
  protected:
   torch::Tensor pooled_features(const torch::Tensor& pixels) override;
@@ -40,6 +49,7 @@ class EfficientNetLiteClassifier : public ImageClassifier {
   std::shared_ptr<EfficientNetConvImpl> stem_, conv_head_;
   std::vector<std::shared_ptr<EfficientNetBlockImpl>> blocks_;
   std::vector<std::string> block_names_;  // "blocks.S.J", in order
+  std::vector<EfficientNetBlockInfo> block_info_;
   torch::nn::Linear classifier_{nullptr};
 };
 
