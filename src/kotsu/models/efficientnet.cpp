@@ -89,7 +89,6 @@ EfficientNetLiteClassifier::EfficientNetLiteClassifier(const ImageConfig& c, int
     for (int64_t j = 0; j < repeats; ++j) {
       const std::string name = "blocks." + std::to_string(s) + "." + std::to_string(j);
       blocks_.push_back(stage->register_module(std::to_string(j), std::make_shared<EfficientNetBlockImpl>(name, in, out, st, j == 0 ? st.stride : 1, c, h)));
-      block_names_.push_back(name);
       block_info_.push_back({name, j == 0 ? st.stride : 1, st.expand != 1, blocks_.back()->residual});
       in = out;
     }
@@ -118,8 +117,8 @@ std::vector<ParamGroup> EfficientNetLiteClassifier::param_groups() {
     if (n.rfind("conv_stem.", 0) == 0 || n.rfind("bn1.", 0) == 0) layer = -1;
     else if (n.rfind("conv_head.", 0) == 0 || n.rfind("bn2.", 0) == 0) layer = last;
     else
-      for (size_t i = 0; i < block_names_.size(); ++i)
-        if (n.rfind(block_names_[i] + ".", 0) == 0) layer = static_cast<int64_t>(i);
+      for (size_t i = 0; i < block_info_.size(); ++i)
+        if (n.rfind(block_info_[i].name + ".", 0) == 0) layer = static_cast<int64_t>(i);
     if (layer == -1) groups.front().params.emplace_back(n, p.value());
     else if (layer >= 0) groups[1 + layer].params.emplace_back(n, p.value());
     else groups.back().params.emplace_back(n, p.value());

@@ -48,8 +48,7 @@ class EfficientNetLiteClassifier : public ImageClassifier {
   int64_t num_labels_;
   std::shared_ptr<EfficientNetConvImpl> stem_, conv_head_;
   std::vector<std::shared_ptr<EfficientNetBlockImpl>> blocks_;
-  std::vector<std::string> block_names_;  // "blocks.S.J", in order
-  std::vector<EfficientNetBlockInfo> block_info_;
+  std::vector<EfficientNetBlockInfo> block_info_;  // one per block, in order
   torch::nn::Linear classifier_{nullptr};
 };
 

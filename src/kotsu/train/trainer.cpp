@@ -108,6 +108,8 @@ struct Run {
   TrainOptions o;
   std::unique_ptr<ClassifierTask> task;
   LoraOptions lora;  // strategy lora: the adapters' options (saved as a PEFT adapter beside the merged model)
+  int64_t recall_class = -1;  // --target-recall: the class's index in labels() (-1: none), and its target
+  double recall_target = 0;
   torch::Device device{torch::kCPU};
   const std::vector<std::string>& labels() const { return task->labels(); }
 };
@@ -139,9 +141,12 @@ Run prepare(const TrainOptions& o, const std::vector<std::string>& fixed_labels,
   r.device = torch::Device(o.device);
   r.task = make_task(o, fixed_labels.empty() ? o.labels : fixed_labels, progress);
   if (!o.target_recall.empty()) {  // a class the data does not have is refused before any training
-    const std::string cls = parse_target_recall(o.target_recall).first;
-    if (std::find(r.labels().begin(), r.labels().end(), cls) == r.labels().end())
+    const auto [cls, target] = parse_target_recall(o.target_recall);
+    const auto at = std::find(r.labels().begin(), r.labels().end(), cls);
+    if (at == r.labels().end())
       throw Error("options", "target_recall", "'" + cls + "' is not one of the labels (" + fmt::format("{}", fmt::join(r.labels(), ", ")) + ")");
+    r.recall_class = at - r.labels().begin();
+    r.recall_target = target;
   }
   note_imbalance(r, progress);
   return r;
@@ -155,13 +160,11 @@ void record_best_validation(const Run& r, const torch::Tensor& vlogits, const Cl
     if (m.support[c] > 0) per_class[r.labels()[c]] = m.recall[c];
   s.best_recall = per_class;
   s.decision = nullptr;
-  if (r.o.target_recall.empty()) return;
-  const auto [name, target] = parse_target_recall(r.o.target_recall);
-  const int64_t cls = std::find(r.labels().begin(), r.labels().end(), name) - r.labels().begin();
+  if (r.recall_class < 0) return;
   const auto probs = torch::softmax(vlogits.to(torch::kCPU).to(torch::kFloat), 1).contiguous();
   const std::vector<float> p(probs.data_ptr<float>(), probs.data_ptr<float>() + probs.numel());
-  const ThresholdChoice t = choose_threshold(p, probs.size(1), r.task->targets(false), cls, target, r.o.out + "/run.json");
-  s.decision = {{"class", name}, {"target_recall", target}, {"threshold", t.threshold}, {"val_recall", t.recall},
+  const ThresholdChoice t = choose_threshold(p, probs.size(1), r.task->targets(false), r.recall_class, r.recall_target, r.o.out + "/run.json");
+  s.decision = {{"class", r.labels()[static_cast<size_t>(r.recall_class)]}, {"target_recall", r.recall_target}, {"threshold", t.threshold}, {"val_recall", t.recall},
                 {"val_precision", t.precision}, {"val_examples_of_class", t.positives}};
 }
 
