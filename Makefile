@@ -3,7 +3,7 @@ BUILD ?= build
 JOBS ?= 2
 CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=Release
 
-.PHONY: all setup build demo test bench bench-transfer bench-transfer-vision bench-hpo-sst2 clean
+.PHONY: all setup build demo test bench bench-transfer bench-transfer-vision bench-hpo-sst2 bench-vs-anchors clean
 
 all: build
 
@@ -36,6 +36,12 @@ bench-transfer-vision: build
 # grid + 10 TPE seeds: over an hour on a 2-core AVX-512 host; results cached per search in bench/results/hpo_sst2.json (delete it to rerun)
 bench-hpo-sst2: build
 	@/usr/bin/python3 bench/hpo_sst2.py $(BUILD)
+
+# kotsu against HF Trainer, SetFit and FastFit on the real MiniLM (bench/vs_anchors.py says what runs); many
+# hours on 2 cores; results cached per run in bench/results/vs_anchors.json (delete a key to rerun it)
+bench-vs-anchors: build
+	@scripts/setup-bench
+	@/usr/bin/python3 bench/vs_anchors.py $(BUILD)
 
 clean:
 	rm -rf $(BUILD) $(BUILD).cmake.log demo-out

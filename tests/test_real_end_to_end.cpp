@@ -1,9 +1,11 @@
 // The real all-MiniLM-L6-v2 (assets/models/, from PyPI; see test_real_models.cpp) fine-tuned on SST-2
-// sentences from ../shared through the CLI with each strategy (head, partial, full, lora), then evaluated,
-// exported to ONNX and served; its answers are checked against the real libraries reading kotsu's files as a
-// user would (tests/oracles/classify.py in the reference environment): transformers'
-// AutoModelForSequenceClassification + AutoTokenizer on the run directory, onnxruntime on the ONNX file,
-// and for the LoRA run peft's PeftModel on the adapter and its merge_and_unload().
+// sentences from ../shared through the CLI with each strategy (head, partial, full, lora, contrastive), then
+// evaluated, exported to ONNX and served; its answers are checked against the real libraries reading kotsu's
+// files as a user would (tests/oracles/classify.py in the reference environment): transformers' AutoModel +
+// sentence-transformers' mean pooling + the run's linear head for the mean-pooled runs (MiniLM declares mean
+// pooling), AutoModelForSequenceClassification for the LoRA run (--pooling cls), AutoTokenizer on the run
+// directory, onnxruntime on the ONNX file, and for the LoRA run peft's PeftModel on the adapter and its
+// merge_and_unload().
 #include <gtest/gtest.h>
 #include <httplib.h>
 
@@ -79,6 +81,10 @@ TEST_P(RealEndToEnd, MiniLmTrainedEvaluatedExportedAndServedAnswersAlikeEverywhe
   int st = 0;
   std::string out = test::run_command(cli + " train --model " + minilm + " --data " + dir + "/train.tsv --val-data " + dir +
                                           "/val.tsv --text-col sentence --strategy " + strategy +
+                                          // LoRA keeps Hugging Face's classifier layout (the [CLS] pooler) so that peft's own
+                                          // SequenceClassification model can load the adapter; the others pool as the
+                                          // checkpoint declares (sentence-transformers' mean)
+                                          (strategy == "lora" ? " --pooling cls" : "") +
                                           " --epochs 2 --batch-size 16 --seed 3 --threads 2 --quiet --out " + run,
                                       &st);
   ASSERT_EQ(st, 0) << out;
@@ -192,5 +198,5 @@ TEST_P(RealEndToEnd, MiniLmTrainedEvaluatedExportedAndServedAnswersAlikeEverywhe
   EXPECT_GT(report["accuracy"].get<double>(), 0.6);  // chance is 0.5; MiniLM's features are far better
 }
 
-INSTANTIATE_TEST_SUITE_P(Strategies, RealEndToEnd, ::testing::Values("head", "partial", "full", "lora"),
+INSTANTIATE_TEST_SUITE_P(Strategies, RealEndToEnd, ::testing::Values("head", "partial", "full", "lora", "contrastive"),
                          [](const ::testing::TestParamInfo<const char*>& i) { return std::string(i.param); });

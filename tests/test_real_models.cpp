@@ -38,15 +38,21 @@ double relative(const torch::Tensor& got, const torch::Tensor& want) {
 }  // namespace
 
 // kotsu's forward pass of the real MiniLM on a padded batch of four sentences: the last hidden states (real
-// tokens), the mean-pooled sentence embedding and BERT's pooler equal transformers' in float32 within 1e-4 of
-// the largest value, and the float64 forward within float32's statistical rounding of its 38 chained sums.
+// tokens), the mean-pooled sentence embedding, BERT's pooler (--pooling cls) and the default features (the
+// normalised mean, as MiniLM's modules.json declares) equal transformers' in float32 within 1e-4 of the largest
+// value, and the float64 forward within float32's statistical rounding of its 38 chained sums.
 TEST(RealModels, MiniLmEqualsTransformersOnAPaddedBatch) {
   KOTSU_REQUIRE_PATH(minilm() + "/.complete");
   KOTSU_REQUIRE_PATH(test::fixture("minilm_reference.safetensors"));
   auto ref = load_safetensors(test::fixture("minilm_reference.safetensors"));
-  TextModel m = load_text_model(minilm(), {"a", "b"});  // a BertModel checkpoint: a fresh head, unused here
+  // a BertModel checkpoint: a fresh head, unused here; [CLS] pooling to compare BERT's pooler too
+  TextModel m = load_text_model(minilm(), {"a", "b"}, 42, InitMode::Pretrained, "cls");
   EXPECT_TRUE(m.load_report.unexpected.empty());
   m.model->eval();
+  // by default the checkpoint's declared sentence-transformers pooling: the normalised mean
+  TextModel st = load_text_model(minilm(), {"a", "b"});
+  EXPECT_EQ(st.config.pooling, "mean");
+  st.model->eval();
   torch::NoGradGuard ng;
   TextBatch b;
   b.input_ids = ref.at("input_ids");
@@ -56,12 +62,15 @@ TEST(RealModels, MiniLmEqualsTransformersOnAPaddedBatch) {
   const torch::Tensor mask = b.attention_mask.unsqueeze(-1).to(torch::kFloat);
   const torch::Tensor hidden = m.model->encode(b);
   const torch::Tensor pooled = (hidden * mask).sum(1) / mask.sum(1);
+  const torch::Tensor want_embedding = torch::nn::functional::normalize(ref.at("pooled"), torch::nn::functional::NormalizeFuncOptions().dim(1));
   const double h = relative(hidden * mask, ref.at("hidden") * mask), p = relative(pooled, ref.at("pooled")),
-               q = relative(m.model->features(b), ref.at("pooler"));
-  std::printf("MiniLM vs transformers (float32, relative to the largest value): hidden %.2g, mean-pooled %.2g, pooler %.2g\n", h, p, q);
+               q = relative(m.model->features(b), ref.at("pooler")), e = relative(st.model->features(b), want_embedding);
+  std::printf("MiniLM vs transformers (float32, relative to the largest value): hidden %.2g, mean-pooled %.2g, pooler %.2g, "
+              "sentence embedding %.2g\n", h, p, q, e);
   EXPECT_LT(h, 1e-4);
   EXPECT_LT(p, 1e-4);
   EXPECT_LT(q, 1e-4);
+  EXPECT_LT(e, 1e-4);
   const double depth = 6.0 * 6 + 2, terms = 1536;  // 6 layers of 6 sums, the longest of 1,536 products
   EXPECT_LT(relative(hidden * mask, ref.at("hidden64") * mask.to(torch::kDouble)), test::float32_expected(1.0, terms, depth));
   EXPECT_LT(relative(pooled, ref.at("pooled64")), test::float32_expected(1.0, terms, depth));

@@ -15,6 +15,16 @@ std::string arange_positions(OnnxGraph& g, const std::string& ids) {
   return g.op("Range", {g.int_scalar(0), T, g.int_scalar(1)}, {}, "positions");
 }
 
+// models/text_classifier's mean_pooled: the mean of the states over the real tokens, L2-normalised.
+std::string mean_pooled(OnnxGraph& g, const std::string& x, const std::string& mask) {
+  auto m = g.op("Unsqueeze", {g.op("Cast", {mask}, {{"to", int64_t(OnnxType::Float)}}), g.ints({2})});
+  auto sum = g.op("ReduceSum", {g.op("Mul", {x, m}), g.ints({1})}, {{"keepdims", int64_t(0)}});
+  auto count = g.op("Max", {g.op("ReduceSum", {m, g.ints({1})}, {{"keepdims", int64_t(0)}}), g.scalar(1e-9f)});
+  auto mean = g.op("Div", {sum, count});
+  auto norm = g.op("Sqrt", {g.op("ReduceSum", {g.op("Mul", {mean, mean}), g.ints({1})}, {{"keepdims", int64_t(1)}})});
+  return g.op("Div", {mean, g.op("Max", {norm, g.scalar(1e-12f)})}, {}, "mean_pooled");
+}
+
 }  // namespace
 
 void build_text_classifier_onnx(OnnxGraph& g, TextModel& m) {
@@ -69,13 +79,16 @@ void build_text_classifier_onnx(OnnxGraph& g, TextModel& m) {
     }
   }
 
-  // the first token's state, then the head
-  std::string f = g.op("Gather", {x, g.int_scalar(0)}, {{"axis", int64_t(1)}}, "first_token");
+  // the first token's state (or the mean-pooled embedding), then the head
+  const bool mean = c.pooling == "mean";
+  std::string f = mean ? mean_pooled(g, x, "attention_mask") : g.op("Gather", {x, g.int_scalar(0)}, {{"axis", int64_t(1)}}, "first_token");
   std::string logits;
   if (distil) {
     logits = onnx_linear(g, g.op("Relu", {onnx_linear(g, f, w, "pre_classifier")}), w, "classifier");
   } else if (roberta) {
     logits = onnx_linear(g, g.op("Tanh", {onnx_linear(g, f, w, "classifier.dense")}), w, "classifier.out_proj");
+  } else if (mean) {
+    logits = onnx_linear(g, f, w, "classifier");
   } else {
     logits = onnx_linear(g, g.op("Tanh", {onnx_linear(g, f, w, base + "pooler.dense")}), w, "classifier");
   }

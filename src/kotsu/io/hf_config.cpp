@@ -87,6 +87,11 @@ EncoderConfig EncoderConfig::from_json(const nlohmann::json& j_in, const std::st
   c.layer_norm_eps = config_number(j, "layer_norm_eps", 1e-12, path);
   c.pad_token_id = j.contains("pad_token_id") && !j["pad_token_id"].is_null() ? config_int(j, "pad_token_id", path, 0, c.vocab_size - 1) : 0;
   c.initializer_range = config_number(j, "initializer_range", 0.02, path);
+  if (j.contains("kotsu_pooling")) {
+    if (!j["kotsu_pooling"].is_string() || (j["kotsu_pooling"] != "cls" && j["kotsu_pooling"] != "mean"))
+      throw Error(path, "kotsu_pooling", "must be \"cls\" or \"mean\"");
+    c.pooling = j["kotsu_pooling"].get<std::string>();
+  }
   c.labels = read_labels(j, path);
   return c;
 }
@@ -105,6 +110,8 @@ nlohmann::json EncoderConfig::to_json() const {
                       {"max_position_embeddings", max_position_embeddings}, {"layer_norm_eps", layer_norm_eps},
                       {"pad_token_id", pad_token_id}, {"initializer_range", initializer_range}};
   if (classifier_dropout >= 0) f["classifier_dropout"] = classifier_dropout;
+  if (pooling == "mean") f["kotsu_pooling"] = pooling;
+  else j.erase("kotsu_pooling");
   if (model_type == "distilbert") {
     for (auto& [from, to] : kDistilKeys)
       if (f.contains(to)) {

@@ -30,6 +30,11 @@ struct EncoderConfig {
   double layer_norm_eps = 1e-12;
   int64_t pad_token_id = 0;
   double initializer_range = 0.02;
+  // how a sentence's features are pooled from the last hidden states: "cls" (the architecture's own: BERT's
+  // tanh pooler on [CLS], RoBERTa's and DistilBERT's first token, as Hugging Face's *ForSequenceClassification)
+  // or "mean" (the mean over real tokens, L2-normalised: a sentence-transformers embedding such as
+  // all-MiniLM-L6-v2's, what --strategy contrastive trains). Stored as "kotsu_pooling" when "mean".
+  std::string pooling = "cls";
   std::vector<std::string> labels;  // id2label in id order; empty for a base checkpoint
   nlohmann::json raw;               // the whole file as read
 

@@ -4,6 +4,7 @@
 
 #include "kotsu/core/error.hpp"
 #include "kotsu/io/file.hpp"
+#include "kotsu/io/json_file.hpp"
 
 namespace kotsu {
 
@@ -37,6 +38,30 @@ void finish_model_dir(const std::string& staging, const std::string& out) {
   if (fs::exists(dst)) fs::remove_all(dst);
   if (!dst.parent_path().empty()) make_dirs(dst.parent_path().string());
   fs::rename(staging, dst);
+}
+
+bool declares_mean_pooling(const std::string& dir) {
+  const std::string modules = (fs::path(dir) / "modules.json").string();
+  if (!fs::exists(modules)) return false;
+  const nlohmann::json m = read_json(modules, size_t(1) << 20);
+  if (!m.is_array()) throw Error(modules, "", "must be a list of sentence-transformers modules");
+  for (const auto& e : m) {
+    if (!e.is_object() || !e.contains("type") || !e["type"].is_string()) throw Error(modules, "type", "each module needs a type string");
+    const std::string type = e["type"];
+    if (type.size() < 7 || type.compare(type.size() - 7, 7, "Pooling") != 0) continue;
+    const std::string path = (fs::path(dir) / e.value("path", "") / "config.json").string();
+    if (!fs::exists(path)) return false;
+    const nlohmann::json c = read_json(path, size_t(1) << 20);
+    if (!c.is_object()) throw Error(path, "", "must be a JSON object");
+    auto on = [&](const char* key) {
+      if (!c.contains(key)) return false;
+      if (!c[key].is_boolean()) throw Error(path, key, "must be true or false");
+      return c[key].get<bool>();
+    };
+    return on("pooling_mode_mean_tokens") && !on("pooling_mode_cls_token") && !on("pooling_mode_max_tokens") &&
+           !on("pooling_mode_mean_sqrt_len_tokens") && !on("pooling_mode_weightedmean_tokens") && !on("pooling_mode_lasttoken");
+  }
+  return false;
 }
 
 }  // namespace kotsu

@@ -24,5 +24,9 @@ std::string begin_model_dir(const std::string& out, bool overwrite);
 std::string model_weights_path(const std::string& dir);
 // Moves the staging folder into place (replacing `out`).
 void finish_model_dir(const std::string& staging, const std::string& out);
+// Whether `dir` is a sentence-transformers checkpoint whose modules.json names a Pooling module configured for
+// the mean of token embeddings alone (pooling_mode_mean_tokens, no other mode): its sentence embedding.
+// Absent or unreadable files say no; a malformed modules.json or pooling config is a kotsu::Error naming it.
+bool declares_mean_pooling(const std::string& dir);
 
 }  // namespace kotsu

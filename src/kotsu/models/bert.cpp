@@ -123,6 +123,7 @@ torch::Tensor BertClassifier::encode(const TextBatch& batch) {
 
 torch::Tensor BertClassifier::features(const TextBatch& batch) {
   auto h = encode(batch);
+  if (config_.pooling == "mean") return mean_pooled(h, batch.attention_mask);
   auto first = h.select(1, 0);
   if (roberta_) return first;
   return torch::tanh(pooler_(first));

@@ -2,7 +2,8 @@
 // as Hugging Face's modeling_bert.py / modeling_roberta.py (eager attention), so tensor names are the
 // Hugging Face ones: bert.embeddings.word_embeddings.weight, bert.encoder.layer.0.attention.self.query.weight,
 // ..., bert.pooler.dense.weight, classifier.weight (RoBERTa: roberta.*, classifier.dense/out_proj).
-// features(): BERT = pooler output tanh(W h_[CLS]); RoBERTa = h_<s> (its head owns dense+tanh).
+// features(): BERT = pooler output tanh(W h_[CLS]); RoBERTa = h_<s> (its head owns dense+tanh); with config pooling
+// "mean" both take the L2-normalised mean of the real tokens' states (mean_pooled) and BERT's pooler is unused.
 #pragma once
 #include <torch/nn/modules/container/modulelist.h>
 #include <torch/nn/modules/embedding.h>

@@ -71,7 +71,10 @@ torch::Tensor DistilBertClassifier::encode(const TextBatch& batch) {
   return x;
 }
 
-torch::Tensor DistilBertClassifier::features(const TextBatch& batch) { return encode(batch).select(1, 0); }
+torch::Tensor DistilBertClassifier::features(const TextBatch& batch) {
+  auto h = encode(batch);
+  return config_.pooling == "mean" ? mean_pooled(h, batch.attention_mask) : h.select(1, 0);
+}
 
 torch::Tensor DistilBertClassifier::head(const torch::Tensor& f) {
   auto x = torch::relu(pre_classifier_(f));

@@ -2,7 +2,7 @@
 // Face's modeling_distilbert.py: distilbert.embeddings.{word,position}_embeddings + LayerNorm (no token
 // types), distilbert.transformer.layer.N.{attention.{q,k,v,out}_lin, sa_layer_norm, ffn.lin1/lin2,
 // output_layer_norm}; head pre_classifier -> ReLU -> dropout -> classifier on the first token.
-// features() is the first token's hidden state; the head owns pre_classifier.
+// features() is the first token's hidden state (config pooling "mean": mean_pooled); the head owns pre_classifier.
 #pragma once
 #include <torch/nn/modules/linear.h>
 

@@ -8,6 +8,11 @@
 
 namespace kotsu {
 
+torch::Tensor mean_pooled(const torch::Tensor& hidden, const torch::Tensor& attention_mask) {
+  const auto m = attention_mask.unsqueeze(-1).to(hidden.scalar_type());
+  const auto mean = (hidden * m).sum(1) / m.sum(1).clamp_min(1e-9);
+  return torch::nn::functional::normalize(mean, torch::nn::functional::NormalizeFuncOptions().p(2).dim(1).eps(1e-12));
+}
 
 std::vector<ParamGroup> TextClassifier::group_by_prefix(const std::string& embeddings, const std::string& layers,
                                                         const std::string& pooler) {

@@ -38,6 +38,10 @@ class TextClassifier : public Classifier {
 };
 
 
+// A sentence embedding as sentence-transformers' Pooling(mean) + Normalize compute it: the mean of the hidden
+// states [B, T, H] over the tokens whose attention mask is 1, divided by its L2 norm (at least 1e-12).
+torch::Tensor mean_pooled(const torch::Tensor& hidden, const torch::Tensor& attention_mask);
+
 // Copies the checkpoint's tensors into `model` by name (accepting base-model names without the
 // "bert."/"roberta." prefix and old LayerNorm gamma/beta names); a missing encoder tensor or a shape
 // mismatch outside the head is a kotsu::Error naming the tensor; a missing or mismatched head is

@@ -15,13 +15,22 @@
 
 namespace kotsu {
 
-TextModel load_text_model(const std::string& dir, const std::vector<std::string>& labels, uint64_t seed, InitMode init) {
+TextModel load_text_model(const std::string& dir, const std::vector<std::string>& labels, uint64_t seed, InitMode init,
+                          const std::string& pooling) {
   namespace fs = std::filesystem;
   if (!fs::is_directory(dir)) throw Error(dir, "", "model directory not found");
   const std::string cfg_path = (fs::path(dir) / "config.json").string();
   if (!file_exists(cfg_path)) throw Error(dir, "config.json", "missing: not a Hugging Face model directory");
   TextModel m;
   m.config = EncoderConfig::load(cfg_path);
+  if (!pooling.empty()) {
+    if (pooling != "cls" && pooling != "mean") throw Error("options", "pooling", "must be cls or mean");
+    if (m.config.model_type == "use_lite" && pooling == "mean")
+      throw Error(cfg_path, "model_type", "USE-Lite pools its own sentence embedding; --pooling mean applies to BERT-family encoders");
+    m.config.pooling = pooling;
+  } else if (!m.config.raw.contains("kotsu_pooling") && m.config.model_type != "use_lite" && declares_mean_pooling(dir)) {
+    m.config.pooling = "mean";  // a sentence-transformers checkpoint: its own sentence embedding
+  }
   // a head trained for other classes must not be reused for these: HF's generic LABEL_i names included
   const bool fresh_head = !labels.empty() && labels != m.config.labels;
   if (!labels.empty()) m.config.labels = labels;

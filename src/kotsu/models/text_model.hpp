@@ -23,9 +23,12 @@ struct TextModel {
 enum class InitMode { Pretrained, Random };
 
 // Loads `dir`. With `labels` non-empty the head is sized for them (and re-initialised when the
-// checkpoint's head differs); with `labels` empty the checkpoint's own id2label is used.
+// checkpoint's head differs); with `labels` empty the checkpoint's own id2label is used. `pooling` "cls" or
+// "mean" overrides config.json's (EncoderConfig::pooling; BERT-family encoders only); "" keeps it, and a
+// checkpoint without kotsu_pooling whose sentence-transformers modules.json declares mean pooling
+// (all-MiniLM-L6-v2) pools by the mean: the embedding it was trained to give.
 TextModel load_text_model(const std::string& dir, const std::vector<std::string>& labels = {},
-                          uint64_t seed = 42, InitMode init = InitMode::Pretrained);
+                          uint64_t seed = 42, InitMode init = InitMode::Pretrained, const std::string& pooling = "");
 // Writes config.json (with id2label/label2id), model.safetensors and the tokenizer files atomically.
 void save_text_model(const TextModel& m, const std::string& dir);
 

@@ -78,6 +78,17 @@ std::vector<int64_t> stratified_folds(const torch::Tensor& y, int64_t k, uint64_
 HeadFit fit_head(Classifier& model, const torch::Tensor& x, const torch::Tensor& y, uint64_t seed,
                  double label_smoothing, const torch::Tensor& class_weights) {
   Head h = head_of(model);
+  // the head's parameters take gradients while it is fitted, whatever the strategy freezes (contrastive
+  // trains the encoder alone), and get their flags back after
+  std::vector<bool> flags;
+  for (auto& p : h.params) flags.push_back(p.requires_grad()), p.set_requires_grad(true);
+  struct Restore {
+    Head& h;
+    std::vector<bool>& flags;
+    ~Restore() {
+      for (size_t i = 0; i < h.params.size(); ++i) h.params[i].set_requires_grad(flags[i]);
+    }
+  } restore{h, flags};
   model.eval();  // no dropout: the L2 penalty regularises, and L-BFGS needs a deterministic loss
   // per-example strengths on features of unit scale per dimension (USE-Lite's scaled embedding, BERT's pooler):
   // l2 = 1 is about scikit-learn's C = 1 at N = 500

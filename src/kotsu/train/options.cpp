@@ -7,18 +7,23 @@
 
 namespace kotsu {
 
+namespace {
+constexpr double kContrastiveLr = 5e-5;
+}
+
 double TrainOptions::effective_lr() const {
   if (lr > 0) return lr;
   if (strategy == "head") return 0;  // fitted by L-BFGS (train/head_fit)
   if (strategy == "partial") return 5e-5;
   if (strategy == "lora") return 2e-4;
+  if (strategy == "contrastive") return kContrastiveLr;
   return 2e-5;
 }
 
 nlohmann::json TrainOptions::to_json() const {
   return {{"model", model}, {"data", data}, {"val_data", val_data}, {"out", out},
           {"text_col", columns.text}, {"label_col", columns.label}, {"text_pair_col", columns.text_pair},
-          {"strategy", strategy}, {"unfreeze", unfreeze}, {"init", init}, {"lr", lr},
+          {"strategy", strategy}, {"pooling", pooling}, {"unfreeze", unfreeze}, {"init", init}, {"lr", lr},
           {"weight_decay", weight_decay}, {"warmup_ratio", warmup_ratio}, {"schedule", schedule},
           {"batch_size", batch_size}, {"epochs", epochs}, {"grad_accum", grad_accum}, {"grad_clip", grad_clip},
           {"patience", patience}, {"metric", metric}, {"val_fraction", val_fraction}, {"validation", validation},
@@ -45,6 +50,7 @@ void TrainOptions::merge_json(const nlohmann::json& j, const std::string& source
       else if (k == "label_col") columns.label = v.get<std::string>();
       else if (k == "text_pair_col") columns.text_pair = v.get<std::string>();
       else if (k == "strategy") strategy = v.get<std::string>();
+      else if (k == "pooling") pooling = v.get<std::string>();
       else if (k == "unfreeze") unfreeze = v.get<int64_t>();
       else if (k == "init") init = v.get<std::string>();
       else if (k == "lr") lr = v.get<double>();
@@ -97,8 +103,10 @@ void TrainOptions::validate() const {
   if (model.empty()) throw Error(src, "model", "is required (a Hugging Face model directory)");
   if (data.empty()) throw Error(src, "data", "is required (a .csv, .tsv or .jsonl file; for pictures a class-folder tree, a CSV of path,label or an IDX file)");
   if (out.empty()) throw Error(src, "out", "is required (the run directory)");
-  if (strategy != "full" && strategy != "partial" && strategy != "head" && strategy != "lora")
-    throw Error(src, "strategy", "'" + strategy + "' is not one of full, partial, head, lora");
+  if (strategy != "full" && strategy != "partial" && strategy != "head" && strategy != "lora" && strategy != "contrastive")
+    throw Error(src, "strategy", "'" + strategy + "' is not one of full, partial, head, lora, contrastive");
+  if (pooling != "auto" && pooling != "cls" && pooling != "mean") throw Error(src, "pooling", "must be auto, cls or mean");
+  if (strategy == "contrastive" && init == "random") throw Error(src, "init", "random: the contrastive strategy tunes a pre-trained sentence encoder");
   if (lora_r < 1 || lora_r > 4096) throw Error(src, "lora_r", "must be in [1, 4096]");
   if (lora_alpha <= 0) throw Error(src, "lora_alpha", "must be > 0");
   if (lora_dropout < 0 || lora_dropout >= 1) throw Error(src, "lora_dropout", "must be in [0, 1)");

@@ -16,7 +16,11 @@ struct TrainOptions {
   std::string val_data;  // optional validation file; else a stratified split of `data`
   std::string out;       // run directory
   TextColumns columns;
-  std::string strategy = "full";  // full | partial | head | lora
+  std::string strategy = "full";  // full | partial | head | lora | contrastive
+  // text encoders: how features are pooled (EncoderConfig::pooling): cls | mean | auto (the model's own: mean
+  // for a sentence-transformers checkpoint that declares it and for the contrastive strategy on a BERT-family
+  // encoder, else the config's, cls for a Hugging Face checkpoint)
+  std::string pooling = "auto";
   int64_t unfreeze = 2;           // partial: how many top layers train
   std::string init = "pretrained";  // pretrained | random (train from scratch, for comparison)
   double lr = 0;                  // 0: 2e-5 full, 5e-5 partial (head: fitted by L-BFGS, no learning rate)

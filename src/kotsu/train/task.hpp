@@ -41,6 +41,9 @@ class ClassifierTask {
   virtual void begin_epoch(const std::vector<std::vector<size_t>>& batches, int64_t epoch) {}
   // Training-mode logits of the train examples `idx` (augmented as the epoch says) and their labels.
   virtual torch::Tensor train_logits(const std::vector<size_t>& idx, int64_t epoch, FusedAdamW& opt, torch::Tensor& y) = 0;
+  // Training-mode features (the sentence embeddings the contrastive strategy tunes) of the train examples
+  // `idx` and their labels; tasks without such a strategy refuse.
+  virtual torch::Tensor train_features(const std::vector<size_t>& idx, int64_t epoch, FusedAdamW& opt, torch::Tensor& y);
   // Switches the model to training (with the strategy's frozen parts) or evaluation mode.
   virtual void set_training(bool on) = 0;
   virtual std::vector<torch::Tensor> use_sparse_embedding_grads() { return {}; }

@@ -2,6 +2,8 @@
 #include <fmt/format.h>
 #include <torch/torch.h>
 
+#include <filesystem>
+
 #include "kotsu/core/error.hpp"
 #include "kotsu/data/mask_file.hpp"
 #include "kotsu/models/image_model.hpp"
@@ -17,6 +19,16 @@ std::unique_ptr<ClassifierTask> make_image_task(const TrainOptions& o, const std
 
 namespace {
 
+// --pooling auto: the contrastive strategy tunes the mean-pooled sentence embedding of a BERT-family encoder
+// (SetFit's recipe); otherwise the model directory's own pooling ("" keeps it).
+std::string pooling_for(const TrainOptions& o) {
+  if (o.pooling != "auto") return o.pooling;
+  if (o.strategy != "contrastive") return "";
+  namespace fs = std::filesystem;
+  const std::string cfg = (fs::path(o.model) / "config.json").string();
+  return fs::exists(cfg) && EncoderConfig::load(cfg).model_type == "use_lite" ? "" : "mean";
+}
+
 class TextTask : public ClassifierTask {
  public:
   TextTask(const TrainOptions& o, const std::vector<std::string>& fixed_labels, Progress& progress) : o_(o), device_(o.device) {
@@ -31,7 +43,7 @@ class TextTask : public ClassifierTask {
     if (labels_.size() < 2)
       throw Error(o.data, "--label-col", "needs at least two distinct labels, found " + std::to_string(labels_.size()));
     auto y = label_ids(train_ds, labels_);
-    tm_ = load_text_model(o.model, labels_, o.seed, o.init == "random" ? InitMode::Random : InitMode::Pretrained);
+    tm_ = load_text_model(o.model, labels_, o.seed, o.init == "random" ? InitMode::Random : InitMode::Pretrained, pooling_for(o));
     const size_t max_len = static_cast<size_t>(std::min<int64_t>(o.max_len, tm_.model->max_positions()));
     if (!o.validation || !o.val_data.empty()) {  // no split: data trains; val_data validates (or, without validation, trains too)
       train_ = encode_texts(*tm_.tokenizer, train_ds, max_len, y);
@@ -92,6 +104,13 @@ class TextTask : public ClassifierTask {
     y = b.labels;
     return tm_.model->logits(b);
   }
+  torch::Tensor train_features(const std::vector<size_t>& idx, int64_t, FusedAdamW& opt, torch::Tensor& y) override {
+    Bf16Autocast autocast(o_.bf16, device_);
+    TextBatch b = make_batch(train_, idx).to(device_);
+    opt.prepare(b.input_ids);
+    y = b.labels;
+    return tm_.model->features(b);
+  }
   void set_training(bool on) override { tm_.model->train(on); }
   std::vector<torch::Tensor> use_sparse_embedding_grads() override { return tm_.model->use_sparse_embedding_grads(); }
   void save(const std::string& dir) override { save_text_model(tm_, dir); }
@@ -106,6 +125,10 @@ class TextTask : public ClassifierTask {
 };
 
 }  // namespace
+
+torch::Tensor ClassifierTask::train_features(const std::vector<size_t>&, int64_t, FusedAdamW&, torch::Tensor&) {
+  throw Error("options", "strategy", "contrastive tunes text encoders; this is a " + kind() + " task");
+}
 
 std::unique_ptr<ClassifierTask> make_task(const TrainOptions& o, const std::vector<std::string>& labels, Progress& progress) {
   if (is_image_model_dir(o.model)) return make_image_task(o, labels, progress);

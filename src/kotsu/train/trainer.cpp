@@ -22,6 +22,7 @@
 #include "kotsu/io/safetensors.hpp"
 #include "kotsu/models/lora.hpp"
 #include "kotsu/train/adamw.hpp"
+#include "kotsu/train/contrastive.hpp"
 #include "kotsu/train/feature_cache.hpp"
 #include "kotsu/train/head_fit.hpp"
 #include "kotsu/train/precision.hpp"
@@ -40,6 +41,8 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr const char* kVersion = "0.1.0";
+// strategy contrastive: examples of one class kept together in a batch (train/contrastive)
+constexpr size_t kContrastivePerClass = 4;
 
 bool higher_is_better(const std::string& metric) { return metric != "loss"; }
 
@@ -92,6 +95,9 @@ std::vector<std::pair<std::string, torch::Tensor>> apply_strategy(Classifier& m,
   const int64_t L = m.num_layers();
   for (auto& g : m.param_groups()) {
     bool train = o.strategy == "full" || g.name == "head";
+    // contrastive: the encoder learns the embedding's geometry; the head is fitted on it after each epoch
+    // (a BERT pooler outside a mean-pooled embedding gets no gradient, so AdamW leaves it as it is)
+    if (o.strategy == "contrastive") train = g.name != "head";
     if (o.strategy == "partial") {
       if (g.name == "pooler") train = true;
       if (g.name.rfind("layer.", 0) == 0 && std::stoll(g.name.substr(6)) >= L - o.unfreeze) train = true;
@@ -260,6 +266,17 @@ TrainResult fit_head_only(Run& r, TrainerState& s, Progress& progress, const Tra
   return result_of(s, o.out);
 }
 
+// The head fitted on the train examples' current features (computed now, eval mode: the encoder has moved).
+void fit_head_on_features(Run& r, Progress& progress, bool log) {
+  auto t0 = std::chrono::steady_clock::now();
+  const torch::Tensor x = r.task->features(true);
+  const torch::Tensor y = torch::tensor(r.task->targets(true), torch::kLong).to(r.device);
+  HeadFit fit = fit_head(r.task->model(), x, y, r.o.seed, r.o.label_smoothing, head_class_weights(r));
+  if (log)
+    progress.log(fmt::format("head fitted on the tuned embeddings (L-BFGS, l2 {:g}, {:.1f}s)", fit.l2,
+                             std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()));
+}
+
 // Validation logits: all at once in one process; split by contiguous ranges over data-parallel workers
 // and gathered, so every worker scores the same logits and takes the same early-stopping decisions.
 torch::Tensor validation_logits(Run& r, ProcessGroup* pg) {
@@ -292,6 +309,7 @@ TrainResult run_training(Run& r, TrainerState s, const TrainHooks& hooks, std::u
   FusedAdamW& opt = *opt_holder;
 
   if (o.strategy == "head") return fit_head_only(r, s, progress, hooks);
+  const bool contrastive = o.strategy == "contrastive";
   const int64_t n = static_cast<int64_t>(epoch_size(r.task->targets(true), o.balance));
   const int64_t global_batch = o.batch_size * world;
   const int64_t micro_per_epoch = (n + global_batch - 1) / global_batch;
@@ -326,7 +344,9 @@ TrainResult run_training(Run& r, TrainerState s, const TrainHooks& hooks, std::u
     const std::vector<size_t> order = epoch_order(r.task->targets(true), o.balance, rng);
     // the batches one process with batch workers x B takes (every worker computes the same), and this
     // worker's part of each
-    const std::vector<std::vector<size_t>> global = r.task->batches(order, static_cast<size_t>(global_batch), rng);
+    const std::vector<std::vector<size_t>> global =
+        contrastive ? class_grouped_batches(order, r.task->targets(true), static_cast<size_t>(global_batch), kContrastivePerClass, rng)
+                    : r.task->batches(order, static_cast<size_t>(global_batch), rng);
     const std::vector<std::vector<size_t>> batches = pg ? worker_batches(global, rank, world) : global;
     std::vector<std::vector<size_t>> nonempty;
     for (const auto& b : batches)
@@ -342,9 +362,9 @@ TrainResult run_training(Run& r, TrainerState s, const TrainHooks& hooks, std::u
       const bool step_ends = (mb + 1) % o.grad_accum == 0 || mb + 1 == micro_per_epoch;
       if (sync && step_ends) sync->arm();  // this backward's gradients are summed over the workers as they are ready
       if (!idx.empty()) {  // a worker can have no examples in a short last batch; it still joins the sum
-        torch::Tensor y;
-        torch::Tensor logits = r.task->train_logits(idx, epoch, opt, y);
-        auto loss = torch::nn::functional::cross_entropy(logits.to(torch::kFloat), y, ce_opts);
+        torch::Tensor y, loss;
+        if (contrastive) loss = pair_similarity_loss(r.task->train_features(idx, epoch, opt, y), y);
+        else loss = torch::nn::functional::cross_entropy(r.task->train_logits(idx, epoch, opt, y).to(torch::kFloat), y, ce_opts);
         torch::Tensor objective = loss;
         if (o.l1 > 0) objective = objective + o.l1 * l1_norm(model);
         // this worker's share of the global batch's loss (1 in one process)
@@ -377,6 +397,8 @@ TrainResult run_training(Run& r, TrainerState s, const TrainHooks& hooks, std::u
 
     // validation
     opt.flush();
+    // contrastive: the head is fitted on the tuned embeddings (those validation scores, the last epoch's saves)
+    if (contrastive && (o.validation || epoch + 1 == o.epochs)) fit_head_on_features(r, progress, !o.validation);
     const double lr_now = base_lr * schedule_factor(o.schedule, s.global_step, total_steps, warmup);
     const double ex_per_s = static_cast<double>(seen) / std::max(1e-9, train_secs);
     nlohmann::json h = {{"epoch", epoch + 1}, {"step", s.global_step}, {"train_loss", loss_sum / static_cast<double>(seen)}};
@@ -516,6 +538,11 @@ void describe(const Run& r, Progress& p) {
   if (r.o.strategy == "head")
     p.log(fmt::format("strategy head: {} of {} parameters train, fitted by L-BFGS on cached features; {} threads", trainable,
                       total, runtime_threads()));
+  else if (r.o.strategy == "contrastive")
+    p.log(fmt::format("strategy contrastive: the encoder's {} parameters learn cosine similarity 1 within a class and 0 across, on every pair of a "
+                      "batch of {} (runs of up to {} per class); the head is fitted on the tuned embeddings after each epoch; lr {:g}, up to {} "
+                      "epochs, {} threads",
+                      trainable, r.o.batch_size, kContrastivePerClass, r.o.effective_lr(), r.o.epochs, runtime_threads()));
   else
     p.log(fmt::format("strategy {}: {} of {} parameters train; lr {:g}, batch {}, up to {} epochs, {} threads{}", r.o.strategy,
                       trainable, total, r.o.effective_lr(), r.o.batch_size, r.o.epochs, runtime_threads(), r.o.bf16 ? ", bf16" : ""));
@@ -543,7 +570,7 @@ TrainResult start_run(const TrainOptions& o, const TrainHooks& hooks) {
   auto opt = make_optimizer(r, pg != nullptr);
   describe(r, p);
   if (pg) p.log(fmt::format("data-parallel: {} workers x batch {} = {} examples per step", pg->size(), o.batch_size, pg->size() * o.batch_size));
-  if (o.strategy != "head" && o.init == "pretrained" && o.head_first && r.task->head_initialised())
+  if (o.strategy != "head" && o.strategy != "contrastive" && o.init == "pretrained" && o.head_first && r.task->head_initialised())
     fit_head_first(r, p);  // every worker: the same seeded fit
   if (pg) start_from_rank0(r, *opt, *pg);
   TrainerState s;
@@ -559,6 +586,8 @@ TrainResult train_classifier(const TrainOptions& o, const TrainHooks& hooks) {
   const bool lead = !pg || pg->rank() == 0;
   if (pg && o.strategy == "head")
     throw Error("options", "--nproc", "strategy head fits the head once on cached features in one process; run it without data-parallel workers");
+  if (pg && o.strategy == "contrastive")
+    throw Error("options", "--nproc", "strategy contrastive scores every pair of a batch in one process; run it without data-parallel workers");
   runtime_init(o.threads);
   if (lead) {
     if (fs::exists(fs::path(o.out) / "trainer_state.json"))
