@@ -312,6 +312,42 @@ TEST(HeadFit, FitsLikeRegularisedLogisticRegression) {
   auto [xn, yn] = blobs(60, 0.35);
   HeadFit noisy = fit_head(*m.model, xn, yn, 11);
   EXPECT_GT(noisy.l2, clean.l2);
+  // the out-of-fold logits are those the chosen strength's cross-validated loss was computed from
+  ASSERT_TRUE(noisy.oof_logits.defined());
+  EXPECT_EQ(noisy.folds, 3);
+  EXPECT_EQ(noisy.oof_logits.sizes(), (std::vector<int64_t>{60, 2}));
+  const double oof_loss = torch::nn::functional::cross_entropy(noisy.oof_logits, yn).item<double>();
+  EXPECT_NEAR(oof_loss, noisy.cv_loss, test::float32_bound(std::max(1.0, noisy.cv_loss), 60, 2));
+  // ... and not the final fit's own predictions of its training rows, which fit better
+  const double train_loss = torch::nn::functional::cross_entropy(logits(xn), yn).item<double>();
+  EXPECT_LT(train_loss, oof_loss);
+}
+
+// Without --val-data the head strategy holds nothing out: every example fits the head, and the validation
+// scores are the out-of-fold predictions of the cross-validation that chose its L2 strength (run.json says so).
+TEST(Trainer, HeadFitsEveryExampleAndValidatesOutOfFold) {
+  auto o = task_options("head-oof");
+  o.model = test::fixture("tiny_bert");
+  o.strategy = "head";
+  const auto r = train_classifier(o, quiet());
+  const auto run = nlohmann::json::parse(read_file(o.out + "/run.json"));
+  EXPECT_EQ(run["n_train"], 300);  // every row of task/train.csv
+  EXPECT_EQ(run["n_val"], 0);
+  EXPECT_NE(run["validation"].get<std::string>().find("out-of-fold"), std::string::npos);
+  const double acc = run["history"][0]["val_accuracy"].get<double>();
+  EXPECT_EQ(r.best_metric, acc);
+  EXPECT_GT(acc, 0.0);
+  EXPECT_LE(acc, 1.0);
+  ASSERT_TRUE(run.contains("val_recall_per_class"));
+  EXPECT_EQ(run["val_recall_per_class"].size(), 3u);
+  // a --val-data file still validates as before
+  auto v = o;
+  v.out = test::temp_dir("head-val") + "/run";
+  v.val_data = test::fixture("task/test.tsv");
+  train_classifier(v, quiet());
+  const auto rv = nlohmann::json::parse(read_file(v.out + "/run.json"));
+  EXPECT_GT(rv["n_val"].get<int>(), 0);
+  EXPECT_FALSE(rv.contains("validation"));
 }
 
 TEST(Trainer, LoraTrainsAdaptersAndTheHeadAndSavesAnOrdinaryModel) {

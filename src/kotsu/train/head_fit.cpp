@@ -106,19 +106,27 @@ HeadFit fit_head(Classifier& model, const torch::Tensor& x, const torch::Tensor&
       tr[static_cast<size_t>(f)] = torch::tensor(a, torch::kLong).to(x.device());
       te[static_cast<size_t>(f)] = torch::tensor(b, torch::kLong).to(x.device());
     }
+    best.folds = k;
     for (double l2 : grid) {
       double sum = 0;
+      torch::Tensor oof;
       for (int64_t f = 0; f < k; ++f) {
         const auto& a = tr[static_cast<size_t>(f)];
         const auto& b = te[static_cast<size_t>(f)];
         fit(model, h, x.index_select(0, a), y.index_select(0, a), l2, seed, label_smoothing, class_weights);
-        sum += log_loss(model, x.index_select(0, b), y.index_select(0, b), class_weights) * static_cast<double>(b.size(0));
+        const torch::Tensor xb = x.index_select(0, b);
+        sum += log_loss(model, xb, y.index_select(0, b), class_weights) * static_cast<double>(b.size(0));
+        torch::NoGradGuard ng;
+        const torch::Tensor z = model.head(xb).to(torch::kFloat);
+        if (!oof.defined()) oof = torch::zeros({n, z.size(1)}, z.options());
+        oof.index_copy_(0, b, z);
       }
       const double cv = sum / static_cast<double>(n);
       ++best.candidates;
       if (cv < best.cv_loss || best.candidates == 1) {
         best.cv_loss = cv;
         best.l2 = l2;
+        best.oof_logits = oof;
       }
     }
   } else {

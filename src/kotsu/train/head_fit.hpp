@@ -19,6 +19,8 @@ struct HeadFit {
   double l2 = 0;            // the chosen strength: mean loss + l2/2 * squared weights (biases not penalised)
   double cv_loss = 0;       // its cross-validated log loss on the training features
   int64_t candidates = 0;   // strengths tried (0: too few rows to cross-validate, l2 = 1)
+  int64_t folds = 0;        // folds of that cross-validation (0: none)
+  torch::Tensor oof_logits; // [N, classes]: each row's logits from the chosen strength's fit without its fold (undefined without folds)
 };
 
 // x [N, F] are model.features() outputs, y their label ids. Leaves the model in eval mode.

@@ -58,7 +58,7 @@ class ImageTask : public ClassifierTask {
     const int64_t side = im_.preprocess.decode_side();
     std::vector<Image> all = decode_all(train_ds, o.skip_bad, side, progress);
     std::vector<int64_t> y = remap_targets(train_ds, labels_);
-    if (!o.validation || !o.val_data.empty()) {  // no split: data trains; val_data validates (or, without validation, trains too)
+    if (!o.holds_out()) {  // no split: data trains; val_data validates (or, without validation, trains too)
       train_images_ = std::move(all);
       train_y_ = y;
       if (!o.val_data.empty()) {

@@ -89,6 +89,10 @@ struct TrainOptions {
   std::vector<std::string> labels;
 
   double effective_lr() const;
+  // Whether a validation split is held out of `data`: with validation and no val_data, except for the head
+  // strategy, whose L2 strength is already chosen by cross-validation on the training rows: it fits on every
+  // example, and its validation scores are the out-of-fold predictions of that cross-validation.
+  bool holds_out() const { return validation && val_data.empty() && strategy != "head"; }
   nlohmann::json to_json() const;
   // Reads the keys present in `j` over the current values; unknown keys are errors naming them.
   void merge_json(const nlohmann::json& j, const std::string& source);

@@ -45,7 +45,7 @@ class TextTask : public ClassifierTask {
     auto y = label_ids(train_ds, labels_);
     tm_ = load_text_model(o.model, labels_, o.seed, o.init == "random" ? InitMode::Random : InitMode::Pretrained, pooling_for(o));
     const size_t max_len = static_cast<size_t>(std::min<int64_t>(o.max_len, tm_.model->max_positions()));
-    if (!o.validation || !o.val_data.empty()) {  // no split: data trains; val_data validates (or, without validation, trains too)
+    if (!o.holds_out()) {  // no split: data trains; val_data validates (or, without validation, trains too)
       train_ = encode_texts(*tm_.tokenizer, train_ds, max_len, y);
       val_.pad_id = train_.pad_id;
       if (!o.val_data.empty()) {

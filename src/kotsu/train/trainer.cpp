@@ -160,7 +160,9 @@ Run prepare(const TrainOptions& o, const std::vector<std::string>& fixed_labels,
 
 // The best epoch's record of the validation split: each class's recall, and with --target-recall the
 // class's decision threshold (eval/decision) chosen on these logits.
-void record_best_validation(const Run& r, const torch::Tensor& vlogits, const ClassificationMetrics& m, TrainerState& s) {
+// `targets`: the labels of vlogits' rows (the validation split's, or the training rows' for out-of-fold logits).
+void record_best_validation(const Run& r, const torch::Tensor& vlogits, const std::vector<int64_t>& targets, const ClassificationMetrics& m,
+                            TrainerState& s) {
   nlohmann::json per_class = nlohmann::json::object();
   for (size_t c = 0; c < r.labels().size() && c < m.recall.size(); ++c)
     if (m.support[c] > 0) per_class[r.labels()[c]] = m.recall[c];
@@ -169,7 +171,7 @@ void record_best_validation(const Run& r, const torch::Tensor& vlogits, const Cl
   if (r.recall_class < 0) return;
   const auto probs = torch::softmax(vlogits.to(torch::kCPU).to(torch::kFloat), 1).contiguous();
   const std::vector<float> p(probs.data_ptr<float>(), probs.data_ptr<float>() + probs.numel());
-  const ThresholdChoice t = choose_threshold(p, probs.size(1), r.task->targets(false), r.recall_class, r.recall_target, r.o.out + "/run.json");
+  const ThresholdChoice t = choose_threshold(p, probs.size(1), targets, r.recall_class, r.recall_target, r.o.out + "/run.json");
   s.decision = {{"class", r.labels()[static_cast<size_t>(r.recall_class)]}, {"target_recall", r.recall_target}, {"threshold", t.threshold}, {"val_recall", t.recall},
                 {"val_precision", t.precision}, {"val_examples_of_class", t.positives}};
 }
@@ -201,6 +203,8 @@ void write_run_json(const Run& r, const TrainerState& s, const std::string& stat
   j["labels"] = r.labels();
   j["n_train"] = r.task->targets(true).size();
   j["n_val"] = r.task->targets(false).size();
+  if (r.o.validation && !r.o.holds_out() && r.o.val_data.empty())
+    j["validation"] = "out-of-fold: the head's cross-validation over every training example";
   j["best_metric"] = {{"name", r.o.metric}, {"value", s.best}, {"epoch", s.best_epoch}};
   j["stopped_early"] = s.stopped_early;
   if (s.best_recall.is_object()) j["val_recall_per_class"] = s.best_recall;
@@ -223,11 +227,11 @@ TrainResult fit_head_only(Run& r, TrainerState& s, Progress& progress, const Tra
   bool hit_train = false, hit_val = false;
   const torch::Tensor x = cached_features(o, true, [&] { return r.task->features(true); }, &hit_train);
   torch::Tensor x_val;
-  if (o.validation) x_val = cached_features(o, false, [&] { return r.task->features(false); }, &hit_val);
+  if (o.validation && !r.task->targets(false).empty()) x_val = cached_features(o, false, [&] { return r.task->features(false); }, &hit_val);
   const torch::Tensor y = torch::tensor(r.task->targets(true), torch::kLong).to(r.device);
-  const bool reused = hit_train && (hit_val || !o.validation);
+  const bool reused = hit_train && (hit_val || !x_val.defined());
   progress.log(fmt::format("feature cache: {} {} examples in {:.1f}s; the head is fitted on cached features", reused ? "reused the features of" : "encoded",
-                           x.size(0) + (o.validation ? x_val.size(0) : 0), std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()));
+                           x.size(0) + (x_val.defined() ? x_val.size(0) : 0), std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()));
   t0 = std::chrono::steady_clock::now();
   HeadFit fit = fit_head(model, x, y, o.seed, o.label_smoothing, head_class_weights(r));
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -239,17 +243,24 @@ TrainResult fit_head_only(Run& r, TrainerState& s, Progress& progress, const Tra
   nlohmann::json h = {{"epoch", 1}, {"step", 0}, {"train_loss", train_loss}};
   std::string val_text = "no validation";
   s.best = s.best_loss = std::nan("");
-  if (o.validation) {
+  // validation: the held-out split when there is one (--val-data), else the out-of-fold logits of the
+  // cross-validation that chose l2, over every training example
+  const bool out_of_fold = o.validation && r.task->targets(false).empty();
+  if (out_of_fold && !fit.oof_logits.defined()) val_text = "too few examples to cross-validate: no validation scores";
+  if (o.validation && (!out_of_fold || fit.oof_logits.defined())) {
     torch::Tensor vlogits;
-    {
+    if (out_of_fold) {
+      vlogits = fit.oof_logits;
+    } else {
       torch::NoGradGuard ng;
       vlogits = model.head(x_val);
     }
-    const ClassificationMetrics m = score_logits(vlogits, r.task->targets(false)).metrics;
-    val_text = record_validation(m, h);
+    const std::vector<int64_t>& targets = r.task->targets(!out_of_fold ? false : true);
+    const ClassificationMetrics m = score_logits(vlogits, targets).metrics;
+    val_text = record_validation(m, h) + (out_of_fold ? fmt::format(" (out of fold, {} folds)", fit.folds) : "");
     s.best = m.get(o.metric);
     s.best_loss = m.log_loss;
-    record_best_validation(r, vlogits, m, s);
+    record_best_validation(r, vlogits, targets, m, s);
   }
   h.update({{"l2", fit.l2}, {"seconds", secs}, {"features_reused", reused}});
   s.history.push_back(h);
@@ -429,7 +440,7 @@ TrainResult run_training(Run& r, TrainerState s, const TrainHooks& hooks, std::u
       s.best_loss = val_loss;
       s.has_best = true;
       s.best_epoch = epoch + 1;
-      if (o.validation) record_best_validation(r, vlogits, m, s);
+      if (o.validation) record_best_validation(r, vlogits, r.task->targets(false), m, s);
       if (lead) {
         r.task->save(o.out);  // with adapters folded in (models/lora merged_state): an ordinary model directory
         if (o.strategy == "lora") save_peft_adapter(model, r.lora, o.out, fs::absolute(o.model).string(), "SEQ_CLS");
@@ -529,7 +540,11 @@ void describe(const Run& r, Progress& p) {
   p.log(fmt::format("model {} ({}){}", r.o.model, r.task->describe_model(),
                     r.o.init == "random" ? ", randomly initialised (--init random)"
                     : r.task->head_initialised() ? fmt::format(", new head for {} labels", r.labels().size()) : ""));
-  if (r.o.validation)
+  if (r.o.validation && r.o.strategy == "head" && r.o.val_data.empty())
+    p.log(fmt::format("data {}: all {} examples fit the head, {} labels; validation: the out-of-fold predictions of the cross-validation "
+                      "that picks its L2 strength (nothing held out)",
+                      r.o.data, r.task->targets(true).size(), r.labels().size()));
+  else if (r.o.validation)
     p.log(fmt::format("data {}: {} train / {} validation examples, {} labels", r.o.data, r.task->targets(true).size(),
                       r.task->targets(false).size(), r.labels().size()));
   else
