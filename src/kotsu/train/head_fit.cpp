@@ -50,11 +50,10 @@ void fit(Classifier& model, const Head& h, const torch::Tensor& x, const torch::
   opt.step(closure);
 }
 
-double log_loss(Classifier& model, const torch::Tensor& x, const torch::Tensor& y, const torch::Tensor& class_weights) {
-  torch::NoGradGuard ng;
+double log_loss(const torch::Tensor& logits, const torch::Tensor& y, const torch::Tensor& class_weights) {
   auto ce = torch::nn::functional::CrossEntropyFuncOptions();
   if (class_weights.defined()) ce.weight(class_weights);
-  return torch::nn::functional::cross_entropy(model.head(x).to(torch::kFloat), y, ce).item<double>();
+  return torch::nn::functional::cross_entropy(logits, y, ce).item<double>();
 }
 
 // k folds stratified by label: each class's rows shuffled (seeded) and dealt round robin.
@@ -114,10 +113,9 @@ HeadFit fit_head(Classifier& model, const torch::Tensor& x, const torch::Tensor&
         const auto& a = tr[static_cast<size_t>(f)];
         const auto& b = te[static_cast<size_t>(f)];
         fit(model, h, x.index_select(0, a), y.index_select(0, a), l2, seed, label_smoothing, class_weights);
-        const torch::Tensor xb = x.index_select(0, b);
-        sum += log_loss(model, xb, y.index_select(0, b), class_weights) * static_cast<double>(b.size(0));
         torch::NoGradGuard ng;
-        const torch::Tensor z = model.head(xb).to(torch::kFloat);
+        const torch::Tensor z = model.head(x.index_select(0, b)).to(torch::kFloat);
+        sum += log_loss(z, y.index_select(0, b), class_weights) * static_cast<double>(b.size(0));
         if (!oof.defined()) oof = torch::zeros({n, z.size(1)}, z.options());
         oof.index_copy_(0, b, z);
       }

@@ -46,6 +46,9 @@ constexpr size_t kContrastivePerClass = 4;
 
 bool higher_is_better(const std::string& metric) { return metric != "loss"; }
 
+// The head strategy without --val-data: nothing held out, validated on its cross-validation's out-of-fold logits.
+bool validates_out_of_fold(const TrainOptions& o) { return o.validation && o.val_data.empty() && !o.holds_out(); }
+
 // "balanced" loss weights, as scikit-learn's class_weight="balanced": n / (classes * count(class)).
 // Sum of |w| over the trainable weight matrices and kernels (what --l1 penalises): not embeddings (their
 // gradients are sparse rows; a dense L1 gradient would touch every row), biases or norms.
@@ -126,6 +129,12 @@ torch::Tensor head_class_weights(const Run& r) {
   return balanced_class_weights(r.task->targets(true), r.labels().size()).to(r.device);
 }
 
+// The head fitted alone on `x`, the features of the training examples, with the run's seed, smoothing and weights.
+HeadFit fit_head_on(Run& r, const torch::Tensor& x) {
+  const torch::Tensor y = torch::tensor(r.task->targets(true), torch::kLong).to(r.device);
+  return fit_head(r.task->model(), x, y, r.o.seed, r.o.label_smoothing, head_class_weights(r));
+}
+
 // Says so when the training classes are imbalanced (the largest at least 4 times the smallest), naming them.
 void note_imbalance(const Run& r, Progress& progress) {
   std::vector<int64_t> counts(r.labels().size(), 0);
@@ -203,7 +212,7 @@ void write_run_json(const Run& r, const TrainerState& s, const std::string& stat
   j["labels"] = r.labels();
   j["n_train"] = r.task->targets(true).size();
   j["n_val"] = r.task->targets(false).size();
-  if (r.o.validation && !r.o.holds_out() && r.o.val_data.empty())
+  if (validates_out_of_fold(r.o))
     j["validation"] = "out-of-fold: the head's cross-validation over every training example";
   j["best_metric"] = {{"name", r.o.metric}, {"value", s.best}, {"epoch", s.best_epoch}};
   j["stopped_early"] = s.stopped_early;
@@ -227,7 +236,8 @@ TrainResult fit_head_only(Run& r, TrainerState& s, Progress& progress, const Tra
   bool hit_train = false, hit_val = false;
   const torch::Tensor x = cached_features(o, true, [&] { return r.task->features(true); }, &hit_train);
   torch::Tensor x_val;
-  if (o.validation && !r.task->targets(false).empty()) x_val = cached_features(o, false, [&] { return r.task->features(false); }, &hit_val);
+  const bool out_of_fold = validates_out_of_fold(o);
+  if (o.validation && !out_of_fold) x_val = cached_features(o, false, [&] { return r.task->features(false); }, &hit_val);
   const torch::Tensor y = torch::tensor(r.task->targets(true), torch::kLong).to(r.device);
   const bool reused = hit_train && (hit_val || !x_val.defined());
   progress.log(fmt::format("feature cache: {} {} examples in {:.1f}s; the head is fitted on cached features", reused ? "reused the features of" : "encoded",
@@ -245,7 +255,6 @@ TrainResult fit_head_only(Run& r, TrainerState& s, Progress& progress, const Tra
   s.best = s.best_loss = std::nan("");
   // validation: the held-out split when there is one (--val-data), else the out-of-fold logits of the
   // cross-validation that chose l2, over every training example
-  const bool out_of_fold = o.validation && r.task->targets(false).empty();
   if (out_of_fold && !fit.oof_logits.defined()) val_text = "too few examples to cross-validate: no validation scores";
   if (o.validation && (!out_of_fold || fit.oof_logits.defined())) {
     torch::Tensor vlogits;
@@ -255,7 +264,7 @@ TrainResult fit_head_only(Run& r, TrainerState& s, Progress& progress, const Tra
       torch::NoGradGuard ng;
       vlogits = model.head(x_val);
     }
-    const std::vector<int64_t>& targets = r.task->targets(!out_of_fold ? false : true);
+    const std::vector<int64_t>& targets = r.task->targets(out_of_fold);  // out of fold: the training rows
     const ClassificationMetrics m = score_logits(vlogits, targets).metrics;
     val_text = record_validation(m, h) + (out_of_fold ? fmt::format(" (out of fold, {} folds)", fit.folds) : "");
     s.best = m.get(o.metric);
@@ -280,9 +289,7 @@ TrainResult fit_head_only(Run& r, TrainerState& s, Progress& progress, const Tra
 // The head fitted on the train examples' current features (computed now, eval mode: the encoder has moved).
 void fit_head_on_features(Run& r, Progress& progress, bool log) {
   auto t0 = std::chrono::steady_clock::now();
-  const torch::Tensor x = r.task->features(true);
-  const torch::Tensor y = torch::tensor(r.task->targets(true), torch::kLong).to(r.device);
-  HeadFit fit = fit_head(r.task->model(), x, y, r.o.seed, r.o.label_smoothing, head_class_weights(r));
+  const HeadFit fit = fit_head_on(r, r.task->features(true));
   if (log)
     progress.log(fmt::format("head fitted on the tuned embeddings (L-BFGS, l2 {:g}, {:.1f}s)", fit.l2,
                              std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()));
@@ -494,9 +501,7 @@ TrainResult run_training(Run& r, TrainerState s, const TrainHooks& hooks, std::u
 // in every checkpoint).
 void fit_head_first(Run& r, Progress& progress) {
   auto t0 = std::chrono::steady_clock::now();
-  const torch::Tensor x = cached_features(r.o, true, [&] { return r.task->features(true); });
-  const torch::Tensor y = torch::tensor(r.task->targets(true), torch::kLong).to(r.device);
-  HeadFit fit = fit_head(r.task->model(), x, y, r.o.seed, r.o.label_smoothing, head_class_weights(r));
+  const HeadFit fit = fit_head_on(r, cached_features(r.o, true, [&] { return r.task->features(true); }));
   progress.log(fmt::format("head fitted first on cached features (L-BFGS, l2 {:g} of {} tried, cross-validated loss {:.4f}, {:.1f}s); "
                            "now fine-tuning",
                            fit.l2, fit.candidates, fit.cv_loss,
@@ -540,7 +545,7 @@ void describe(const Run& r, Progress& p) {
   p.log(fmt::format("model {} ({}){}", r.o.model, r.task->describe_model(),
                     r.o.init == "random" ? ", randomly initialised (--init random)"
                     : r.task->head_initialised() ? fmt::format(", new head for {} labels", r.labels().size()) : ""));
-  if (r.o.validation && r.o.strategy == "head" && r.o.val_data.empty())
+  if (validates_out_of_fold(r.o))
     p.log(fmt::format("data {}: all {} examples fit the head, {} labels; validation: the out-of-fold predictions of the cross-validation "
                       "that picks its L2 strength (nothing held out)",
                       r.o.data, r.task->targets(true).size(), r.labels().size()));
