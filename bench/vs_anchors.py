@@ -7,6 +7,9 @@ Tasks (../shared/data/text):
   sst2-100, sst2-500     SST-2, N sentences drawn from train.tsv with the seed; dev.tsv (872)
   sms-200                SMS spam, a stratified 80/20 split (seed 0); N = 200 drawn stratified from the 80% with
                          the seed; the 20% (1,115) tests
+  sst2imb-200            imbalanced SST-2 (issue 27 part 4): 180 negative and 20 positive sentences drawn from
+                         train.tsv with the seed; dev.tsv (balanced: 428/444) tests, so the minority's recall
+                         counts as much as the majority's
 Systems: hf_trainer, setfit, fastfit (bench/peer_fewshot.py, run by the bench environment's python: the
 reference environment plus scripts/bench-requirements.txt), and kotsu_<strategy> (`kotsu train --strategy S`
 with kotsu's defaults otherwise, then `kotsu eval`). Every system gets 2 threads.
@@ -29,7 +32,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.normpath(os.path.join(HERE, ".."))
 SHARED = os.path.normpath(os.path.join(ROOT, "..", "shared"))
 MODEL = os.path.join(ROOT, "assets", "models", "all-MiniLM-L6-v2")
-TASKS = ["b77-5", "b77-10", "b77-20", "sst2-100", "sst2-500", "sms-200", "b77-full"]
+TASKS = ["b77-5", "b77-10", "b77-20", "sst2-100", "sst2-500", "sms-200", "b77-full", "sst2imb-200"]
 PEERS = ["hf_trainer", "setfit", "fastfit"]
 KOTSU = ["kotsu_head", "kotsu_full", "kotsu_lora", "kotsu_contrastive"]
 sys.path.insert(0, HERE)
@@ -58,6 +61,14 @@ def splits(task, seed):
         return train, test
     if name == "sst2":
         return rng.sample(read_sst2("train.tsv"), int(size)), read_sst2("dev.tsv")
+    if name == "sst2imb":
+        pool = read_sst2("train.tsv")
+        pos = [r for r in pool if r[1] == "positive"]
+        neg = [r for r in pool if r[1] == "negative"]
+        n_pos = int(size) // 10
+        train = rng.sample(neg, int(size) - n_pos) + rng.sample(pos, n_pos)
+        rng.shuffle(train)
+        return train, read_sst2("dev.tsv")
     rows = read_sms()
     test = stratified_sample(rows, round(0.2 * len(rows)), 0)
     taken = set(id(r) for r in test)

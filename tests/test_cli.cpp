@@ -35,9 +35,9 @@ Result run(const std::string& args) {
   return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
 }
 
-std::string base_args(const std::string& out) {
+std::string base_args(const std::string& out, const std::string& strategy = "full") {
   return "train --model " + test::fixture("tiny_bert_init") + " --data " + test::fixture("task/train.csv") + " --out " + out +
-         " --lr 1e-3 --batch-size 8 --seed 5 --patience 0 --quiet";
+         " --strategy " + strategy + " --lr 1e-3 --batch-size 8 --seed 5 --patience 0 --quiet";
 }
 
 }  // namespace
@@ -81,7 +81,7 @@ TEST(Cli, TrainFromYamlEvalPredict) {
 // run predicts: the same float32 probabilities, and within bfloat16's rounding with --dtype bfloat16.
 TEST(Cli, ClassifierLoraRunExportsMerged) {
   const std::string dir = test::temp_dir("cli-merged");
-  auto r = run(base_args(dir + "/run") + " --strategy lora --epochs 1");
+  auto r = run(base_args(dir + "/run", "lora") + " --epochs 1");
   ASSERT_EQ(r.code, 0) << r.out;
   ASSERT_TRUE(std::filesystem::exists(dir + "/run/adapter_config.json"));
   for (const std::string dtype : {"float32", "bfloat16"}) {

@@ -55,6 +55,7 @@ TrainOptions cv_options(const std::string& out) {
   o.lr = 1e-3;
   o.batch_size = 8;
   o.epochs = 10;
+  o.strategy = "full";  // the trainer's mechanics on the full strategy (auto would choose contrastive here)
   o.patience = 0;
   o.seed = 3;
   o.threads = 1;

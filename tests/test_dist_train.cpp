@@ -149,12 +149,12 @@ std::string csv_subset(const std::string& from, std::map<std::string, int> keep,
 TEST(DistTrain, TwoWorkersAtBatchBEqualOneProcessAt2BOnTinyBert) {
   const std::string model = model_copy(test::fixture("tiny_bert_init"), "ddp-bert-model", {{"hidden_dropout_prob", 0.0}, {"attention_probs_dropout_prob", 0.0}});
   // 300 rows, 16 per step: 19 steps, the last one short (12 rows, 6 per worker)
-  expect_two_workers_equal_one(model, test::fixture("task/train.csv"), " --epochs 2 --lr 1e-3", 8, "ddp-bert");
+  expect_two_workers_equal_one(model, test::fixture("task/train.csv"), " --strategy full --epochs 2 --lr 1e-3", 8, "ddp-bert");
   // imbalanced, 233 rows: the last step has 9 (4 and 5); a class-weighted loss and 2 micro-batches per
   // step exercise the workers' loss shares and the accumulation (no clipping: a clipped gradient hides a
   // wrongly scaled one)
   const std::string imbalanced = csv_subset(test::fixture("task/train.csv"), {{"card", 100}, {"loan", 95}, {"transfer", 38}}, "ddp-bert-data");
-  expect_two_workers_equal_one(model, imbalanced, " --epochs 1 --lr 1e-3 --class-weights balanced --grad-accum 2 --grad-clip 0", 8, "ddp-bert-weighted");
+  expect_two_workers_equal_one(model, imbalanced, " --strategy full --epochs 1 --lr 1e-3 --class-weights balanced --grad-accum 2 --grad-clip 0", 8, "ddp-bert-weighted");
 }
 
 TEST(DistTrain, TwoWorkersAtBatchBEqualOneProcessAt2BOnACnn) {
@@ -285,7 +285,7 @@ void expect_killed_worker_stops_and_run_resumes(const std::string& args, const s
 TEST(DistTrain, AKilledWorkerStopsTheRunNamingItAndTheRunResumes) {
   const std::string model = model_copy(test::fixture("tiny_bert_init"), "ddp-kill-model", {{"hidden_dropout_prob", 0.0}, {"attention_probs_dropout_prob", 0.0}});
   expect_killed_worker_stops_and_run_resumes(" --model " + model + " --data " + test::fixture("task/train.csv") +
-                                                 " --validation false --threads 1 --epochs 30 --lr 1e-3 --batch-size 8",
+                                                 " --strategy full --validation false --threads 1 --epochs 30 --lr 1e-3 --batch-size 8",
                                              "model.safetensors", "ddp-kill");
 }
 
@@ -331,7 +331,7 @@ TEST(DistTrain, TwoMachinesInNetworkNamespacesTrainLikeOneProcess) {
 
   const std::string model = model_copy(test::fixture("tiny_bert_init"), "ddp-netns-model", {{"hidden_dropout_prob", 0.0}, {"attention_probs_dropout_prob", 0.0}});
   const std::string dir = test::temp_dir("ddp-netns");
-  const std::string args = " train --model " + model + " --data " + test::fixture("task/train.csv") + " --validation false --threads 1 --epochs 2 --lr 1e-3 --quiet";
+  const std::string args = " train --model " + model + " --data " + test::fixture("task/train.csv") + " --strategy full --validation false --threads 1 --epochs 2 --lr 1e-3 --quiet";
   out = test::run_command(cli() + args + " --batch-size 16 --out " + dir + "/one", &st);
   ASSERT_EQ(st, 0) << out;
   const std::string master = " --nnodes 2 --master " + net + "1:29561 --dist-timeout 60 --batch-size 8 --out " + dir + "/two";

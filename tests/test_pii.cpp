@@ -174,7 +174,7 @@ TEST(Pii, TrainWithMaskPiiKeepsOriginalsOutOfEverything) {
   auto sh = test::run_command;
   int status;
   std::string log = sh(std::string(KOTSU_CLI) + " train --model " + test::fixture("tiny_bert_init") + " --data " + dir +
-                           "/train.csv --out " + run + " --epochs 1 --threads 1 --mask-pii",
+                           "/train.csv --out " + run + " --strategy full --epochs 1 --threads 1 --mask-pii",
                        &status);
   ASSERT_EQ(status, 0) << log;
   EXPECT_NE(log.find("masked personal data in " + dir + "/train.csv: email 240, phone 240"), std::string::npos) << log;

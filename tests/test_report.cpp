@@ -96,7 +96,7 @@ TEST(Report, CliReportOfARealRunRendersInChromium) {
   const std::string cli = KOTSU_CLI;
   int status = 0;
   std::string out = test::run_command(cli + " train --model " + test::fixture("tiny_bert_init") + " --data " + test::fixture("task/train.csv") +
-                                          " --out " + dir + "/run --lr 1e-3 --batch-size 8 --epochs 4 --patience 0 --seed 5 --quiet",
+                                          " --out " + dir + "/run --strategy full --lr 1e-3 --batch-size 8 --epochs 4 --patience 0 --seed 5 --quiet",
                                       &status);
   ASSERT_EQ(status, 0) << out;
   out = test::run_command(cli + " report " + dir + "/run", &status);  // before any evaluation: curves only, and a hint

@@ -105,6 +105,7 @@ TEST(Sampling, L1ShrinksThePenalisedWeights) {
     o.model = test::fixture("tiny_bert_init");
     o.data = test::fixture("task/train.csv");
     o.out = dir + "/run-" + std::to_string(l1);
+    o.strategy = "full";
     o.epochs = 2;
     o.lr = 1e-3;
     o.patience = 0;

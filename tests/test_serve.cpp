@@ -571,7 +571,7 @@ TEST(Serve, DriftComparesTheLogWithTheRunsValidationSplit) {
   const std::string run = dir + "/run", cli = KOTSU_CLI;
   int st = 0;
   const std::string trained = test::run_command(cli + " train --model " + test::fixture("tiny_bert_init") + " --data " +
-                                                    test::fixture("task/train.csv") + " --strategy head --epochs 1 --seed 5 --quiet --out " + run,
+                                                    test::fixture("task/train.csv") + " --strategy head --val-fraction 0.2 --epochs 1 --seed 5 --quiet --out " + run,
                                                 &st);
   ASSERT_EQ(st, 0) << trained;
   const json options = json::parse(read_all(run + "/run.json"))["options"];

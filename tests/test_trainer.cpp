@@ -30,6 +30,7 @@ TrainOptions task_options(const std::string& tag) {
   o.lr = 1e-3;
   o.batch_size = 8;
   o.epochs = 25;
+  o.strategy = "full";  // the trainer's mechanics on the full strategy (auto would choose contrastive here)
   o.patience = 0;
   o.seed = 3;
   return o;

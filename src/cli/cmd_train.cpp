@@ -30,7 +30,7 @@ void add_train_options(CLI::App* c, TrainFlags* f) {
   c->add_option("--text-col", o.columns.text, "text column")->capture_default_str();
   c->add_option("--label-col", o.columns.label, "label column")->capture_default_str();
   c->add_option("--text-pair-col", o.columns.text_pair, "second text column, for sentence pairs");
-  c->add_option("--strategy", o.strategy, "full | partial | head (head: L-BFGS on cached features, L2 picked on validation) | lora | contrastive (text: SetFit's recipe, the sentence embedding tuned on pairs, then the head)")->capture_default_str();
+  c->add_option("--strategy", o.strategy, "auto (text: contrastive up to 600 examples, else full; pictures and LMs: full; the log and run.json say why) | full | partial | head (L-BFGS on cached features, L2 by cross-validation) | lora | contrastive (text: SetFit's recipe, the sentence embedding tuned on pairs, then the head)")->capture_default_str();
   c->add_option("--pooling", o.pooling, "text encoders' features: cls (Hugging Face's classifier layout) | mean (sentence-transformers' normalised mean) | auto (mean for contrastive)")->capture_default_str();
   c->add_option("--lora-r", o.lora_r, "lora: adapter rank")->capture_default_str();
   c->add_option("--lora-alpha", o.lora_alpha, "lora: scaling numerator (the update is scaled by alpha / r)")->capture_default_str();
@@ -48,12 +48,12 @@ void add_train_options(CLI::App* c, TrainFlags* f) {
   c->add_option("--warmup-ratio", o.warmup_ratio, "share of steps with linear warm-up")->capture_default_str();
   c->add_option("--schedule", o.schedule, "linear | cosine | constant")->capture_default_str();
   c->add_option("--batch-size", o.batch_size, "examples per step")->capture_default_str();
-  c->add_option("--epochs", o.epochs, "maximum epochs")->capture_default_str();
+  c->add_option("--epochs", o.epochs, "maximum epochs (0: 5 for contrastive, else 10)")->capture_default_str();
   c->add_option("--grad-accum", o.grad_accum, "micro-batches per optimizer step")->capture_default_str();
   c->add_option("--grad-clip", o.grad_clip, "gradient norm clip (0 = off)")->capture_default_str();
   c->add_option("--patience", o.patience, "early stopping patience in epochs (0 = off)")->capture_default_str();
   c->add_option("--metric", o.metric, "validation metric: accuracy, macro_f1, weighted_f1, loss")->capture_default_str();
-  c->add_option("--val-fraction", o.val_fraction, "held-out share when no --val-data")->capture_default_str();
+  c->add_option("--val-fraction", o.val_fraction, "held-out share when no --val-data (0: 0.1 for full/partial/lora; head and contrastive hold nothing out, their validation is out of fold)")->capture_default_str();
   c->add_option("--validation", o.validation,
                 "false: no validation; --data (and --val-data) all train for exactly --epochs, the last model is kept")
       ->capture_default_str();

@@ -1,5 +1,7 @@
 #include "kotsu/train/cross_validate.hpp"
 
+#include "kotsu/train/auto_strategy.hpp"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -126,11 +128,16 @@ bool finished(const std::string& run_dir) {
 
 }  // namespace
 
-nlohmann::json cross_validate(const TrainOptions& base, const CvOptions& cv, const TrainHooks& hooks) {
-  if (!base.rows.empty()) throw Error("options", "rows", "is chosen by cross-validation; leave it out");
-  if (!base.val_data.empty()) throw Error("options", "val_data", "each fold holds out its own validation split; leave it out");
-  if (base.out.empty()) throw Error("options", "out", "is required (the cv directory)");
+nlohmann::json cross_validate(const TrainOptions& given, const CvOptions& cv, const TrainHooks& hooks) {
+  if (!given.rows.empty()) throw Error("options", "rows", "is chosen by cross-validation; leave it out");
+  if (!given.val_data.empty()) throw Error("options", "val_data", "each fold holds out its own validation split; leave it out");
+  if (given.out.empty()) throw Error("options", "out", "is required (the cv directory)");
+  given.validate();
+  TrainOptions base = given;
+  // every fold trains the same strategy, chosen on all the rows (a fold's share could fall on the other side)
+  const std::string why = resolve_defaults(base, false, hooks.workers != nullptr);
   Progress progress(hooks.quiet);
+  if (!why.empty()) progress.log(fmt::format("strategy auto: {}, {}", base.strategy, why));
   const fs::path out(base.out);
   const std::string plan_path = (out / "cv-plan.json").string();
   Labelled data = read_labels(base);

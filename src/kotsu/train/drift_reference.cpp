@@ -53,15 +53,15 @@ DriftSample image_reference_sample(const std::string& run_dir, const std::string
     check_images(d, true, runtime_threads(), &images, side);
     if (o.validation && !o.val_data.empty()) {
       used = o.val_data;
-    } else if (o.validation) {
+    } else if (o.holds_out()) {
       std::vector<size_t> tr, va;
-      stratified_split(remap_targets(d, m.config.labels), o.val_fraction, o.seed, tr, va);
+      stratified_split(remap_targets(d, m.config.labels), o.holdout_fraction(), o.seed, tr, va);
       std::vector<Image> kept;
       for (size_t i : va) kept.push_back(std::move(images[i]));
       images = std::move(kept);
       used = fmt::format("{} (the run's validation split: {} pictures)", o.data, images.size());
     } else {
-      used = o.data + " (the training data: the run had no validation)";
+      used = o.data + (o.validation ? " (the training data: the run held nothing out)" : " (the training data: the run had no validation)");
     }
   }
   if (images.empty()) throw Error(used, "", "no readable pictures to compare against");
@@ -98,13 +98,13 @@ DriftSample run_reference_sample(const std::string& run_dir, const std::string& 
     } else {
       d = load_text_dataset(o.data, o.columns);
       if (!o.rows.empty()) d = subset(d, o.rows);
-      if (o.validation) {
+      if (o.holds_out()) {
         std::vector<size_t> tr, va;
-        stratified_split(label_ids(d, m.config.labels), o.val_fraction, o.seed, tr, va);
+        stratified_split(label_ids(d, m.config.labels), o.holdout_fraction(), o.seed, tr, va);
         d = subset(d, std::vector<int64_t>(va.begin(), va.end()));
         used = fmt::format("{} (the run's validation split: {} rows)", o.data, d.size());
       } else {
-        used = o.data + " (the training data: the run had no validation)";
+        used = o.data + (o.validation ? " (the training data: the run held nothing out)" : " (the training data: the run had no validation)");
       }
     }
   }

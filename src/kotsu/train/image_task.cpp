@@ -70,7 +70,7 @@ class ImageTask : public ClassifierTask {
       }
     } else {
       std::vector<size_t> tr, va;
-      stratified_split(y, o.val_fraction, o.seed, tr, va);
+      stratified_split(y, o.holdout_fraction(), o.seed, tr, va);
       if (va.empty()) throw Error(o.data, "", "too few pictures to hold out a validation split; pass --val-data");
       for (size_t i : tr) {
         train_images_.push_back(std::move(all[i]));

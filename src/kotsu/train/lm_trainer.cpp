@@ -1,5 +1,7 @@
 #include "kotsu/train/lm_trainer.hpp"
 
+#include "kotsu/train/auto_strategy.hpp"
+
 #include <fmt/format.h>
 #include <torch/torch.h>
 
@@ -82,7 +84,7 @@ Split split_data(const TrainOptions& o) {
   std::iota(order.begin(), order.end(), 0);
   std::mt19937_64 rng(o.seed);
   std::shuffle(order.begin(), order.end(), rng);
-  const size_t n_val = std::max<size_t>(1, static_cast<size_t>(std::llround(o.val_fraction * static_cast<double>(all.size()))));
+  const size_t n_val = std::max<size_t>(1, static_cast<size_t>(std::llround(o.holdout_fraction() * static_cast<double>(all.size()))));
   if (n_val >= all.size()) throw Error(o.data, "val_fraction", "leaves no training example; give --val-data or more rows");
   for (size_t i = 0; i < order.size(); ++i) (i < n_val ? s.val : s.train).push_back(all[order[i]]);
   return s;
@@ -343,7 +345,10 @@ void check_options(const TrainOptions& o) {
 
 }  // namespace
 
-TrainResult train_causal_lm(const TrainOptions& o, const TrainHooks& hooks) {
+TrainResult train_causal_lm(const TrainOptions& given, const TrainHooks& hooks) {
+  given.validate();
+  TrainOptions o = given;
+  resolve_defaults(o, true, hooks.workers != nullptr);  // auto: full; 0 epochs: 10
   check_options(o);
   runtime_init(o.threads);
   if (!hooks.workers || hooks.workers->rank() == 0) {

@@ -9,6 +9,9 @@ namespace kotsu {
 
 namespace {
 constexpr double kContrastiveLr = 5e-5;
+// contrastive: an epoch scores about 7.5 pairs per example (batches of 16 in runs of 4 per class: 120 pairs per
+// 16 examples); 5 epochs is SetFit's budget of 40 pairs per example (num_iterations 20, both directions)
+constexpr int64_t kContrastiveEpochs = 5;
 }
 
 double TrainOptions::effective_lr() const {
@@ -18,6 +21,19 @@ double TrainOptions::effective_lr() const {
   if (strategy == "lora") return 2e-4;
   if (strategy == "contrastive") return kContrastiveLr;
   return 2e-5;
+}
+
+int64_t TrainOptions::effective_epochs() const {
+  if (epochs > 0) return epochs;
+  return strategy == "contrastive" ? kContrastiveEpochs : 10;
+}
+
+bool TrainOptions::holds_out() const {
+  if (!validation || !val_data.empty()) return false;
+  if (val_fraction > 0) return true;
+  if (strategy == "head") return false;
+  if (strategy == "contrastive") return !target_recall.empty();
+  return true;
 }
 
 nlohmann::json TrainOptions::to_json() const {
@@ -103,8 +119,8 @@ void TrainOptions::validate() const {
   if (model.empty()) throw Error(src, "model", "is required (a Hugging Face model directory)");
   if (data.empty()) throw Error(src, "data", "is required (a .csv, .tsv or .jsonl file; for pictures a class-folder tree, a CSV of path,label or an IDX file)");
   if (out.empty()) throw Error(src, "out", "is required (the run directory)");
-  if (strategy != "full" && strategy != "partial" && strategy != "head" && strategy != "lora" && strategy != "contrastive")
-    throw Error(src, "strategy", "'" + strategy + "' is not one of full, partial, head, lora, contrastive");
+  if (strategy != "full" && strategy != "partial" && strategy != "head" && strategy != "lora" && strategy != "contrastive" && strategy != "auto")
+    throw Error(src, "strategy", "'" + strategy + "' is not one of auto, full, partial, head, lora, contrastive");
   if (pooling != "auto" && pooling != "cls" && pooling != "mean") throw Error(src, "pooling", "must be auto, cls or mean");
   if (strategy == "contrastive" && init == "random") throw Error(src, "init", "random: the contrastive strategy tunes a pre-trained sentence encoder");
   if (lora_r < 1 || lora_r > 4096) throw Error(src, "lora_r", "must be in [1, 4096]");
@@ -117,13 +133,13 @@ void TrainOptions::validate() const {
   if (weight_decay < 0) throw Error(src, "weight_decay", "must be >= 0");
   if (warmup_ratio < 0 || warmup_ratio >= 1) throw Error(src, "warmup_ratio", "must be in [0, 1)");
   if (batch_size < 1 || batch_size > 65536) throw Error(src, "batch_size", "must be in [1, 65536]");
-  if (epochs < 1 || epochs > 100000) throw Error(src, "epochs", "must be >= 1");
+  if (epochs < 0 || epochs > 100000) throw Error(src, "epochs", "must be >= 1 (0: the strategy's default)");
   if (grad_accum < 1) throw Error(src, "grad_accum", "must be >= 1");
   if (grad_clip < 0) throw Error(src, "grad_clip", "must be >= 0");
   if (patience < 0) throw Error(src, "patience", "must be >= 0");
   if (unfreeze < 0) throw Error(src, "unfreeze", "must be >= 0");
   if (!is_metric_name(metric)) throw Error(src, "metric", "'" + metric + "' is not a metric (accuracy, macro_f1, weighted_f1, loss, ...)");
-  if (val_fraction <= 0 || val_fraction >= 1) throw Error(src, "val_fraction", "must be in (0, 1)");
+  if (val_fraction < 0 || val_fraction >= 1) throw Error(src, "val_fraction", "must be in (0, 1) (0: the strategy's default)");
   if (label_smoothing < 0 || label_smoothing >= 1) throw Error(src, "label_smoothing", "must be in [0, 1)");
   if (max_len < 4) throw Error(src, "max_len", "must be >= 4");
   if (threads < 0) throw Error(src, "threads", "must be >= 0");

@@ -16,7 +16,9 @@ struct TrainOptions {
   std::string val_data;  // optional validation file; else a stratified split of `data`
   std::string out;       // run directory
   TextColumns columns;
-  std::string strategy = "full";  // full | partial | head | lora | contrastive
+  // full | partial | head | lora | contrastive | auto (the default: chosen from the model and the data by
+  // train/auto_strategy, and replaced by its choice before the run starts)
+  std::string strategy = "auto";
   // text encoders: how features are pooled (EncoderConfig::pooling): cls | mean | auto (the model's own: mean
   // for a sentence-transformers checkpoint that declares it and for the contrastive strategy on a BERT-family
   // encoder, else the config's, cls for a Hugging Face checkpoint)
@@ -28,12 +30,13 @@ struct TrainOptions {
   double warmup_ratio = 0.1;
   std::string schedule = "linear";  // linear | cosine | constant
   int64_t batch_size = 16;
-  int64_t epochs = 10;
+  int64_t epochs = 0;  // 0: the strategy's (effective_epochs), replaced by it before the run starts
   int64_t grad_accum = 1;
   double grad_clip = 1.0;          // 0: off
   int64_t patience = 3;            // epochs without improvement before stopping; 0: never stop early
   std::string metric = "accuracy";  // validation metric for early stopping and the best checkpoint
-  double val_fraction = 0.1;
+  // share of `data` held out for validation when there is no val_data; 0: the strategy's choice (holds_out)
+  double val_fraction = 0;
   // false: no validation at all: `data` (and `val_data`, when given) all train, for exactly `epochs` epochs,
   // and the last epoch's model is kept (no early stopping, no best checkpoint). How a search retrains its
   // best configuration on train+validation at the end (tune/fine_tune).
@@ -89,10 +92,16 @@ struct TrainOptions {
   std::vector<std::string> labels;
 
   double effective_lr() const;
-  // Whether a validation split is held out of `data`: with validation and no val_data, except for the head
-  // strategy, whose L2 strength is already chosen by cross-validation on the training rows: it fits on every
-  // example, and its validation scores are the out-of-fold predictions of that cross-validation.
-  bool holds_out() const { return validation && val_data.empty() && strategy != "head"; }
+  // 0 epochs: 5 for contrastive (every example in about 40 pairs, SetFit's num_iterations 20), else 10.
+  int64_t effective_epochs() const;
+  // Whether a validation split is held out of `data`: with validation and no val_data, when val_fraction asks
+  // for one, and by default for full, partial and lora. By default nothing is held out of a few-shot set for
+  // the head strategy, whose L2 strength is already chosen by cross-validation on the training rows (it fits
+  // on every example; its validation scores are the out-of-fold predictions of that cross-validation), nor
+  // for contrastive, which trains a fixed schedule and fits its head the same way at the end (unless a
+  // --target-recall threshold needs unseen examples).
+  bool holds_out() const;
+  double holdout_fraction() const { return val_fraction > 0 ? val_fraction : 0.1; }
   nlohmann::json to_json() const;
   // Reads the keys present in `j` over the current values; unknown keys are errors naming them.
   void merge_json(const nlohmann::json& j, const std::string& source);

@@ -58,7 +58,7 @@ class TextTask : public ClassifierTask {
       }
     } else {
       std::vector<size_t> tr, va;
-      stratified_split(y, o.val_fraction, o.seed, tr, va);
+      stratified_split(y, o.holdout_fraction(), o.seed, tr, va);
       if (va.empty()) throw Error(o.data, "", "too few rows to hold out a validation split; pass --val-data");
       EncodedTexts all = encode_texts(*tm_.tokenizer, train_ds, max_len, y);
       for (size_t i : tr) {

@@ -22,6 +22,7 @@
 #include "kotsu/io/safetensors.hpp"
 #include "kotsu/models/lora.hpp"
 #include "kotsu/train/adamw.hpp"
+#include "kotsu/train/auto_strategy.hpp"
 #include "kotsu/train/contrastive.hpp"
 #include "kotsu/train/feature_cache.hpp"
 #include "kotsu/train/head_fit.hpp"
@@ -46,7 +47,8 @@ constexpr size_t kContrastivePerClass = 4;
 
 bool higher_is_better(const std::string& metric) { return metric != "loss"; }
 
-// The head strategy without --val-data: nothing held out, validated on its cross-validation's out-of-fold logits.
+// head and contrastive without --val-data (TrainOptions::holds_out): nothing held out, validated on the
+// out-of-fold logits of the head's cross-validation (contrastive: once, after its last epoch).
 bool validates_out_of_fold(const TrainOptions& o) { return o.validation && o.val_data.empty() && !o.holds_out(); }
 
 // "balanced" loss weights, as scikit-learn's class_weight="balanced": n / (classes * count(class)).
@@ -117,6 +119,7 @@ struct Run {
   TrainOptions o;
   std::unique_ptr<ClassifierTask> task;
   LoraOptions lora;  // strategy lora: the adapters' options (saved as a PEFT adapter beside the merged model)
+  std::string strategy_why;  // --strategy auto: why it chose o.strategy ("" when the strategy was named)
   int64_t recall_class = -1;  // --target-recall: the class's index in labels() (-1: none), and its target
   double recall_target = 0;
   torch::Device device{torch::kCPU};
@@ -212,8 +215,11 @@ void write_run_json(const Run& r, const TrainerState& s, const std::string& stat
   j["labels"] = r.labels();
   j["n_train"] = r.task->targets(true).size();
   j["n_val"] = r.task->targets(false).size();
+  if (!r.strategy_why.empty()) j["strategy_chosen"] = r.strategy_why;
   if (validates_out_of_fold(r.o))
-    j["validation"] = "out-of-fold: the head's cross-validation over every training example";
+    j["validation"] = r.o.strategy == "contrastive"
+                          ? "out-of-fold: the head's cross-validation over every training example, on embeddings tuned on all of them (optimistic)"
+                          : "out-of-fold: the head's cross-validation over every training example";
   j["best_metric"] = {{"name", r.o.metric}, {"value", s.best}, {"epoch", s.best_epoch}};
   j["stopped_early"] = s.stopped_early;
   if (s.best_recall.is_object()) j["val_recall_per_class"] = s.best_recall;
@@ -287,12 +293,13 @@ TrainResult fit_head_only(Run& r, TrainerState& s, Progress& progress, const Tra
 }
 
 // The head fitted on the train examples' current features (computed now, eval mode: the encoder has moved).
-void fit_head_on_features(Run& r, Progress& progress, bool log) {
+HeadFit fit_head_on_features(Run& r, Progress& progress, bool log) {
   auto t0 = std::chrono::steady_clock::now();
-  const HeadFit fit = fit_head_on(r, r.task->features(true));
+  HeadFit fit = fit_head_on(r, r.task->features(true));
   if (log)
     progress.log(fmt::format("head fitted on the tuned embeddings (L-BFGS, l2 {:g}, {:.1f}s)", fit.l2,
                              std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()));
+  return fit;
 }
 
 // Validation logits: all at once in one process; split by contiguous ranges over data-parallel workers
@@ -328,6 +335,8 @@ TrainResult run_training(Run& r, TrainerState s, const TrainHooks& hooks, std::u
 
   if (o.strategy == "head") return fit_head_only(r, s, progress, hooks);
   const bool contrastive = o.strategy == "contrastive";
+  // validation after every epoch on a held-out split; out of fold (contrastive without one): once, at the end
+  const bool out_of_fold = validates_out_of_fold(o), each_epoch = o.validation && !out_of_fold;
   const int64_t n = static_cast<int64_t>(epoch_size(r.task->targets(true), o.balance));
   const int64_t global_batch = o.batch_size * world;
   const int64_t micro_per_epoch = (n + global_batch - 1) / global_batch;
@@ -416,25 +425,31 @@ TrainResult run_training(Run& r, TrainerState s, const TrainHooks& hooks, std::u
     // validation
     opt.flush();
     // contrastive: the head is fitted on the tuned embeddings (those validation scores, the last epoch's saves)
-    if (contrastive && (o.validation || epoch + 1 == o.epochs)) fit_head_on_features(r, progress, !o.validation);
+    const bool last = epoch + 1 == o.epochs;
+    HeadFit fit;
+    if (contrastive && (each_epoch || last)) fit = fit_head_on_features(r, progress, !each_epoch);
     const double lr_now = base_lr * schedule_factor(o.schedule, s.global_step, total_steps, warmup);
     const double ex_per_s = static_cast<double>(seen) / std::max(1e-9, train_secs);
     nlohmann::json h = {{"epoch", epoch + 1}, {"step", s.global_step}, {"train_loss", loss_sum / static_cast<double>(seen)}};
     double value = std::nan(""), val_loss = std::nan("");
-    bool improved = epoch + 1 == o.epochs, metric_improved = true;  // without validation: the last epoch's model
-    std::string val_text = "no validation";
+    bool improved = last, metric_improved = true;  // without validation each epoch: the last epoch's model
+    std::string val_text = out_of_fold ? "validation out of fold after the last epoch" : "no validation";
     torch::Tensor vlogits;
     ClassificationMetrics m;
-    if (o.validation) {
-      vlogits = validation_logits(r, pg);
-      m = score_logits(vlogits, r.task->targets(false)).metrics;
+    // out of fold: the training rows are the validation rows of the head's cross-validation
+    const std::vector<int64_t>& val_targets = r.task->targets(out_of_fold);
+    if (each_epoch || (out_of_fold && last && fit.oof_logits.defined())) {
+      vlogits = out_of_fold ? fit.oof_logits : validation_logits(r, pg);
+      m = score_logits(vlogits, val_targets).metrics;
       value = m.get(o.metric);
       val_loss = m.log_loss;
       // patience counts epochs without a strict improvement of the metric; the saved best checkpoint
       // also moves on a tie (frequent with small validation sets) when the validation loss is lower
       metric_improved = !s.has_best || (higher_is_better(o.metric) ? value > s.best : value < s.best);
       improved = metric_improved || (value == s.best && m.log_loss < s.best_loss);
-      val_text = record_validation(m, h);
+      val_text = record_validation(m, h) + (out_of_fold ? fmt::format(" (out of fold, {} folds, optimistic)", fit.folds) : "");
+    } else if (out_of_fold && last) {
+      val_text = "too few examples to cross-validate: no validation scores";
     }
     h.update({{"lr", lr_now}, {"seconds", train_secs}, {"examples_per_second", ex_per_s}});
     if (sync)  // data-parallel: workers, buckets, and the mean time per step spent waiting for gradient sums after backward
@@ -447,7 +462,7 @@ TrainResult run_training(Run& r, TrainerState s, const TrainHooks& hooks, std::u
       s.best_loss = val_loss;
       s.has_best = true;
       s.best_epoch = epoch + 1;
-      if (o.validation) record_best_validation(r, vlogits, r.task->targets(false), m, s);
+      if (vlogits.defined()) record_best_validation(r, vlogits, val_targets, m, s);
       if (lead) {
         r.task->save(o.out);  // with adapters folded in (models/lora merged_state): an ordinary model directory
         if (o.strategy == "lora") save_peft_adapter(model, r.lora, o.out, fs::absolute(o.model).string(), "SEQ_CLS");
@@ -455,7 +470,7 @@ TrainResult run_training(Run& r, TrainerState s, const TrainHooks& hooks, std::u
     }
     progress.log(fmt::format("epoch {}/{}  train_loss {:.4f}  {}  {:.1f}s {:.0f} ex/s{}", epoch + 1, o.epochs,
                              loss_sum / static_cast<double>(seen), val_text, train_secs, ex_per_s,
-                             improved && o.validation ? "  *best*" : ""));
+                             improved && each_epoch ? "  *best*" : ""));
     s.epoch = epoch + 1;
     if (o.patience > 0 && s.bad_epochs >= o.patience && s.epoch < o.epochs) s.stopped_early = true;
 
@@ -489,7 +504,8 @@ TrainResult run_training(Run& r, TrainerState s, const TrainHooks& hooks, std::u
     }
   }
   if (lead) write_run_json(r, s, "finished");
-  if (o.validation) progress.log(fmt::format("best {} {:.4f} at epoch {}; model saved in {}", o.metric, s.best, s.best_epoch, o.out));
+  if (each_epoch) progress.log(fmt::format("best {} {:.4f} at epoch {}; model saved in {}", o.metric, s.best, s.best_epoch, o.out));
+  else if (out_of_fold) progress.log(fmt::format("trained {} epochs (nothing held out); {} {:.4f} out of fold; model saved in {}", s.epoch, o.metric, s.best, o.out));
   if (o.validation) log_best_validation(s, progress);
   else progress.log(fmt::format("trained {} epochs without validation; model saved in {}", s.epoch, o.out));
   return result_of(s, o.out);
@@ -545,7 +561,12 @@ void describe(const Run& r, Progress& p) {
   p.log(fmt::format("model {} ({}){}", r.o.model, r.task->describe_model(),
                     r.o.init == "random" ? ", randomly initialised (--init random)"
                     : r.task->head_initialised() ? fmt::format(", new head for {} labels", r.labels().size()) : ""));
-  if (validates_out_of_fold(r.o))
+  if (!r.strategy_why.empty()) p.log(fmt::format("strategy auto: {}, {}", r.o.strategy, r.strategy_why));
+  if (validates_out_of_fold(r.o) && r.o.strategy == "contrastive")
+    p.log(fmt::format("data {}: all {} examples train for {} epochs (nothing held out), {} labels; validation: the out-of-fold predictions "
+                      "of the head's cross-validation on the tuned embeddings, after the last epoch (optimistic: the encoder saw every fold)",
+                      r.o.data, r.task->targets(true).size(), r.o.epochs, r.labels().size()));
+  else if (validates_out_of_fold(r.o))
     p.log(fmt::format("data {}: all {} examples fit the head, {} labels; validation: the out-of-fold predictions of the cross-validation "
                       "that picks its L2 strength (nothing held out)",
                       r.o.data, r.task->targets(true).size(), r.labels().size()));
@@ -560,9 +581,10 @@ void describe(const Run& r, Progress& p) {
                       total, runtime_threads()));
   else if (r.o.strategy == "contrastive")
     p.log(fmt::format("strategy contrastive: the encoder's {} parameters learn cosine similarity 1 within a class and 0 across, on every pair of a "
-                      "batch of {} (runs of up to {} per class); the head is fitted on the tuned embeddings after each epoch; lr {:g}, up to {} "
+                      "batch of {} (runs of up to {} per class); the head is fitted on the tuned embeddings {}; lr {:g}, {} {} "
                       "epochs, {} threads",
-                      trainable, r.o.batch_size, kContrastivePerClass, r.o.effective_lr(), r.o.epochs, runtime_threads()));
+                      trainable, r.o.batch_size, kContrastivePerClass, r.o.holds_out() || !r.o.val_data.empty() ? "after each epoch" : "at the end",
+                      r.o.effective_lr(), r.o.holds_out() || !r.o.val_data.empty() ? "up to" : "", r.o.epochs, runtime_threads()));
   else
     p.log(fmt::format("strategy {}: {} of {} parameters train; lr {:g}, batch {}, up to {} epochs, {} threads{}", r.o.strategy,
                       trainable, total, r.o.effective_lr(), r.o.batch_size, r.o.epochs, runtime_threads(), r.o.bf16 ? ", bf16" : ""));
@@ -577,12 +599,13 @@ void start_from_rank0(Run& r, FusedAdamW& opt, ProcessGroup& pg) {
   kotsu::start_from_rank0(pg, std::move(state), opt);
 }
 
-// A run from its first epoch, into o.out (checked by the caller).
-TrainResult start_run(const TrainOptions& o, const TrainHooks& hooks) {
+// A run from its first epoch, into o.out (checked by the caller); `why`: --strategy auto's reason, if any.
+TrainResult start_run(const TrainOptions& o, const TrainHooks& hooks, const std::string& why) {
   ProcessGroup* pg = hooks.workers;
   const bool lead = !pg || pg->rank() == 0;
   Progress p(hooks.quiet || !lead);
   Run r = prepare(o, {}, p);
+  r.strategy_why = why;
   if (lead) {
     make_dirs(o.out);
     clean_run_dir(o.out);
@@ -600,10 +623,12 @@ TrainResult start_run(const TrainOptions& o, const TrainHooks& hooks) {
 
 }  // namespace
 
-TrainResult train_classifier(const TrainOptions& o, const TrainHooks& hooks) {
-  o.validate();
+TrainResult train_classifier(const TrainOptions& given, const TrainHooks& hooks) {
+  given.validate();
   ProcessGroup* pg = hooks.workers;
   const bool lead = !pg || pg->rank() == 0;
+  TrainOptions o = given;
+  const std::string why = resolve_defaults(o, false, pg != nullptr);
   if (pg && o.strategy == "head")
     throw Error("options", "--nproc", "strategy head fits the head once on cached features in one process; run it without data-parallel workers");
   if (pg && o.strategy == "contrastive")
@@ -619,7 +644,7 @@ TrainResult train_classifier(const TrainOptions& o, const TrainHooks& hooks) {
     if (fs::exists(fs::path(o.out) / "model.safetensors") && !fs::exists(fs::path(o.out) / "run.json"))
       throw Error(o.out, "--out", "holds a model that is not a kotsu run; choose another directory");
   }
-  return start_run(o, hooks);
+  return start_run(o, hooks, why);
 }
 
 TrainResult resume_classifier(const std::string& run_dir, const TrainHooks& hooks) {
@@ -636,7 +661,7 @@ TrainResult resume_classifier(const std::string& run_dir, const TrainHooks& hook
   if (files.state.is_null()) {  // stopped before its first checkpoint was complete: nothing to continue from
     if (rj.value("status", "") == "finished") throw Error(files.state_path, "--resume", "missing from a finished run");
     p.log(restart_note(run_dir, rj));
-    return start_run(o, hooks);
+    return start_run(o, hooks, rj.value("strategy_chosen", ""));
   }
   TrainerState s = TrainerState::from_json(files.state, files.state_path);
   if (rj.value("status", "") == "finished") {
@@ -646,6 +671,7 @@ TrainResult resume_classifier(const std::string& run_dir, const TrainHooks& hook
   if (lead) clean_run_dir(run_dir);
   if (pg && o.strategy == "head") throw Error(run_dir, "--nproc", "strategy head runs in one process; resume it without data-parallel workers");
   Run r = prepare(o, rj.at("labels").get<std::vector<std::string>>(), p);
+  r.strategy_why = rj.value("strategy_chosen", "");
   auto opt = make_optimizer(r, pg != nullptr);  // first: strategy lora adds the adapter tensors the checkpoint holds
   if (lead) {
     const std::string ck = (fs::path(run_dir) / s.checkpoint).string();

@@ -14,6 +14,7 @@
 #include "kotsu/io/json_file.hpp"
 #include "kotsu/io/run_file.hpp"
 #include "kotsu/models/image_model.hpp"
+#include "kotsu/train/auto_strategy.hpp"
 #include "kotsu/train/cross_validate.hpp"
 #include "kotsu/train/evaluate.hpp"
 #include "kotsu/train/evaluate_image.hpp"
@@ -26,18 +27,21 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// The train options of a trial: the base with the trial's parameters merged in.
-TrainOptions trial_options(const TrainOptions& base, const nlohmann::json& params, int64_t number, const std::string& source = "") {
+// The train options of a trial: the base with the trial's parameters merged in. Trials are ranked on
+// validation scores: a contrastive trial validated without cross-validation holds out a split as the others
+// do (its default out-of-fold scores, on embeddings tuned on every fold, would be optimistic next to them).
+TrainOptions trial_options(const TrainOptions& base, const nlohmann::json& params, int64_t number, const std::string& source = "", int64_t cv_folds = 0) {
   TrainOptions o = base;
   o.merge_json(params, source.empty() ? fmt::format("trial {}", number) : source);
   o.out = (fs::path(base.out) / fmt::format("trial-{}", number)).string();
+  if (o.strategy == "contrastive" && cv_folds == 0 && o.validation && o.val_data.empty() && o.val_fraction == 0) o.val_fraction = 0.1;
   return o;
 }
 
 int64_t worker(const FineTuneSearch& s) {
   Study study(s.space, s.study);
   Objective objective = [&](const Trial& t, const Report& report) {
-    TrainOptions o = trial_options(s.base, t.params, t.number);
+    TrainOptions o = trial_options(s.base, t.params, t.number, "", s.cv_folds);
     std::error_code ec;
     fs::remove_all(o.out, ec);  // a re-queued trial (its worker died) starts over
     TrainHooks hooks;
@@ -182,6 +186,10 @@ nlohmann::json run_fine_tune_search(FineTuneSearch s) {
   for (const auto& point : grid_points(s.space, 2)) trial_options(s.base, point, 0, "search (a train option)").validate();
   if (!s.test_data.empty() && !s.final_fit) throw Error("options", "test", "needs the final retrain (final: true) to have a model to test");
   if (!s.test_data.empty() && !fs::exists(s.test_data)) throw Error(s.test_data, "test", "no such file or directory");
+  // --strategy auto is chosen once for the whole search, and the epochs (the pruner's budget) with it
+  s.base.validate();
+  const std::string why = resolve_defaults(s.base, false, false);
+  if (!why.empty() && !s.quiet) fmt::print("strategy auto: {}, {}\n", s.base.strategy, why);
   make_dirs(s.base.out);
   if (s.study.storage.empty()) s.study.storage = (fs::path(s.base.out) / "study.db").string();
   s.study.name = "fine-tune";

@@ -1,0 +1,31 @@
+// kotsu/train/auto_strategy: what --strategy auto (the default) picks for a run, from the model and the
+// data, and why; and the strategy-dependent defaults (epochs 0) filled in before a run starts, so that
+// run.json records what actually ran.
+#pragma once
+#include <string>
+
+#include "kotsu/train/options.hpp"
+
+namespace kotsu {
+
+struct StrategyChoice {
+  std::string strategy;  // full | contrastive
+  std::string why;       // one sentence for the log and run.json
+};
+
+// The training examples up to which a text classifier is few-shot and auto picks contrastive. Measured on
+// all-MiniLM-L6-v2 (bench/vs_anchors, docs/results.md, seed 0): contrastive was best or within 0.7 points of the
+// best at 100 to 500 examples (SST-2 N=100 and 500, SMS N=200, BANKING77 5 per intent = 385), full
+// fine-tuning best from 770 (BANKING77 10 and 20 per intent); the bound sits between.
+constexpr size_t kFewShotExamples = 600;
+
+// What auto picks for `o` (its strategy is not read): full for pictures, causal LMs, --init random and
+// data-parallel runs; for a text classifier, contrastive when `data` (its `rows`) has at most
+// kFewShotExamples examples, else full.
+StrategyChoice choose_strategy(const TrainOptions& o, bool causal_lm, bool distributed);
+
+// Replaces o.strategy "auto" by choose_strategy's pick and o.epochs 0 by effective_epochs(); returns why
+// auto chose as it did ("" when the strategy was named).
+std::string resolve_defaults(TrainOptions& o, bool causal_lm, bool distributed);
+
+}  // namespace kotsu

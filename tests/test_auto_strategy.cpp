@@ -1,0 +1,173 @@
+// --strategy auto (train/auto_strategy), the strategy-dependent defaults (epochs 0, val_fraction 0) and the
+// contrastive strategy without a held-out split (TrainOptions::holds_out, the trainer's out-of-fold branch).
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "kotsu/io/file.hpp"
+#include "kotsu/train/auto_strategy.hpp"
+#include "kotsu/train/trainer.hpp"
+#include "test_models.hpp"
+#include "test_util.hpp"
+
+using namespace kotsu;
+
+namespace {
+
+// A CSV with `per_class[c]` rows of class "c<c>" (the texts are distinct words of the class's own).
+std::string write_counts(const std::string& dir, const std::vector<int>& per_class) {
+  const std::string path = dir + "/data.csv";
+  std::ofstream f(path);
+  f << "text,label\n";
+  const char* words[] = {"card stolen", "loan rate", "transfer money", "account closed"};
+  for (size_t c = 0; c < per_class.size(); ++c)
+    for (int i = 0; i < per_class[c]; ++i) f << words[c % 4] << " number " << i << ",c" << c << "\n";
+  return path;
+}
+
+TrainOptions text_options(const std::string& data) {
+  TrainOptions o;
+  o.model = test::fixture("tiny_bert");
+  o.data = data;
+  o.out = "unused";
+  return o;
+}
+
+}  // namespace
+
+// auto reads how many examples the data has: up to 600 (the rows a fold trains on, not the whole file) is
+// few-shot and contrastive, more is full.
+TEST(AutoStrategy, FewShotTextIsContrastiveAndLargerDataIsFull) {
+  const std::string dir = test::temp_dir("auto-strategy");
+  TrainOptions o = text_options(write_counts(dir, {2, 3, 200}));
+  StrategyChoice c = choose_strategy(o, false, false);
+  EXPECT_EQ(c.strategy, "contrastive");
+  EXPECT_NE(c.why.find("few-shot: 205 examples of 3 classes (<= 600)"), std::string::npos) << c.why;
+  o = text_options(write_counts(dir, {300, 300}));
+  EXPECT_EQ(choose_strategy(o, false, false).strategy, "contrastive");  // the bound is inclusive
+  o = text_options(write_counts(dir, {300, 301}));
+  c = choose_strategy(o, false, false);
+  EXPECT_EQ(c.strategy, "full");
+  EXPECT_NE(c.why.find("601 examples of 2 classes (> 600)"), std::string::npos) << c.why;
+  for (int64_t i = 0; i < 30; ++i) o.rows.push_back(i);
+  c = choose_strategy(o, false, false);
+  EXPECT_EQ(c.strategy, "contrastive") << c.why;
+  EXPECT_NE(c.why.find("30 examples of 1 classes"), std::string::npos) << c.why;  // the first 30 rows are all c0
+}
+
+// Where contrastive does not apply, auto is full, and says why.
+TEST(AutoStrategy, PicturesLmsScratchAndWorkersAreFull) {
+  const std::string dir = test::temp_dir("auto-strategy-other");
+  TrainOptions o = text_options(write_counts(dir, {5, 5}));
+  StrategyChoice c = choose_strategy(o, true, false);
+  EXPECT_EQ(c.strategy, "full");
+  EXPECT_NE(c.why.find("causal LM"), std::string::npos) << c.why;
+  c = choose_strategy(o, false, true);
+  EXPECT_EQ(c.strategy, "full");
+  EXPECT_NE(c.why.find("data-parallel"), std::string::npos) << c.why;
+  o.init = "random";
+  c = choose_strategy(o, false, false);
+  EXPECT_EQ(c.strategy, "full");
+  EXPECT_NE(c.why.find("--init random"), std::string::npos) << c.why;
+  o = text_options(test::fixture("image_task/folder"));
+  o.model = test::tiny_mobilenet("auto-strategy-pictures");
+  c = choose_strategy(o, false, false);
+  EXPECT_EQ(c.strategy, "full");
+  EXPECT_NE(c.why.find("pictures"), std::string::npos) << c.why;
+}
+
+// resolve_defaults fills the strategy and the strategy's epochs, keeps what was named, and says why only
+// when it chose.
+TEST(AutoStrategy, ResolveFillsTheStrategyAndItsEpochs) {
+  const std::string dir = test::temp_dir("auto-strategy-resolve");
+  TrainOptions o = text_options(write_counts(dir, {8, 8, 8}));
+  EXPECT_EQ(o.strategy, "auto");
+  EXPECT_EQ(o.epochs, 0);
+  std::string why = resolve_defaults(o, false, false);
+  EXPECT_EQ(o.strategy, "contrastive");
+  EXPECT_EQ(o.epochs, 5);
+  EXPECT_FALSE(why.empty());
+  o = text_options(o.data);
+  o.strategy = "full";
+  EXPECT_EQ(resolve_defaults(o, false, false), "");
+  EXPECT_EQ(o.epochs, 10);
+  o = text_options(o.data);
+  o.epochs = 3;
+  resolve_defaults(o, false, false);
+  EXPECT_EQ(o.epochs, 3);
+}
+
+// Which runs hold a validation split out of `data`.
+TEST(AutoStrategy, WhoHoldsOut) {
+  TrainOptions o;
+  for (const char* s : {"full", "partial", "lora"}) {
+    o.strategy = s;
+    EXPECT_TRUE(o.holds_out()) << s;
+  }
+  o.strategy = "head";
+  EXPECT_FALSE(o.holds_out());
+  o.strategy = "contrastive";
+  EXPECT_FALSE(o.holds_out());
+  o.target_recall = "loan=0.9";  // the threshold needs examples the encoder did not see
+  EXPECT_TRUE(o.holds_out());
+  o.target_recall.clear();
+  o.val_fraction = 0.2;  // asked for: any strategy holds out
+  EXPECT_TRUE(o.holds_out());
+  EXPECT_DOUBLE_EQ(o.holdout_fraction(), 0.2);
+  o.strategy = "head";
+  EXPECT_TRUE(o.holds_out());
+  o.val_data = "val.csv";
+  EXPECT_FALSE(o.holds_out());
+  o.val_data.clear();
+  o.validation = false;
+  EXPECT_FALSE(o.holds_out());
+  EXPECT_DOUBLE_EQ(TrainOptions{}.holdout_fraction(), 0.1);
+}
+
+// `kotsu train` without --strategy on a few-shot file: auto picks contrastive, says why in the log and in
+// run.json, trains every example for contrastive's 5 epochs with nothing held out, and validates once, out
+// of fold, after the last epoch (marked optimistic).
+TEST(AutoStrategy, CliRunSaysWhatItPickedAndTrainsEveryExample) {
+  const std::string dir = test::temp_dir("auto-strategy-cli");
+  const std::string data = write_counts(dir, {10, 10, 10});
+  int st = 0;
+  const std::string out = test::run_command(std::string(KOTSU_CLI) + " train --model " + test::fixture("tiny_bert") + " --data " + data +
+                                                " --out " + dir + "/run --lr 5e-3 --seed 3 --threads 1",
+                                            &st);
+  ASSERT_EQ(st, 0) << out;
+  EXPECT_NE(out.find("strategy auto: contrastive, few-shot: 30 examples of 3 classes (<= 600)"), std::string::npos) << out;
+  EXPECT_NE(out.find("all 30 examples train for 5 epochs (nothing held out)"), std::string::npos) << out;
+  const auto run = nlohmann::json::parse(read_file(dir + "/run/run.json"));
+  EXPECT_EQ(run["options"]["strategy"], "contrastive");
+  EXPECT_EQ(run["options"]["epochs"], 5);
+  EXPECT_NE(run["strategy_chosen"].get<std::string>().find("few-shot"), std::string::npos);
+  EXPECT_EQ(run["n_train"], 30);
+  EXPECT_EQ(run["n_val"], 0);
+  EXPECT_NE(run["validation"].get<std::string>().find("optimistic"), std::string::npos) << run["validation"];
+  const auto& h = run["history"];
+  ASSERT_EQ(h.size(), 5u);
+  for (size_t e = 0; e + 1 < h.size(); ++e) EXPECT_FALSE(h[e].contains("val_accuracy")) << e;
+  EXPECT_TRUE(h[4].contains("val_accuracy"));
+  EXPECT_EQ(run["best_metric"]["epoch"], 5);
+  EXPECT_EQ(run["best_metric"]["value"], h[4]["val_accuracy"]);
+  EXPECT_EQ(run["val_recall_per_class"].size(), 3u);
+}
+
+// Asked for (--val-fraction), contrastive holds a split out and validates after every epoch as before.
+TEST(AutoStrategy, ContrastiveWithAValFractionValidatesEachEpoch) {
+  const std::string dir = test::temp_dir("auto-strategy-holdout");
+  const std::string data = write_counts(dir, {10, 10, 10});
+  int st = 0;
+  const std::string out = test::run_command(std::string(KOTSU_CLI) + " train --model " + test::fixture("tiny_bert") + " --data " + data +
+                                                " --out " + dir + "/run --strategy contrastive --val-fraction 0.2 --lr 5e-3 --seed 3 --threads 1",
+                                            &st);
+  ASSERT_EQ(st, 0) << out;
+  const auto run = nlohmann::json::parse(read_file(dir + "/run/run.json"));
+  EXPECT_FALSE(run.contains("strategy_chosen"));  // named, not chosen
+  EXPECT_FALSE(run.contains("validation"));
+  EXPECT_EQ(run["n_train"], 24);
+  EXPECT_EQ(run["n_val"], 6);
+  for (const auto& h : run["history"]) EXPECT_TRUE(h.contains("val_accuracy")) << h.dump();
+}
