@@ -12,7 +12,10 @@ Tasks (../shared/data/text):
                          counts as much as the majority's
 Systems: hf_trainer, setfit, fastfit (bench/peer_fewshot.py, run by the bench environment's python: the
 reference environment plus scripts/bench-requirements.txt), and kotsu_<strategy> (`kotsu train --strategy S`
-with kotsu's defaults otherwise, then `kotsu eval`). Every system gets 2 threads.
+with kotsu's defaults otherwise, then `kotsu eval`). Every system gets 2 threads. Variants of kotsu's options
+run with --tag and --kotsu-args; those in bench/results: _nobal (--balance none, where the default
+rebalances), _cw / _os (--balance class-weights / oversample), _holdout10 (the defaults before issue 27
+part 3: 10% of the examples held out for early stopping; contrastive: up to 10 epochs).
 Recorded per run: test accuracy and macro-F1 (scikit-learn's definitions), the training process's wall
 seconds (peers: their trainer.train() call, measured in-process; kotsu: the whole `kotsu train` process,
 loading included), its CPU seconds (user + system, from wait4) and its peak resident memory (ru_maxrss).
@@ -95,8 +98,9 @@ def measured(cmd, log):
 
 
 def scores(y_true, y_pred):
-    from sklearn.metrics import accuracy_score, f1_score
-    return {"accuracy": float(accuracy_score(y_true, y_pred)), "macro_f1": float(f1_score(y_true, y_pred, average="macro"))}
+    from sklearn.metrics import accuracy_score, f1_score, recall_score
+    return {"accuracy": float(accuracy_score(y_true, y_pred)), "macro_f1": float(f1_score(y_true, y_pred, average="macro")),
+            "min_recall": float(min(recall_score(y_true, y_pred, average=None)))}
 
 
 def run_peer(system, train, test, seed, a):
@@ -125,7 +129,8 @@ def run_kotsu(system, train, test, seed, a):
     rep = json.loads(subprocess.run([kotsu, "eval", "--run", out, "--data", te, "--json", "--threads", str(a.threads)],
                                     check=True, capture_output=True, text=True).stdout)
     run = json.load(open(os.path.join(out, "run.json")))
-    return {"accuracy": rep["accuracy"], "macro_f1": rep["macro"]["f1"], "train_seconds": round(wall, 1),
+    return {"accuracy": rep["accuracy"], "macro_f1": rep["macro"]["f1"], "min_recall": min(c["recall"] for c in rep["per_class"].values()),
+            "train_seconds": round(wall, 1),
             "cpu_seconds": round(cpu, 1), "peak_rss_mb": round(rss), "strategy": run["options"].get("strategy")}
 
 
@@ -137,13 +142,14 @@ def mean_sd(vals, fmt):
 
 
 def table(cache, tasks, systems):
-    lines = ["| task | system | seeds | accuracy | macro-F1 | train s | CPU s | peak RSS MB |", "|---|---|---|---|---|---|---|---|"]
+    lines = ["| task | system | seeds | accuracy | macro-F1 | min recall | train s | CPU s | peak RSS MB |", "|---|---|---|---|---|---|---|---|---|"]
     for t in tasks:
         for s in systems:
             runs = [v for k, v in sorted(cache.items()) if k.startswith(t + "/") and k.endswith("/" + s)]
             if not runs:
                 continue
             cells = [mean_sd([r[k] * 100 for r in runs], "{:.1f}") for k in ("accuracy", "macro_f1")]
+            cells.append(mean_sd([r["min_recall"] * 100 for r in runs if "min_recall" in r], "{:.1f}"))  # recorded since 2026-12-07 evening
             cells += [mean_sd([r[k] for r in runs], "{:.0f}") for k in ("train_seconds", "cpu_seconds", "peak_rss_mb")]
             lines.append(f"| {t} | {s} | {len(runs)} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -189,7 +195,8 @@ def main():
                 os.replace(tmp, a.cache)
     systems = sorted({k.split("/", 2)[2] for k in cache}, key=lambda s: (not s.startswith(tuple(PEERS)), s))
     md = ["# bench/vs_anchors: few-shot text classification against HF Trainer, SetFit and FastFit", "",
-          "all-MiniLM-L6-v2 for every system; mean ± std over the seeds run. accuracy and macro-F1 in %; train s: "
+          "all-MiniLM-L6-v2 for every system; mean ± std over the seeds run. accuracy, macro-F1 and min recall (the "
+          "lowest per-class recall, over the runs that recorded it) in %; train s: "
           "wall seconds of training; CPU s: user + system seconds of the training process; peak RSS of that process. "
           "Made by `/usr/bin/python3 bench/vs_anchors.py build` (splits and systems: the script's docstring); each run's "
           "date is in vs_anchors.json (runs that overlapped on a shared machine have inflated wall seconds).", "",

@@ -85,18 +85,44 @@ TEST(AutoStrategy, ResolveFillsTheStrategyAndItsEpochs) {
   TrainOptions o = text_options(write_counts(dir, {8, 8, 8}));
   EXPECT_EQ(o.strategy, "auto");
   EXPECT_EQ(o.epochs, 0);
-  std::string why = resolve_defaults(o, false, false);
+  ResolvedDefaults why = resolve_defaults(o, false, false);
   EXPECT_EQ(o.strategy, "contrastive");
   EXPECT_EQ(o.epochs, 5);
-  EXPECT_FALSE(why.empty());
+  EXPECT_FALSE(why.strategy_why.empty());
+  EXPECT_EQ(o.balance, "none");  // balanced classes
+  EXPECT_EQ(why.balance_why, "");
   o = text_options(o.data);
   o.strategy = "full";
-  EXPECT_EQ(resolve_defaults(o, false, false), "");
+  EXPECT_EQ(resolve_defaults(o, false, false).strategy_why, "");
   EXPECT_EQ(o.epochs, 10);
   o = text_options(o.data);
   o.epochs = 3;
   resolve_defaults(o, false, false);
   EXPECT_EQ(o.epochs, 3);
+}
+
+// --balance auto: class-weights when the largest class has at least 4 times the smallest's examples (text
+// classifiers), none otherwise, for pictures and causal LMs, and whatever was named stays.
+TEST(AutoStrategy, BalanceAutoWeightsImbalancedTextClasses) {
+  const std::string dir = test::temp_dir("auto-balance");
+  TrainOptions o = text_options(write_counts(dir, {40, 10, 25}));  // 4:1 exactly
+  ResolvedDefaults why = resolve_defaults(o, false, false);
+  EXPECT_EQ(o.balance, "class-weights");
+  EXPECT_NE(why.balance_why.find("'c0' has 40 examples, 'c1' 10 (at least 4:1)"), std::string::npos) << why.balance_why;
+  o = text_options(write_counts(dir, {39, 10, 25}));
+  EXPECT_EQ(resolve_defaults(o, false, false).balance_why, "");
+  EXPECT_EQ(o.balance, "none");
+  o = text_options(write_counts(dir, {40, 10}));
+  o.balance = "oversample";
+  resolve_defaults(o, false, false);
+  EXPECT_EQ(o.balance, "oversample");
+  o.balance = "auto";
+  resolve_defaults(o, true, false);  // a causal LM
+  EXPECT_EQ(o.balance, "none");
+  o = text_options(test::fixture("image_task/folder"));
+  o.model = test::tiny_mobilenet("auto-balance-pictures");
+  resolve_defaults(o, false, false);
+  EXPECT_EQ(o.balance, "none");
 }
 
 // Which runs hold a validation split out of `data`.
@@ -153,6 +179,26 @@ TEST(AutoStrategy, CliRunSaysWhatItPickedAndTrainsEveryExample) {
   EXPECT_EQ(run["best_metric"]["epoch"], 5);
   EXPECT_EQ(run["best_metric"]["value"], h[4]["val_accuracy"]);
   EXPECT_EQ(run["val_recall_per_class"].size(), 3u);
+  EXPECT_EQ(run["options"]["balance"], "none");
+  EXPECT_FALSE(run.contains("balance_chosen"));
+}
+
+// Imbalanced classes are said at the start, with the default that protects the small one, and recorded.
+TEST(AutoStrategy, CliRunSaysTheClassesAreImbalancedAndWeighsThem) {
+  const std::string dir = test::temp_dir("auto-balance-cli");
+  const std::string data = write_counts(dir, {40, 8});
+  int st = 0;
+  const std::string out = test::run_command(std::string(KOTSU_CLI) + " train --model " + test::fixture("tiny_bert") + " --data " + data +
+                                                " --out " + dir + "/run --strategy head --seed 3 --threads 1",
+                                            &st);
+  ASSERT_EQ(st, 0) << out;
+  EXPECT_NE(out.find("imbalanced classes: 'c0' has 40 training examples, 'c1' 8 (5.0:1); rebalanced by default (--balance auto: class-weights)"),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find("validation recall per class: "), std::string::npos) << out;
+  const auto run = nlohmann::json::parse(read_file(dir + "/run/run.json"));
+  EXPECT_EQ(run["options"]["balance"], "class-weights");
+  EXPECT_NE(run["balance_chosen"].get<std::string>().find("at least 4:1"), std::string::npos) << run.dump();
 }
 
 // Asked for (--val-fraction), contrastive holds a split out and validates after every epoch as before.

@@ -65,7 +65,7 @@ void add_train_options(CLI::App* c, TrainFlags* f) {
   c->add_flag("--bf16", o.bf16, "bf16 autocast for the forward pass (float32 master weights); fast only on CPUs with AVX512-BF16 and on GPUs");
   c->add_option("--group-by-length", o.group_by_length, "batch rows of similar length together (less padding)")->capture_default_str();
   c->add_option("--lr-decay", o.lr_decay, "discriminative learning rates: each lower layer trains at this factor of the one above (1 = off)")->capture_default_str();
-  c->add_option("--balance", o.balance, "imbalanced classes: none | oversample | undersample (each epoch) | class-weights (weighted loss)")->capture_default_str();
+  c->add_option("--balance", o.balance, "imbalanced classes: auto (class-weights for text classes at 4:1 or more, else none) | none | oversample | undersample (each epoch) | class-weights (weighted loss)")->capture_default_str();
   c->add_option("--l1", o.l1, "L1 penalty on weight matrices and kernels (added to the loss)")->capture_default_str();
   c->add_option("--class-weights", o.class_weights, "none | balanced (weight the loss by inverse class frequency)")->capture_default_str();
   c->add_option("--target-recall", o.target_recall,

@@ -2,7 +2,7 @@
 
 #include <fmt/format.h>
 
-#include <set>
+#include <map>
 
 #include "kotsu/data/text_dataset.hpp"
 #include "kotsu/models/image_model.hpp"
@@ -11,12 +11,19 @@ namespace kotsu {
 
 namespace {
 
-// The examples of `data` (its `rows`), and the number of classes among them.
-std::pair<size_t, size_t> count_examples(const TrainOptions& o) {
+// The examples per class of `data` (its `rows`).
+std::map<std::string, size_t> class_counts(const TrainOptions& o) {
   TextDataset d = load_text_dataset(o.data, o.columns);
   if (!o.rows.empty()) d = subset(d, o.rows);
-  std::set<std::string> classes(d.labels.begin(), d.labels.end());
-  return {d.size(), classes.size()};
+  std::map<std::string, size_t> n;
+  for (const auto& y : d.labels) ++n[y];
+  return n;
+}
+
+size_t total(const std::map<std::string, size_t>& counts) {
+  size_t n = 0;
+  for (const auto& [label, c] : counts) n += c;
+  return n;
 }
 
 }  // namespace
@@ -26,7 +33,8 @@ StrategyChoice choose_strategy(const TrainOptions& o, bool causal_lm, bool distr
   if (o.init == "random") return {"full", "--init random: nothing pre-trained to keep, every weight trains"};
   if (distributed) return {"full", "data-parallel workers: full fine-tuning (head and contrastive run in one process)"};
   if (is_image_model_dir(o.model)) return {"full", "pictures: full fine-tuning of the backbone"};
-  const auto [n, classes] = count_examples(o);
+  const auto counts = class_counts(o);
+  const size_t n = total(counts), classes = counts.size();
   if (n <= kFewShotExamples)
     return {"contrastive", fmt::format("few-shot: {} examples of {} classes (<= {}), where tuning the sentence embedding on pairs "
                                        "measured best (bench/vs_anchors)",
@@ -35,14 +43,31 @@ StrategyChoice choose_strategy(const TrainOptions& o, bool causal_lm, bool distr
                               n, classes, kFewShotExamples)};
 }
 
-std::string resolve_defaults(TrainOptions& o, bool causal_lm, bool distributed) {
-  std::string why;
+ResolvedDefaults resolve_defaults(TrainOptions& o, bool causal_lm, bool distributed) {
+  ResolvedDefaults why;
   if (o.strategy == "auto") {
     StrategyChoice c = choose_strategy(o, causal_lm, distributed);
     o.strategy = c.strategy;
-    why = std::move(c.why);
+    why.strategy_why = std::move(c.why);
   }
   o.epochs = o.effective_epochs();
+  if (o.balance == "auto") {
+    o.balance = "none";
+    if (!causal_lm && !is_image_model_dir(o.model)) {
+      const auto counts = class_counts(o);
+      auto lo = counts.begin(), hi = counts.begin();
+      for (auto it = counts.begin(); it != counts.end(); ++it) {
+        if (it->second < lo->second) lo = it;
+        if (it->second > hi->second) hi = it;
+      }
+      if (counts.size() >= 2 && static_cast<double>(hi->second) >= kImbalanceRatio * static_cast<double>(lo->second)) {
+        o.balance = kAutoBalance;
+        why.balance_why = fmt::format("'{}' has {} examples, '{}' {} (at least {:g}:1): the loss weighs each class as much as the others "
+                                      "(measured: bench/vs_anchors sst2imb-200)",
+                                      hi->first, hi->second, lo->first, lo->second, kImbalanceRatio);
+      }
+    }
+  }
   return why;
 }
 

@@ -24,8 +24,21 @@ constexpr size_t kFewShotExamples = 600;
 // kFewShotExamples examples, else full.
 StrategyChoice choose_strategy(const TrainOptions& o, bool causal_lm, bool distributed);
 
-// Replaces o.strategy "auto" by choose_strategy's pick and o.epochs 0 by effective_epochs(); returns why
-// auto chose as it did ("" when the strategy was named).
-std::string resolve_defaults(TrainOptions& o, bool causal_lm, bool distributed);
+// Classes count as imbalanced when the largest has at least this many times the examples of the smallest.
+constexpr double kImbalanceRatio = 4;
+
+// --balance auto for imbalanced text classes (measured: bench/vs_anchors sst2imb-200 and sms-200).
+constexpr const char* kAutoBalance = "class-weights";
+
+// Why the automatic choices were made ("" for what was named).
+struct ResolvedDefaults {
+  std::string strategy_why;
+  std::string balance_why;
+};
+
+// Replaces o.strategy "auto" by choose_strategy's pick, o.epochs 0 by effective_epochs(), and o.balance
+// "auto" by kAutoBalance for a text classifier with imbalanced classes (else none: pictures and causal LMs
+// are not rebalanced by default).
+ResolvedDefaults resolve_defaults(TrainOptions& o, bool causal_lm, bool distributed);
 
 }  // namespace kotsu

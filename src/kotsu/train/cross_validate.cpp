@@ -135,9 +135,10 @@ nlohmann::json cross_validate(const TrainOptions& given, const CvOptions& cv, co
   given.validate();
   TrainOptions base = given;
   // every fold trains the same strategy, chosen on all the rows (a fold's share could fall on the other side)
-  const std::string why = resolve_defaults(base, false, hooks.workers != nullptr);
+  const ResolvedDefaults why = resolve_defaults(base, false, hooks.workers != nullptr);
   Progress progress(hooks.quiet);
-  if (!why.empty()) progress.log(fmt::format("strategy auto: {}, {}", base.strategy, why));
+  if (!why.strategy_why.empty()) progress.log(fmt::format("strategy auto: {}, {}", base.strategy, why.strategy_why));
+  if (!why.balance_why.empty()) progress.log(fmt::format("balance auto: {}, {}", base.balance, why.balance_why));
   const fs::path out(base.out);
   const std::string plan_path = (out / "cv-plan.json").string();
   Labelled data = read_labels(base);

@@ -348,7 +348,7 @@ void check_options(const TrainOptions& o) {
 TrainResult train_causal_lm(const TrainOptions& given, const TrainHooks& hooks) {
   given.validate();
   TrainOptions o = given;
-  resolve_defaults(o, true, hooks.workers != nullptr);  // auto: full; 0 epochs: 10
+  resolve_defaults(o, true, hooks.workers != nullptr);  // auto: full; 0 epochs: 10; balance: none
   check_options(o);
   runtime_init(o.threads);
   if (!hooks.workers || hooks.workers->rank() == 0) {

@@ -145,8 +145,8 @@ void TrainOptions::validate() const {
   if (threads < 0) throw Error(src, "threads", "must be >= 0");
   if (lr_decay <= 0 || lr_decay > 1) throw Error(src, "lr_decay", "must be in (0, 1]");
   if (class_weights != "none" && class_weights != "balanced") throw Error(src, "class_weights", "must be none or balanced");
-  if (balance != "none" && balance != "oversample" && balance != "undersample" && balance != "class-weights")
-    throw Error(src, "balance", "must be none, oversample, undersample or class-weights");
+  if (balance != "auto" && balance != "none" && balance != "oversample" && balance != "undersample" && balance != "class-weights")
+    throw Error(src, "balance", "must be auto, none, oversample, undersample or class-weights");
   if (l1 < 0) throw Error(src, "l1", "must be >= 0");
   if (!target_recall.empty()) {
     parse_target_recall(target_recall);

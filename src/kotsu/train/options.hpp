@@ -54,8 +54,10 @@ struct TrainOptions {
   // discriminative learning rates: group i of L (bottom to top, head excluded) trains at lr * lr_decay^(L - i)
   double lr_decay = 1.0;
   // none | oversample | undersample | class-weights: rebalance imbalanced classes each epoch (train/sampling),
-  // or weight the loss (the same as class_weights: balanced)
-  std::string balance = "none";
+  // or weight the loss (the same as class_weights: balanced); auto (the default): class-weights for a text
+  // classifier whose largest class has at least 4 times the examples of its smallest, else none (resolved
+  // with the strategy by train/auto_strategy)
+  std::string balance = "auto";
   double l1 = 0.0;  // L1 penalty on the weight matrices and kernels (not embeddings, biases or norms), next to weight decay
   std::string class_weights = "none";  // none | balanced (loss weights n / (k * n_class), for imbalanced data)
   // "CLASS=R": after training, the decision threshold for CLASS whose validation recall reaches R

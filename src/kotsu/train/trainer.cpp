@@ -119,7 +119,7 @@ struct Run {
   TrainOptions o;
   std::unique_ptr<ClassifierTask> task;
   LoraOptions lora;  // strategy lora: the adapters' options (saved as a PEFT adapter beside the merged model)
-  std::string strategy_why;  // --strategy auto: why it chose o.strategy ("" when the strategy was named)
+  ResolvedDefaults why;  // --strategy auto and --balance auto: why they chose as they did ("" when named)
   int64_t recall_class = -1;  // --target-recall: the class's index in labels() (-1: none), and its target
   double recall_target = 0;
   torch::Device device{torch::kCPU};
@@ -148,14 +148,16 @@ void note_imbalance(const Run& r, Progress& progress) {
   progress.log(fmt::format("imbalanced classes: '{}' has {} training examples, '{}' {} ({:.1f}:1); {}; per-class recall is reported "
                            "at the end{}",
                            name(hi), *hi, name(lo), *lo, static_cast<double>(*hi) / static_cast<double>(std::max<int64_t>(*lo, 1)),
-                           r.o.balance != "none" || r.o.class_weights != "none" ? "rebalanced as --balance/--class-weights ask"
-                                                                                : "not rebalanced (--balance oversample or class-weights would)",
+                           !r.why.balance_why.empty() ? fmt::format("rebalanced by default (--balance auto: {})", r.o.balance)
+                           : r.o.balance != "none" || r.o.class_weights != "none" ? "rebalanced as --balance/--class-weights ask"
+                                                                                  : "not rebalanced (--balance none; class-weights or oversample would)",
                            r.o.target_recall.empty() ? " (--target-recall CLASS=R sets a decision threshold for a class that must not be missed)" : ""));
 }
 
-Run prepare(const TrainOptions& o, const std::vector<std::string>& fixed_labels, Progress& progress) {
+Run prepare(const TrainOptions& o, const std::vector<std::string>& fixed_labels, Progress& progress, const ResolvedDefaults& why) {
   Run r;
   r.o = o;
+  r.why = why;
   r.device = torch::Device(o.device);
   r.task = make_task(o, fixed_labels.empty() ? o.labels : fixed_labels, progress);
   if (!o.target_recall.empty()) {  // a class the data does not have is refused before any training
@@ -215,7 +217,8 @@ void write_run_json(const Run& r, const TrainerState& s, const std::string& stat
   j["labels"] = r.labels();
   j["n_train"] = r.task->targets(true).size();
   j["n_val"] = r.task->targets(false).size();
-  if (!r.strategy_why.empty()) j["strategy_chosen"] = r.strategy_why;
+  if (!r.why.strategy_why.empty()) j["strategy_chosen"] = r.why.strategy_why;
+  if (!r.why.balance_why.empty()) j["balance_chosen"] = r.why.balance_why;
   if (validates_out_of_fold(r.o))
     j["validation"] = r.o.strategy == "contrastive"
                           ? "out-of-fold: the head's cross-validation over every training example, on embeddings tuned on all of them (optimistic)"
@@ -433,7 +436,7 @@ TrainResult run_training(Run& r, TrainerState s, const TrainHooks& hooks, std::u
     nlohmann::json h = {{"epoch", epoch + 1}, {"step", s.global_step}, {"train_loss", loss_sum / static_cast<double>(seen)}};
     double value = std::nan(""), val_loss = std::nan("");
     bool improved = last, metric_improved = true;  // without validation each epoch: the last epoch's model
-    std::string val_text = out_of_fold ? "validation out of fold after the last epoch" : "no validation";
+    std::string val_text = out_of_fold ? "(validated after the last epoch)" : "no validation";
     torch::Tensor vlogits;
     ClassificationMetrics m;
     // out of fold: the training rows are the validation rows of the head's cross-validation
@@ -511,6 +514,9 @@ TrainResult run_training(Run& r, TrainerState s, const TrainHooks& hooks, std::u
   return result_of(s, o.out);
 }
 
+// The automatic choices' reasons a run.json recorded.
+ResolvedDefaults chosen_in(const nlohmann::json& run) { return {run.value("strategy_chosen", ""), run.value("balance_chosen", "")}; }
+
 // Linear probing before fine-tuning (Kumar et al., "Fine-Tuning can Distort Pretrained Features and
 // Underperform Out-of-Distribution", ICLR 2022): a new head is fitted alone on cached features so full/partial
 // fine-tuning starts from a head that already fits. Seeded, so a run and its resume agree (the fitted head is
@@ -553,6 +559,7 @@ std::unique_ptr<FusedAdamW> make_optimizer(Run& r, bool distributed) {
 }
 
 void describe(const Run& r, Progress& p) {
+  const bool each_epoch = r.o.validation && !validates_out_of_fold(r.o);  // validated after every epoch
   int64_t total = 0, trainable = 0;
   for (auto& t : r.task->model().parameters()) {
     total += t.numel();
@@ -561,7 +568,7 @@ void describe(const Run& r, Progress& p) {
   p.log(fmt::format("model {} ({}){}", r.o.model, r.task->describe_model(),
                     r.o.init == "random" ? ", randomly initialised (--init random)"
                     : r.task->head_initialised() ? fmt::format(", new head for {} labels", r.labels().size()) : ""));
-  if (!r.strategy_why.empty()) p.log(fmt::format("strategy auto: {}, {}", r.o.strategy, r.strategy_why));
+  if (!r.why.strategy_why.empty()) p.log(fmt::format("strategy auto: {}, {}", r.o.strategy, r.why.strategy_why));
   if (validates_out_of_fold(r.o) && r.o.strategy == "contrastive")
     p.log(fmt::format("data {}: all {} examples train for {} epochs (nothing held out), {} labels; validation: the out-of-fold predictions "
                       "of the head's cross-validation on the tuned embeddings, after the last epoch (optimistic: the encoder saw every fold)",
@@ -581,10 +588,9 @@ void describe(const Run& r, Progress& p) {
                       total, runtime_threads()));
   else if (r.o.strategy == "contrastive")
     p.log(fmt::format("strategy contrastive: the encoder's {} parameters learn cosine similarity 1 within a class and 0 across, on every pair of a "
-                      "batch of {} (runs of up to {} per class); the head is fitted on the tuned embeddings {}; lr {:g}, {} {} "
-                      "epochs, {} threads",
-                      trainable, r.o.batch_size, kContrastivePerClass, r.o.holds_out() || !r.o.val_data.empty() ? "after each epoch" : "at the end",
-                      r.o.effective_lr(), r.o.holds_out() || !r.o.val_data.empty() ? "up to" : "", r.o.epochs, runtime_threads()));
+                      "batch of {} (runs of up to {} per class); the head is fitted on the tuned embeddings {}; lr {:g}, {} epochs, {} threads",
+                      trainable, r.o.batch_size, kContrastivePerClass, each_epoch ? "after each epoch" : "at the end", r.o.effective_lr(),
+                      each_epoch ? fmt::format("up to {}", r.o.epochs) : std::to_string(r.o.epochs), runtime_threads()));
   else
     p.log(fmt::format("strategy {}: {} of {} parameters train; lr {:g}, batch {}, up to {} epochs, {} threads{}", r.o.strategy,
                       trainable, total, r.o.effective_lr(), r.o.batch_size, r.o.epochs, runtime_threads(), r.o.bf16 ? ", bf16" : ""));
@@ -599,13 +605,12 @@ void start_from_rank0(Run& r, FusedAdamW& opt, ProcessGroup& pg) {
   kotsu::start_from_rank0(pg, std::move(state), opt);
 }
 
-// A run from its first epoch, into o.out (checked by the caller); `why`: --strategy auto's reason, if any.
-TrainResult start_run(const TrainOptions& o, const TrainHooks& hooks, const std::string& why) {
+// A run from its first epoch, into o.out (checked by the caller); `why`: the automatic choices' reasons.
+TrainResult start_run(const TrainOptions& o, const TrainHooks& hooks, const ResolvedDefaults& why) {
   ProcessGroup* pg = hooks.workers;
   const bool lead = !pg || pg->rank() == 0;
   Progress p(hooks.quiet || !lead);
-  Run r = prepare(o, {}, p);
-  r.strategy_why = why;
+  Run r = prepare(o, {}, p, why);
   if (lead) {
     make_dirs(o.out);
     clean_run_dir(o.out);
@@ -628,7 +633,7 @@ TrainResult train_classifier(const TrainOptions& given, const TrainHooks& hooks)
   ProcessGroup* pg = hooks.workers;
   const bool lead = !pg || pg->rank() == 0;
   TrainOptions o = given;
-  const std::string why = resolve_defaults(o, false, pg != nullptr);
+  const ResolvedDefaults why = resolve_defaults(o, false, pg != nullptr);
   if (pg && o.strategy == "head")
     throw Error("options", "--nproc", "strategy head fits the head once on cached features in one process; run it without data-parallel workers");
   if (pg && o.strategy == "contrastive")
@@ -661,7 +666,7 @@ TrainResult resume_classifier(const std::string& run_dir, const TrainHooks& hook
   if (files.state.is_null()) {  // stopped before its first checkpoint was complete: nothing to continue from
     if (rj.value("status", "") == "finished") throw Error(files.state_path, "--resume", "missing from a finished run");
     p.log(restart_note(run_dir, rj));
-    return start_run(o, hooks, rj.value("strategy_chosen", ""));
+    return start_run(o, hooks, chosen_in(rj));
   }
   TrainerState s = TrainerState::from_json(files.state, files.state_path);
   if (rj.value("status", "") == "finished") {
@@ -670,8 +675,7 @@ TrainResult resume_classifier(const std::string& run_dir, const TrainHooks& hook
   }
   if (lead) clean_run_dir(run_dir);
   if (pg && o.strategy == "head") throw Error(run_dir, "--nproc", "strategy head runs in one process; resume it without data-parallel workers");
-  Run r = prepare(o, rj.at("labels").get<std::vector<std::string>>(), p);
-  r.strategy_why = rj.value("strategy_chosen", "");
+  Run r = prepare(o, rj.at("labels").get<std::vector<std::string>>(), p, chosen_in(rj));
   auto opt = make_optimizer(r, pg != nullptr);  // first: strategy lora adds the adapter tensors the checkpoint holds
   if (lead) {
     const std::string ck = (fs::path(run_dir) / s.checkpoint).string();

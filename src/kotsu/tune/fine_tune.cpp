@@ -188,8 +188,9 @@ nlohmann::json run_fine_tune_search(FineTuneSearch s) {
   if (!s.test_data.empty() && !fs::exists(s.test_data)) throw Error(s.test_data, "test", "no such file or directory");
   // --strategy auto is chosen once for the whole search, and the epochs (the pruner's budget) with it
   s.base.validate();
-  const std::string why = resolve_defaults(s.base, false, false);
-  if (!why.empty() && !s.quiet) fmt::print("strategy auto: {}, {}\n", s.base.strategy, why);
+  const ResolvedDefaults why = resolve_defaults(s.base, false, false);
+  if (!why.strategy_why.empty() && !s.quiet) fmt::print("strategy auto: {}, {}\n", s.base.strategy, why.strategy_why);
+  if (!why.balance_why.empty() && !s.quiet) fmt::print("balance auto: {}, {}\n", s.base.balance, why.balance_why);
   make_dirs(s.base.out);
   if (s.study.storage.empty()) s.study.storage = (fs::path(s.base.out) / "study.db").string();
   s.study.name = "fine-tune";
