@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <map>
+#include <optional>
 
 #include "kotsu/data/text_dataset.hpp"
 #include "kotsu/models/image_model.hpp"
@@ -26,14 +27,16 @@ size_t total(const std::map<std::string, size_t>& counts) {
   return n;
 }
 
-}  // namespace
+using Counts = std::map<std::string, size_t>;
 
-StrategyChoice choose_strategy(const TrainOptions& o, bool causal_lm, bool distributed) {
+// choose_strategy on the class counts of a text classifier's data, read once when first needed.
+StrategyChoice choose(const TrainOptions& o, bool causal_lm, bool distributed, std::optional<Counts>& counts_of_data) {
   if (causal_lm) return {"full", "a causal LM: full fine-tuning (--strategy lora trains adapters instead)"};
   if (o.init == "random") return {"full", "--init random: nothing pre-trained to keep, every weight trains"};
   if (distributed) return {"full", "data-parallel workers: full fine-tuning (head and contrastive run in one process)"};
   if (is_image_model_dir(o.model)) return {"full", "pictures: full fine-tuning of the backbone"};
-  const auto counts = class_counts(o);
+  if (!counts_of_data) counts_of_data = class_counts(o);
+  const Counts& counts = *counts_of_data;
   const size_t n = total(counts), classes = counts.size();
   if (n <= kFewShotExamples)
     return {"contrastive", fmt::format("few-shot: {} examples of {} classes (<= {}), where tuning the sentence embedding on pairs "
@@ -43,10 +46,18 @@ StrategyChoice choose_strategy(const TrainOptions& o, bool causal_lm, bool distr
                               n, classes, kFewShotExamples)};
 }
 
+}  // namespace
+
+StrategyChoice choose_strategy(const TrainOptions& o, bool causal_lm, bool distributed) {
+  std::optional<Counts> counts;
+  return choose(o, causal_lm, distributed, counts);
+}
+
 ResolvedDefaults resolve_defaults(TrainOptions& o, bool causal_lm, bool distributed) {
   ResolvedDefaults why;
+  std::optional<Counts> counts;  // the data's, read at most once
   if (o.strategy == "auto") {
-    StrategyChoice c = choose_strategy(o, causal_lm, distributed);
+    StrategyChoice c = choose(o, causal_lm, distributed, counts);
     o.strategy = c.strategy;
     why.strategy_why = std::move(c.why);
   }
@@ -54,13 +65,13 @@ ResolvedDefaults resolve_defaults(TrainOptions& o, bool causal_lm, bool distribu
   if (o.balance == "auto") {
     o.balance = "none";
     if (!causal_lm && !is_image_model_dir(o.model)) {
-      const auto counts = class_counts(o);
-      auto lo = counts.begin(), hi = counts.begin();
-      for (auto it = counts.begin(); it != counts.end(); ++it) {
+      if (!counts) counts = class_counts(o);
+      auto lo = counts->begin(), hi = counts->begin();
+      for (auto it = counts->begin(); it != counts->end(); ++it) {
         if (it->second < lo->second) lo = it;
         if (it->second > hi->second) hi = it;
       }
-      if (counts.size() >= 2 && static_cast<double>(hi->second) >= kImbalanceRatio * static_cast<double>(lo->second)) {
+      if (counts->size() >= 2 && static_cast<double>(hi->second) >= kImbalanceRatio * static_cast<double>(lo->second)) {
         o.balance = kAutoBalance;
         why.balance_why = fmt::format("'{}' has {} examples, '{}' {} (at least {:g}:1): the loss weighs each class as much as the others "
                                       "(measured: bench/vs_anchors sst2imb-200)",
