@@ -41,16 +41,24 @@ TrainOptions text_options(const std::string& data) {
 // few-shot and contrastive, more is full.
 TEST(AutoStrategy, FewShotTextIsContrastiveAndLargerDataIsFull) {
   const std::string dir = test::temp_dir("auto-strategy");
-  TrainOptions o = text_options(write_counts(dir, {2, 3, 200}));
+  TrainOptions o = text_options(write_counts(dir, {8, 9, 200}));
   StrategyChoice c = choose_strategy(o, false, false);
   EXPECT_EQ(c.strategy, "contrastive");
-  EXPECT_NE(c.why.find("few-shot: 205 examples of 3 classes (<= 600)"), std::string::npos) << c.why;
+  EXPECT_NE(c.why.find("few-shot: 217 examples of 3 classes (<= 600)"), std::string::npos) << c.why;
+  // fewer than 8 per class (the median, not the mean: one large class does not make pairs for the others)
+  o = text_options(write_counts(dir, {5, 7, 200}));
+  c = choose_strategy(o, false, false);
+  EXPECT_EQ(c.strategy, "head");
+  EXPECT_NE(c.why.find("few-shot with 7 examples per class (median of 3, < 8)"), std::string::npos) << c.why;
+  o = text_options(write_counts(dir, {5, 6, 7, 9}));
+  EXPECT_EQ(choose_strategy(o, false, false).why.find("few-shot with 6.5 examples per class (median of 4, < 8)"), 0u);
   o = text_options(write_counts(dir, {300, 300}));
   EXPECT_EQ(choose_strategy(o, false, false).strategy, "contrastive");  // the bound is inclusive
   o = text_options(write_counts(dir, {300, 301}));
   c = choose_strategy(o, false, false);
   EXPECT_EQ(c.strategy, "full");
   EXPECT_NE(c.why.find("601 examples of 2 classes (> 600)"), std::string::npos) << c.why;
+  o = text_options(write_counts(dir, {300, 301}));
   for (int64_t i = 0; i < 30; ++i) o.rows.push_back(i);
   c = choose_strategy(o, false, false);
   EXPECT_EQ(c.strategy, "contrastive") << c.why;

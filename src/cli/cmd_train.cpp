@@ -30,7 +30,7 @@ void add_train_options(CLI::App* c, TrainFlags* f) {
   c->add_option("--text-col", o.columns.text, "text column")->capture_default_str();
   c->add_option("--label-col", o.columns.label, "label column")->capture_default_str();
   c->add_option("--text-pair-col", o.columns.text_pair, "second text column, for sentence pairs");
-  c->add_option("--strategy", o.strategy, "auto (text: contrastive up to 600 examples, else full; pictures and LMs: full; the log and run.json say why) | full | partial | head (L-BFGS on cached features, L2 by cross-validation) | lora | contrastive (text: SetFit's recipe, the sentence embedding tuned on pairs, then the head)")->capture_default_str();
+  c->add_option("--strategy", o.strategy, "auto (text: up to 600 examples contrastive, or head under 8 per class; more: full; pictures and LMs: full; the log and run.json say why) | full | partial | head (L-BFGS on cached features, L2 by cross-validation) | lora | contrastive (text: SetFit's recipe, the sentence embedding tuned on pairs, then the head)")->capture_default_str();
   c->add_option("--pooling", o.pooling, "text encoders' features: cls (Hugging Face's classifier layout) | mean (sentence-transformers' normalised mean) | auto (mean for contrastive)")->capture_default_str();
   c->add_option("--lora-r", o.lora_r, "lora: adapter rank")->capture_default_str();
   c->add_option("--lora-alpha", o.lora_alpha, "lora: scaling numerator (the update is scaled by alpha / r)")->capture_default_str();

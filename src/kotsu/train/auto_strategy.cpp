@@ -2,8 +2,10 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <map>
 #include <optional>
+#include <vector>
 
 #include "kotsu/data/text_dataset.hpp"
 #include "kotsu/models/image_model.hpp"
@@ -38,6 +40,15 @@ StrategyChoice choose(const TrainOptions& o, bool causal_lm, bool distributed, s
   if (!counts_of_data) counts_of_data = class_counts(o);
   const Counts& counts = *counts_of_data;
   const size_t n = total(counts), classes = counts.size();
+  std::vector<size_t> per;
+  for (const auto& [label, c] : counts) per.push_back(c);
+  std::sort(per.begin(), per.end());
+  const double median = per.empty() ? 0.0 : per.size() % 2 ? static_cast<double>(per[per.size() / 2])
+                                                            : (static_cast<double>(per[per.size() / 2 - 1]) + static_cast<double>(per[per.size() / 2])) / 2;
+  if (n <= kFewShotExamples && median < kMinPerClassForPairs)
+    return {"head", fmt::format("few-shot with {:g} examples per class (median of {}, < {}): too few pairs of a class to tune the embedding "
+                                "on; the head on the frozen embedding measured as good at a tenth of the cost (bench/vs_anchors)",
+                                median, classes, kMinPerClassForPairs)};
   if (n <= kFewShotExamples)
     return {"contrastive", fmt::format("few-shot: {} examples of {} classes (<= {}), where tuning the sentence embedding on pairs "
                                        "measured best (bench/vs_anchors)",
