@@ -4,6 +4,7 @@
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #include <torch/torch.h>
 
+#include <csignal>
 #include <cstdlib>
 #include <cstring>
 #include <map>
@@ -59,6 +60,10 @@ struct ProcessGroup::Impl {
 };
 
 ProcessGroup::ProcessGroup(const DistConfig& config) : config_(config), impl_(std::make_unique<Impl>()) {
+  // A peer that dies closes its sockets: a send to it must fail with EPIPE, which this worker reports
+  // ("worker rank N was lost"), not kill this worker by SIGPIPE, as some of Gloo's and the store's sends (no
+  // MSG_NOSIGNAL) would: the launcher then named the survivor as the worker that died.
+  std::signal(SIGPIPE, SIG_IGN);
   if (config.world_size < 1 || config.rank < 0 || config.rank >= config.world_size)
     throw Error("distributed", "RANK", "rank " + std::to_string(config.rank) + " is outside a world of " + std::to_string(config.world_size));
   try {
