@@ -138,12 +138,13 @@ HeadFit fit_head_on(Run& r, const torch::Tensor& x) {
   return fit_head(r.task->model(), x, y, r.o.seed, r.o.label_smoothing, head_class_weights(r));
 }
 
-// Says so when the training classes are imbalanced (the largest at least 4 times the smallest), naming them.
+// Says so when the training classes are imbalanced (the largest at least kImbalanceRatio times the smallest,
+// as --balance auto decides), naming them.
 void note_imbalance(const Run& r, Progress& progress) {
   std::vector<int64_t> counts(r.labels().size(), 0);
   for (int64_t y : r.task->targets(true)) ++counts[static_cast<size_t>(y)];
   const auto [lo, hi] = std::minmax_element(counts.begin(), counts.end());
-  if (counts.size() < 2 || *hi < 4 * std::max<int64_t>(*lo, 1)) return;
+  if (counts.size() < 2 || static_cast<double>(*hi) < kImbalanceRatio * static_cast<double>(std::max<int64_t>(*lo, 1))) return;
   const auto name = [&](auto it) { return r.labels()[static_cast<size_t>(it - counts.begin())]; };
   progress.log(fmt::format("imbalanced classes: '{}' has {} training examples, '{}' {} ({:.1f}:1); {}; per-class recall is reported "
                            "at the end{}",
