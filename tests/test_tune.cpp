@@ -291,10 +291,13 @@ StudyOptions cli_study(const std::string& storage, int64_t trials) {
 }
 
 // Two workers started from the shell at once and a third process with --jobs 2 finish a study of 30
-// trials on one storage: exactly 30 trial records, all complete, work shared.
+// trials on one storage: exactly 30 trial records, all complete, work shared. Each trial sleeps 0.2 s, so
+// the study takes 6 s of one worker's time: far longer than a process's start (about 0.5 s, 1-2 s on a
+// loaded 2-core CI machine), so no process can finish the study before the others have started (with
+// 0.02 s a trial, one CI run saw a worker start after the study had ended).
 void share_one_study(const std::string& storage, const std::string& dir) {
   const std::string cli = KOTSU_CLI;
-  const std::string cmd = cli + " tune --function branin --trials 30 --function-delay 0.02 --storage '" + storage + "'";
+  const std::string cmd = cli + " tune --function branin --trials 30 --function-delay 0.2 --storage '" + storage + "'";
   int status = 0;
   const std::string out = test::run_command("(" + cmd + " > " + dir + "/a.log 2>&1 & " + cmd + " > " + dir + "/b.log 2>&1 & " + cmd +
                                                 " --jobs 2 > " + dir + "/c.log 2>&1; wait) && cat " + dir + "/a.log " + dir + "/b.log " + dir + "/c.log",
