@@ -163,3 +163,20 @@ TEST(Gguf, RefusesWhatLlamaCppRefuses) {
   std::string cut = ok.substr(0, ok.size() - 8);
   expect("short.gguf", cut, "truncated");
 }
+
+// Loading copies each tensor out of the file's memory map and drops its mapped pages: the weights are resident
+// once (the copies), not twice (copies and mapping), so a model's load peaks at its size, not double.
+TEST(Safetensors, LoadingHoldsTheWeightsOnceInMemory) {
+  const std::string path = test::temp_dir("st-peak") + "/big.safetensors";
+  const int64_t n = 16 << 20;  // two tensors of 64 MB
+  save_safetensors(path, {{"a", torch::randn({n})}, {"b", torch::randn({n})}});
+  const int64_t file_bytes = 2 * n * 4;
+  ASSERT_TRUE(test::reset_peak_resident()) << "/proc/self/clear_refs refused: cannot measure peak memory";
+  const int64_t base = test::resident_bytes();
+  auto t = load_safetensors(path);
+  const int64_t grew = test::peak_resident_bytes() - base;
+  ASSERT_EQ(t.size(), 2u);
+  EXPECT_EQ(t["a"].numel(), n);
+  EXPECT_GT(grew, file_bytes * 9 / 10) << "the copies are resident";
+  EXPECT_LT(grew, file_bytes * 5 / 4) << "peak grew by " << grew / 1e6 << " MB for a " << file_bytes / 1e6 << " MB file";
+}

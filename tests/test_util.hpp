@@ -63,6 +63,25 @@ inline std::string temp_dir(const std::string& tag) {
   return p.string();
 }
 
+// This process's resident memory now and its peak since the last reset_peak_resident() (or its start),
+// in bytes, from /proc/self/status (VmRSS, VmHWM). reset_peak_resident writes 5 to /proc/self/clear_refs
+// (Linux >= 4.0): the peak restarts from the current resident size; false when the kernel refuses.
+inline int64_t proc_status_kb(const std::string& field) {
+  std::ifstream f("/proc/self/status");
+  std::string line;
+  while (std::getline(f, line))
+    if (line.rfind(field + ":", 0) == 0) return std::stoll(line.substr(field.size() + 1));
+  return -1;
+}
+inline int64_t resident_bytes() { return proc_status_kb("VmRSS") * 1024; }
+inline int64_t peak_resident_bytes() { return proc_status_kb("VmHWM") * 1024; }
+inline bool reset_peak_resident() {
+  std::ofstream f("/proc/self/clear_refs");
+  f << "5";
+  f.flush();
+  return static_cast<bool>(f) && peak_resident_bytes() <= resident_bytes() + (1 << 20);
+}
+
 // Runs a shell command with stderr joined to stdout; its output, and its exit status in *status.
 inline std::string run_command(const std::string& cmd, int* status) {
   FILE* p = popen((cmd + " 2>&1").c_str(), "r");

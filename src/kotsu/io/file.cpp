@@ -102,6 +102,12 @@ size_t remove_stale_temp_files(const std::string& dir) {
 }
 
 void write_atomic(const std::string& path, const void* const* parts, const size_t* sizes, size_t n_parts) {
+  write_atomic(path, [&](const ByteSink& sink) {
+    for (size_t i = 0; i < n_parts; ++i) sink(parts[i], sizes[i]);
+  });
+}
+
+void write_atomic(const std::string& path, const std::function<void(const ByteSink&)>& produce) {
   namespace fs = std::filesystem;
   fs::path target(path);
   fs::path dir = target.parent_path().empty() ? fs::path(".") : target.parent_path();
@@ -110,7 +116,7 @@ void write_atomic(const std::string& path, const void* const* parts, const size_
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (fd < 0) throw Error(path, "", "cannot create temporary file: " + errno_text());
   try {
-    for (size_t i = 0; i < n_parts; ++i) write_all(fd, parts[i], sizes[i], path);
+    produce([&](const void* data, size_t size) { write_all(fd, data, size, path); });
     if (::fsync(fd) != 0) throw Error(path, "", "fsync failed: " + errno_text());
   } catch (...) {
     ::close(fd);
@@ -154,6 +160,17 @@ MappedFile::MappedFile(const std::string& path) : path_(path) {
     data_ = static_cast<const uint8_t*>(p);
   }
   ::close(fd);
+}
+
+void MappedFile::release(const uint8_t* begin, size_t bytes) const {
+  if (!data_ || bytes == 0) return;
+  const auto page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const auto base = reinterpret_cast<uintptr_t>(data_);
+  uintptr_t lo = reinterpret_cast<uintptr_t>(begin) & ~(page - 1);
+  uintptr_t hi = (reinterpret_cast<uintptr_t>(begin) + bytes + page - 1) & ~(page - 1);
+  lo = std::max(lo, base);
+  hi = std::min(hi, (base + size_ + page - 1) & ~(page - 1));
+  if (hi > lo) ::madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_DONTNEED);  // advice only: failure changes nothing read
 }
 
 MappedFile::~MappedFile() {

@@ -147,7 +147,15 @@ torch::Tensor SafetensorsReader::tensor(const TensorInfo& info) const {
   const DTypeInfo* d = dtype_info(info.dtype);
   if (!d) throw Error(path_, info.name + ".dtype", "dtype '" + info.dtype + "' is not supported by this libtorch");
   auto t = torch::empty(info.shape, torch::TensorOptions().dtype(d->scalar));
-  if (info.end > info.begin) std::memcpy(t.data_ptr(), data_ + info.begin, info.end - info.begin);
+  // copied in 4 MB pieces, each piece's mapped pages dropped once copied: the copy is what stays, so loading
+  // a model never holds a second image of it (the mapping) beyond one piece
+  constexpr uint64_t kPiece = uint64_t(4) << 20;
+  auto* dst = static_cast<uint8_t*>(t.data_ptr());
+  for (uint64_t at = info.begin; at < info.end; at += kPiece) {
+    const uint64_t n = std::min(kPiece, info.end - at);
+    std::memcpy(dst + (at - info.begin), data_ + at, n);
+    file_->release(data_ + at, n);
+  }
   return t;
 }
 

@@ -46,6 +46,9 @@ class FusedAdamW {
   // The same state as one byte string (what optimizer.pt holds; what data-parallel workers receive).
   std::string to_bytes() const;
   void from_bytes(const std::string& bytes);
+  // Writes the same bytes as to_bytes() to `path` atomically, streamed: no copy of the state in memory
+  // (the moments are twice the model's size; a byte string of them doubled a checkpoint's peak memory).
+  void save_file(const std::string& path) const;
   // Reads a checkpoint's optimizer.pt; an unreadable or foreign file is a kotsu::Error naming it.
   void load_file(const std::string& path);
 

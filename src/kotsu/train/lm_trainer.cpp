@@ -307,7 +307,7 @@ TrainResult run_lm(const TrainOptions& o, const TrainHooks& hooks, bool resume, 
       NamedTensors w;
       for (auto& [name, t] : trained) w.emplace_back(name, t.detach().contiguous().cpu());
       save_safetensors(ck + "/trainable.safetensors", w);
-      write_atomic(ck + "/optimizer.pt", opt.to_bytes());
+      opt.save_file(ck + "/optimizer.pt");
       write_atomic(state_path, s.to_json().dump(2) + "\n");
       if (!prev.empty() && prev != s.checkpoint) fs::remove_all(fs::path(o.out) / prev);
     }

@@ -487,7 +487,7 @@ TrainResult run_training(Run& r, TrainerState s, const TrainHooks& hooks, std::u
       NamedTensors w;
       for (auto& [nm, t] : model.state()) w.emplace_back(nm, t);
       save_safetensors(ck + "/model.safetensors", w);
-      write_atomic(ck + "/optimizer.pt", opt.to_bytes());
+      opt.save_file(ck + "/optimizer.pt");
       write_atomic((fs::path(o.out) / "trainer_state.json").string(), s.to_json().dump(2) + "\n");
       if (!prev.empty() && prev != s.checkpoint) fs::remove_all(fs::path(o.out) / prev);
       write_run_json(r, s, "running");
