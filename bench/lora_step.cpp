@@ -14,10 +14,10 @@
 #include <string>
 
 #include "kotsu/core/runtime.hpp"
+#include "kotsu/data/lm_data.hpp"
 #include "kotsu/models/causal_lm.hpp"
 #include "kotsu/models/lora.hpp"
 #include "kotsu/train/adamw.hpp"
-#include "kotsu/train/lm_data.hpp"
 
 using namespace kotsu;
 using clk = std::chrono::steady_clock;

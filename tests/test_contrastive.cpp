@@ -10,13 +10,13 @@
 #include <set>
 
 #include "kotsu/core/error.hpp"
+#include "kotsu/infer/evaluate.hpp"
 #include "kotsu/io/file.hpp"
 #include "kotsu/io/hf_config.hpp"
 #include "kotsu/io/model_dir.hpp"
 #include "kotsu/io/safetensors.hpp"
 #include "kotsu/models/text_model.hpp"
 #include "kotsu/train/contrastive.hpp"
-#include "kotsu/train/evaluate.hpp"
 #include "kotsu/train/trainer.hpp"
 #include "test_util.hpp"
 

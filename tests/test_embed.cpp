@@ -1,4 +1,4 @@
-// .npy files (io/npy, checked by numpy itself), `kotsu embed` features (train/embed) equal to what the
+// .npy files (io/npy, checked by numpy itself), `kotsu embed` features (infer/embed) equal to what the
 // models compute, and the in-order batch prefetcher of the image task (data/prefetcher).
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -11,12 +11,12 @@
 #include "kotsu/core/error.hpp"
 #include "kotsu/data/image_dataset.hpp"
 #include "kotsu/data/prefetcher.hpp"
+#include "kotsu/infer/embed.hpp"
+#include "kotsu/infer/predict.hpp"
 #include "kotsu/io/file.hpp"
 #include "kotsu/io/npy.hpp"
 #include "kotsu/models/image_model.hpp"
 #include "kotsu/models/text_model.hpp"
-#include "kotsu/train/embed.hpp"
-#include "kotsu/train/predict.hpp"
 #include "kotsu/vision/transforms.hpp"
 #include "test_models.hpp"
 #include "test_util.hpp"

@@ -7,12 +7,12 @@
 #include <filesystem>
 
 #include "kotsu/core/error.hpp"
+#include "kotsu/infer/evaluate_lm.hpp"
 #include "kotsu/io/file.hpp"
 #include "kotsu/io/safetensors.hpp"
 #include "kotsu/models/causal_lm.hpp"
 #include "kotsu/models/generate.hpp"
 #include "kotsu/text/tokenizer.hpp"
-#include "kotsu/train/evaluate_lm.hpp"
 #include "test_util.hpp"
 
 using namespace kotsu;

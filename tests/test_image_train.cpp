@@ -7,11 +7,11 @@
 #include <filesystem>
 
 #include "kotsu/core/error.hpp"
+#include "kotsu/infer/evaluate_image.hpp"
 #include "kotsu/io/file.hpp"
 #include "kotsu/io/safetensors.hpp"
 #include "kotsu/models/image_model.hpp"
 #include "kotsu/models/import_tflite.hpp"
-#include "kotsu/train/evaluate_image.hpp"
 #include "kotsu/train/trainer.hpp"
 #include "test_models.hpp"
 #include "test_util.hpp"

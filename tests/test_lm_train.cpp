@@ -1,4 +1,4 @@
-// train/lm_trainer, train/lm_data, text/chat_format, data/instruction_data: instruction tuning of the tiny
+// train/lm_trainer, data/lm_data, text/chat_format, data/instruction_data: instruction tuning of the tiny
 // GPT-2 (fixtures/make_tiny_gpt2.py) with LoRA.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -7,12 +7,12 @@
 #include <fstream>
 
 #include "kotsu/core/error.hpp"
+#include "kotsu/data/lm_data.hpp"
 #include "kotsu/io/file.hpp"
 #include "kotsu/io/json_file.hpp"
 #include "kotsu/io/safetensors.hpp"
 #include "kotsu/models/lora.hpp"
 #include "kotsu/text/chat_format.hpp"
-#include "kotsu/train/lm_data.hpp"
 #include "kotsu/train/lm_trainer.hpp"
 #include "test_util.hpp"
 

@@ -6,11 +6,11 @@
 #include <map>
 #include <set>
 
+#include "kotsu/infer/evaluate.hpp"
+#include "kotsu/io/file.hpp"
 #include "kotsu/io/safetensors.hpp"
-#include "kotsu/train/evaluate.hpp"
 #include "kotsu/train/sampling.hpp"
 #include "kotsu/train/trainer.hpp"
-#include "kotsu/io/file.hpp"
 #include "test_util.hpp"
 
 namespace kotsu {

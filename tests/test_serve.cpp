@@ -21,15 +21,15 @@
 
 #include "kotsu/core/error.hpp"
 #include "kotsu/data/image_dataset.hpp"
+#include "kotsu/data/lm_data.hpp"
+#include "kotsu/infer/complete.hpp"
+#include "kotsu/infer/evaluate.hpp"
+#include "kotsu/infer/evaluate_image.hpp"
 #include "kotsu/io/file.hpp"
 #include "kotsu/io/safetensors.hpp"
 #include "kotsu/serve/batcher.hpp"
 #include "kotsu/serve/metrics.hpp"
 #include "kotsu/serve/server.hpp"
-#include "kotsu/train/complete.hpp"
-#include "kotsu/train/lm_data.hpp"
-#include "kotsu/train/evaluate.hpp"
-#include "kotsu/train/evaluate_image.hpp"
 #include "test_models.hpp"
 #include "test_util.hpp"
 
@@ -631,7 +631,7 @@ TEST(Serve, DriftOfAPictureRunUsesItsValidationPictures) {
   expect_drift_stable_then_retrain(run, dir, same, shifted, va.size(), "pictures");
 }
 
-// OpenAI-style completions on a causal LM: the text equals train/complete's on the same model (greedy), the
+// OpenAI-style completions on a causal LM: the text equals infer/complete's on the same model (greedy), the
 // answer follows OpenAI's shape with token counts, stop strings cut, chat goes through the chat format, and
 // a request the model cannot serve is a 4xx naming the field.
 TEST(Serve, CompletionsFollowOpenAiAndEqualCompleteOnTheModel) {
@@ -727,7 +727,7 @@ TEST(Serve, ConcurrentCompletionsAreBatchedAndEqualTheirOwnAnswers) {
   EXPECT_NE(metrics->body.find("kotsu_batch_size_count{model=\"gpt\"} 1"), std::string::npos) << metrics->body;
 }
 
-// Streamed completions: the pieces train/complete hands out concatenate to the final text (a stop string's
+// Streamed completions: the pieces infer/complete hands out concatenate to the final text (a stop string's
 // start is held back, never sent and then cut), and the server's events carry exactly those pieces, a
 // closing chunk with the finish reason, then [DONE].
 TEST(Serve, StreamedCompletionsConcatenateToTheWholeAnswer) {

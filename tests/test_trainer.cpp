@@ -7,11 +7,11 @@
 #include <cmath>
 
 #include "kotsu/core/error.hpp"
+#include "kotsu/infer/evaluate.hpp"
 #include "kotsu/io/file.hpp"
 #include "kotsu/io/safetensors.hpp"
 #include "kotsu/models/lora.hpp"
 #include "kotsu/models/text_model.hpp"
-#include "kotsu/train/evaluate.hpp"
 #include "kotsu/train/head_fit.hpp"
 #include "kotsu/train/precision.hpp"
 #include "test_util.hpp"

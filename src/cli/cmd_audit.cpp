@@ -15,13 +15,13 @@
 #include "kotsu/data/audit.hpp"
 #include "kotsu/data/audit_images.hpp"
 #include "kotsu/data/image_dataset.hpp"
-#include "kotsu/eval/html_report.hpp"
 #include "kotsu/data/text_dataset.hpp"
+#include "kotsu/eval/html_report.hpp"
+#include "kotsu/infer/evaluate.hpp"
 #include "kotsu/io/file.hpp"
 #include "kotsu/models/image_model.hpp"
 #include "kotsu/text/tokenizer.hpp"
 #include "kotsu/train/cross_validate.hpp"
-#include "kotsu/train/evaluate.hpp"
 
 namespace kotsu::cli {
 

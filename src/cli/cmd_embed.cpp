@@ -4,9 +4,9 @@
 
 #include "commands.hpp"
 #include "kotsu/core/runtime.hpp"
+#include "kotsu/infer/embed.hpp"
 #include "kotsu/io/file.hpp"
 #include "kotsu/io/npy.hpp"
-#include "kotsu/train/embed.hpp"
 
 namespace kotsu::cli {
 

@@ -4,12 +4,12 @@
 #include <filesystem>
 
 #include "commands.hpp"
-#include "kotsu/io/run_status.hpp"
 #include "kotsu/core/runtime.hpp"
 #include "kotsu/eval/scores.hpp"
+#include "kotsu/infer/evaluate.hpp"
+#include "kotsu/infer/evaluate_image.hpp"
 #include "kotsu/io/file.hpp"
-#include "kotsu/train/evaluate.hpp"
-#include "kotsu/train/evaluate_image.hpp"
+#include "kotsu/io/run_status.hpp"
 
 namespace kotsu::cli {
 

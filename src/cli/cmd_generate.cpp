@@ -6,9 +6,9 @@
 #include "commands.hpp"
 #include "kotsu/core/error.hpp"
 #include "kotsu/core/runtime.hpp"
+#include "kotsu/infer/complete.hpp"
 #include "kotsu/models/lora.hpp"
 #include "kotsu/text/chat_format.hpp"
-#include "kotsu/train/complete.hpp"
 #include "kotsu/text/tokenizer.hpp"
 
 namespace kotsu::cli {

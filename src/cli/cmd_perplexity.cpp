@@ -1,13 +1,13 @@
-// kotsu perplexity --model DIR --data FILE: perplexity of a causal LM on a text file (train/evaluate_lm),
+// kotsu perplexity --model DIR --data FILE: perplexity of a causal LM on a text file (infer/evaluate_lm),
 // the whole file tokenised as one text (no special tokens added), read in sliding windows.
 #include <fmt/format.h>
 
 #include "commands.hpp"
 #include "kotsu/core/error.hpp"
 #include "kotsu/core/runtime.hpp"
+#include "kotsu/infer/evaluate_lm.hpp"
 #include "kotsu/io/file.hpp"
 #include "kotsu/text/tokenizer.hpp"
-#include "kotsu/train/evaluate_lm.hpp"
 
 namespace kotsu::cli {
 

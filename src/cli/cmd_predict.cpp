@@ -4,13 +4,13 @@
 #include <iostream>
 
 #include "commands.hpp"
+#include "kotsu/core/error.hpp"
+#include "kotsu/core/runtime.hpp"
+#include "kotsu/infer/evaluate.hpp"
+#include "kotsu/infer/evaluate_image.hpp"
 #include "kotsu/io/run_status.hpp"
 #include "kotsu/text/pii.hpp"
-#include "kotsu/core/runtime.hpp"
 #include "kotsu/text/utf8.hpp"
-#include "kotsu/core/error.hpp"
-#include "kotsu/train/evaluate.hpp"
-#include "kotsu/train/evaluate_image.hpp"
 #include "kotsu/vision/image.hpp"
 
 namespace kotsu::cli {

@@ -1,11 +1,11 @@
 // kotsu prompt eval: a causal LM as a classifier by prompting, zero- and k-shot templates side by side
-// (train/prompt_eval).
+// (infer/prompt_eval).
 #include <fmt/format.h>
 
 #include "commands.hpp"
 #include "kotsu/core/error.hpp"
+#include "kotsu/infer/prompt_eval.hpp"
 #include "kotsu/io/file.hpp"
-#include "kotsu/train/prompt_eval.hpp"
 
 namespace kotsu::cli {
 

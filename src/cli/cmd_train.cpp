@@ -4,6 +4,7 @@
 #include "kotsu/dist/launch.hpp"
 #include "kotsu/dist/process_group.hpp"
 #include "kotsu/io/run_file.hpp"
+#include "kotsu/models/causal_lm.hpp"
 #include "kotsu/train/cross_validate.hpp"
 #include "kotsu/train/lm_trainer.hpp"
 #include "kotsu/train/trainer.hpp"

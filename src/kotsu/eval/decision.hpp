@@ -4,7 +4,7 @@
 // run stores a threshold, and the label is that class whenever its probability reaches the threshold, else
 // the most probable of the other classes. The threshold is the highest one at which the class's recall on
 // the validation split reaches R: as many of the class's examples as R asks for are caught, and as few
-// others as that allows. Pure functions; the run's rule is read by train/evaluate (run_decision_rule).
+// others as that allows. Pure functions; the run's rule is read by infer/evaluate (run_decision_rule).
 #pragma once
 #include <cstdint>
 #include <nlohmann/json.hpp>

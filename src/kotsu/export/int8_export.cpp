@@ -11,12 +11,12 @@
 #include "kotsu/io/json_file.hpp"
 #include "kotsu/io/model_dir.hpp"
 #include "kotsu/io/safetensors.hpp"
+#include "kotsu/models/causal_lm.hpp"
 #include "kotsu/models/dense.hpp"
 #include "kotsu/models/image_model.hpp"
 #include "kotsu/models/lora.hpp"
 #include "kotsu/models/quantize.hpp"
 #include "kotsu/models/text_model.hpp"
-#include "kotsu/train/lm_trainer.hpp"
 
 namespace kotsu {
 

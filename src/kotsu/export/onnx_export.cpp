@@ -8,8 +8,8 @@
 #include "kotsu/export/onnx_lm.hpp"
 #include "kotsu/export/onnx_text.hpp"
 #include "kotsu/io/file.hpp"
+#include "kotsu/models/causal_lm.hpp"
 #include "kotsu/models/lora.hpp"
-#include "kotsu/train/lm_trainer.hpp"
 
 namespace kotsu {
 

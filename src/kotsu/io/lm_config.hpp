@@ -38,7 +38,10 @@ struct CausalLmConfig {
   nlohmann::json raw;
 
   int64_t head_dim() const { return head_size > 0 ? head_size : hidden_size / num_heads; }
-  bool is_llama_family() const { return model_type == "llama" || model_type == "mistral" || model_type == "qwen2"; }
+  bool is_llama_family() const { return is_llama_family_type(model_type); }
+  // The one list of the causal-LM model types kotsu builds: gpt2 and the Llama family.
+  static bool is_llama_family_type(const std::string& t) { return t == "llama" || t == "mistral" || t == "qwen2"; }
+  static bool is_causal_lm_type(const std::string& t) { return t == "gpt2" || is_llama_family_type(t); }
   static CausalLmConfig from_json(const nlohmann::json& j, const std::string& path);
   static CausalLmConfig load(const std::string& path);
   nlohmann::json to_json() const;

@@ -12,10 +12,30 @@
 #include "kotsu/io/safetensors.hpp"
 #include "kotsu/models/gpt2.hpp"
 #include "kotsu/models/llama.hpp"
+#include "kotsu/models/lora.hpp"
 
 namespace kotsu {
 
 namespace fs = std::filesystem;
+
+bool is_causal_lm_dir(const std::string& dir) {
+  if (is_peft_adapter_dir(dir)) {  // a LoRA run of a causal LM (a classifier's LoRA run holds a merged model)
+    try {
+      return read_json((fs::path(dir) / "adapter_config.json").string()).value("task_type", "") == "CAUSAL_LM";
+    } catch (const Error&) {
+      return false;
+    }
+  }
+  const fs::path c = fs::path(dir) / "config.json";
+  if (!fs::exists(c)) return false;
+  try {
+    const auto j = read_json(c.string());
+    const std::string t = j.value("model_type", "");
+    return CausalLmConfig::is_causal_lm_type(t);
+  } catch (const Error&) {
+    return false;
+  }
+}
 
 std::vector<std::pair<std::string, torch::Tensor>> CausalLm::state() {
   std::vector<std::pair<std::string, torch::Tensor>> out;

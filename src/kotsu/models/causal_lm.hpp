@@ -41,6 +41,9 @@ struct CausalLmModel {
   LoadReport load_report;
 };
 
+// A Hugging Face causal-LM directory (config.json naming gpt2 or a Llama-family model type), or a PEFT
+// adapter directory of one (adapter_config.json's task_type CAUSAL_LM).
+bool is_causal_lm_dir(const std::string& dir);
 std::shared_ptr<CausalLm> make_causal_lm(const CausalLmConfig& config);
 
 // Which keys each query may attend to, [B or 1, 1, T, past + T]: keys at or before the query's position,

@@ -8,9 +8,9 @@
 #include <filesystem>
 
 #include "kotsu/core/error.hpp"
-#include "kotsu/train/evaluate.hpp"
-#include "kotsu/train/evaluate_image.hpp"
-#include "kotsu/train/lm_trainer.hpp"
+#include "kotsu/infer/evaluate.hpp"
+#include "kotsu/infer/evaluate_image.hpp"
+#include "kotsu/models/causal_lm.hpp"
 #include "kotsu/models/lora.hpp"
 #include "kotsu/models/quantize.hpp"
 

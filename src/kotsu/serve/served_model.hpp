@@ -10,14 +10,14 @@
 #include <string_view>
 #include <vector>
 
-#include "kotsu/eval/decision.hpp"
 #include "kotsu/data/instruction_data.hpp"
+#include "kotsu/eval/decision.hpp"
+#include "kotsu/infer/complete.hpp"
 #include "kotsu/models/causal_lm.hpp"
 #include "kotsu/models/image_model.hpp"
 #include "kotsu/models/text_model.hpp"
 #include "kotsu/text/chat_format.hpp"
 #include "kotsu/text/pii.hpp"
-#include "kotsu/train/complete.hpp"
 #include "kotsu/vision/image.hpp"
 
 namespace kotsu {
@@ -40,7 +40,7 @@ struct CompletionRequest {
   GenerateOptions options;
   std::vector<std::string> stop;
   bool stream = false;
-  TextSink on_text;  // streaming: receives the text as it is generated (train/complete)
+  TextSink on_text;  // streaming: receives the text as it is generated (infer/complete)
 };
 
 struct ServedVersion {
@@ -81,7 +81,7 @@ class ServedModel {
   // chat format (its end of turn added to the stop strings), options checked. kotsu::Error for a chat
   // request without a chat format, an empty prompt or bad options. Any thread.
   void prepare(CompletionRequest& r) const;
-  // Requests already prepared (prepare() above) generated together (train/complete's complete_batch), one
+  // Requests already prepared (prepare() above) generated together (infer/complete's complete_batch), one
   // Completion each, in order.
   // Called from one thread at a time (the completer's worker).
   std::vector<Completion> complete_batch(std::vector<CompletionRequest>& batch);

@@ -17,11 +17,11 @@
 #include "kotsu/data/text_dataset.hpp"
 #include "kotsu/eval/metrics.hpp"
 #include "kotsu/eval/scores.hpp"
+#include "kotsu/infer/evaluate.hpp"
+#include "kotsu/infer/evaluate_image.hpp"
 #include "kotsu/io/file.hpp"
 #include "kotsu/io/json_file.hpp"
 #include "kotsu/models/image_model.hpp"
-#include "kotsu/train/evaluate.hpp"
-#include "kotsu/train/evaluate_image.hpp"
 #include "kotsu/train/progress.hpp"
 
 namespace kotsu {

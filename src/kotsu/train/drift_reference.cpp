@@ -6,15 +6,15 @@
 #include <filesystem>
 
 #include "kotsu/core/error.hpp"
+#include "kotsu/core/runtime.hpp"
+#include "kotsu/data/image_dataset.hpp"
+#include "kotsu/infer/evaluate.hpp"
+#include "kotsu/infer/evaluate_image.hpp"
 #include "kotsu/io/file.hpp"
 #include "kotsu/io/json_file.hpp"
 #include "kotsu/models/image_model.hpp"
 #include "kotsu/text/pii.hpp"
 #include "kotsu/text/utf8.hpp"
-#include "kotsu/core/runtime.hpp"
-#include "kotsu/data/image_dataset.hpp"
-#include "kotsu/train/evaluate.hpp"
-#include "kotsu/train/evaluate_image.hpp"
 #include "kotsu/train/options.hpp"
 
 namespace kotsu {

@@ -13,6 +13,7 @@
 
 #include "kotsu/core/error.hpp"
 #include "kotsu/core/runtime.hpp"
+#include "kotsu/data/lm_data.hpp"
 #include "kotsu/dist/grad_sync.hpp"
 #include "kotsu/dist/process_group.hpp"
 #include "kotsu/dist/shard.hpp"
@@ -22,7 +23,6 @@
 #include "kotsu/models/causal_lm.hpp"
 #include "kotsu/models/lora.hpp"
 #include "kotsu/train/adamw.hpp"
-#include "kotsu/train/lm_data.hpp"
 #include "kotsu/train/precision.hpp"
 #include "kotsu/train/progress.hpp"
 #include "kotsu/train/run_files.hpp"
@@ -32,25 +32,6 @@
 namespace kotsu {
 
 namespace fs = std::filesystem;
-
-bool is_causal_lm_dir(const std::string& dir) {
-  if (is_peft_adapter_dir(dir)) {  // a LoRA run of a causal LM (a classifier's LoRA run holds a merged model)
-    try {
-      return read_json((fs::path(dir) / "adapter_config.json").string()).value("task_type", "") == "CAUSAL_LM";
-    } catch (const Error&) {
-      return false;
-    }
-  }
-  const fs::path c = fs::path(dir) / "config.json";
-  if (!fs::exists(c)) return false;
-  try {
-    const auto j = read_json(c.string());
-    const std::string t = j.value("model_type", "");
-    return t == "gpt2" || t == "llama" || t == "mistral" || t == "qwen2";
-  } catch (const Error&) {
-    return false;
-  }
-}
 
 namespace {
 

@@ -19,9 +19,6 @@
 
 namespace kotsu {
 
-// A Hugging Face causal-LM directory (config.json naming gpt2 or a Llama-family model type), or a PEFT
-// adapter directory.
-bool is_causal_lm_dir(const std::string& dir);
 TrainResult train_causal_lm(const TrainOptions& o, const TrainHooks& hooks = {});
 // After every epoch OUT holds a checkpoint (the training parameters, the optimizer state, trainer_state.json);
 // resume continues a killed run from it to the result an uninterrupted run gives.

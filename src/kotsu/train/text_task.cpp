@@ -6,10 +6,10 @@
 
 #include "kotsu/core/error.hpp"
 #include "kotsu/data/mask_file.hpp"
+#include "kotsu/infer/predict.hpp"
 #include "kotsu/models/image_model.hpp"
 #include "kotsu/models/text_model.hpp"
 #include "kotsu/train/precision.hpp"
-#include "kotsu/train/predict.hpp"
 #include "kotsu/train/progress.hpp"
 #include "kotsu/train/task.hpp"
 

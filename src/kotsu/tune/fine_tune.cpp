@@ -10,14 +10,15 @@
 
 #include "kotsu/core/error.hpp"
 #include "kotsu/eval/html_report.hpp"
+#include "kotsu/infer/evaluate.hpp"
+#include "kotsu/infer/evaluate_image.hpp"
 #include "kotsu/io/file.hpp"
 #include "kotsu/io/json_file.hpp"
 #include "kotsu/io/run_file.hpp"
+#include "kotsu/models/causal_lm.hpp"
 #include "kotsu/models/image_model.hpp"
 #include "kotsu/train/auto_strategy.hpp"
 #include "kotsu/train/cross_validate.hpp"
-#include "kotsu/train/evaluate.hpp"
-#include "kotsu/train/evaluate_image.hpp"
 #include "kotsu/train/lm_trainer.hpp"
 #include "kotsu/train/trainer.hpp"
 

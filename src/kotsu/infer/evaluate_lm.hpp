@@ -1,4 +1,4 @@
-// kotsu/train/evaluate_lm: perplexity of a causal LM on a text, the held-out measure of language-model
+// kotsu/infer/evaluate_lm: perplexity of a causal LM on a text, the held-out measure of language-model
 // fine-tuning. Long texts are read in windows of max_len tokens moving by stride (Hugging Face's sliding-
 // window recipe): each window scores only the tokens not scored by the window before, with everything
 // before them in the window as context, so with stride < max_len every scored token has at least

@@ -1,4 +1,4 @@
-// kotsu/train/embed: the features a model's head sees (what --strategy head caches) for every example of a
+// kotsu/infer/embed: the features a model's head sees (what --strategy head caches) for every example of a
 // data file, in the file's order: the pooled CNN features of pictures (eval transform) or the pooled encoder
 // output of texts. For search, clustering, drift checks or a classifier of one's own (`kotsu embed`).
 #pragma once

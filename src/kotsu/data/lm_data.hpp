@@ -1,4 +1,4 @@
-// kotsu/train/lm_data: instruction examples as token ids with a learnt/not-learnt flag per token, and
+// kotsu/data/lm_data: instruction examples as token ids with a learnt/not-learnt flag per token, and
 // padded batches of them with next-token labels (-100 where nothing is learnt: prompts, user turns,
 // padding). Which tokens are learnt comes from their byte offsets in the rendered text, never from their
 // ids, so an EOS that is also the padding token (GPT-2, many Llama tokenizers) is still learnt.

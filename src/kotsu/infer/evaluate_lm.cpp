@@ -1,4 +1,4 @@
-#include "kotsu/train/evaluate_lm.hpp"
+#include "kotsu/infer/evaluate_lm.hpp"
 
 #include <torch/torch.h>
 

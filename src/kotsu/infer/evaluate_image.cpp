@@ -1,14 +1,14 @@
-#include "kotsu/train/evaluate_image.hpp"
+#include "kotsu/infer/evaluate_image.hpp"
 
 #include <torch/torch.h>
 
 #include "kotsu/core/error.hpp"
-#include "kotsu/models/quantize.hpp"
 #include "kotsu/core/runtime.hpp"
 #include "kotsu/data/image_dataset.hpp"
+#include "kotsu/infer/evaluate.hpp"
+#include "kotsu/infer/predict.hpp"
 #include "kotsu/io/file.hpp"
-#include "kotsu/train/evaluate.hpp"
-#include "kotsu/train/predict.hpp"
+#include "kotsu/models/quantize.hpp"
 #include "kotsu/vision/transforms.hpp"
 
 namespace kotsu {

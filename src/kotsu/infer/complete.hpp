@@ -1,5 +1,5 @@
-// kotsu/train/complete: one text completion with a causal LM, as `kotsu generate` and the server's
-// /v1/completions and /v1/chat/completions give it: the prompt's tokens (train/lm_data's prompt_ids),
+// kotsu/infer/complete: one text completion with a causal LM, as `kotsu generate` and the server's
+// /v1/completions and /v1/chat/completions give it: the prompt's tokens (data/lm_data's prompt_ids),
 // generation until EOS, a stop string (the text is cut before it) or max_new_tokens, and the token counts.
 #pragma once
 #include <functional>

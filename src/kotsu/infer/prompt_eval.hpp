@@ -1,4 +1,4 @@
-// kotsu/train/prompt_eval: a causal LM as a classifier by prompting (practice 7), to compare prompts with
+// kotsu/infer/prompt_eval: a causal LM as a classifier by prompting (practice 7), to compare prompts with
 // each other and with fine-tuning on the same labelled file. Each example is written into a template
 // ("Review: {text}\nSentiment:"), after k demonstrations (k-shot: examples of a shots file, drawn
 // class-balanced with the seed, each rendered as template + verbalizer + separator); every label's

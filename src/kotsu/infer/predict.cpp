@@ -1,4 +1,4 @@
-#include "kotsu/train/predict.hpp"
+#include "kotsu/infer/predict.hpp"
 
 #include <torch/torch.h>
 

@@ -1,10 +1,10 @@
-// kotsu/train/predict: runs a classifier over encoded texts in eval mode, batching rows of similar length
+// kotsu/infer/predict: runs a classifier over encoded texts in eval mode, batching rows of similar length
 // together (less padding), and returns class probabilities in the original row order.
 #pragma once
 #include <torch/types.h>
 
-#include "kotsu/eval/decision.hpp"
 #include "kotsu/data/text_dataset.hpp"
+#include "kotsu/eval/decision.hpp"
 #include "kotsu/eval/metrics.hpp"
 #include "kotsu/models/text_classifier.hpp"
 

@@ -1,4 +1,4 @@
-#include "kotsu/train/embed.hpp"
+#include "kotsu/infer/embed.hpp"
 
 #include <torch/torch.h>
 
@@ -7,12 +7,12 @@
 #include "kotsu/core/error.hpp"
 #include "kotsu/core/runtime.hpp"
 #include "kotsu/data/image_dataset.hpp"
+#include "kotsu/infer/evaluate.hpp"
+#include "kotsu/infer/evaluate_image.hpp"
+#include "kotsu/infer/predict.hpp"
 #include "kotsu/io/json_file.hpp"
 #include "kotsu/models/image_model.hpp"
 #include "kotsu/models/text_model.hpp"
-#include "kotsu/train/evaluate.hpp"
-#include "kotsu/train/evaluate_image.hpp"
-#include "kotsu/train/predict.hpp"
 
 namespace kotsu {
 

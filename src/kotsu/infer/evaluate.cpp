@@ -1,4 +1,4 @@
-#include "kotsu/train/evaluate.hpp"
+#include "kotsu/infer/evaluate.hpp"
 
 #include <torch/torch.h>
 
@@ -8,10 +8,10 @@
 #include "kotsu/core/error.hpp"
 #include "kotsu/data/mask_file.hpp"
 #include "kotsu/eval/scores.hpp"
+#include "kotsu/infer/predict.hpp"
 #include "kotsu/io/file.hpp"
 #include "kotsu/io/json_file.hpp"
 #include "kotsu/models/quantize.hpp"
-#include "kotsu/train/predict.hpp"
 
 namespace kotsu {
 

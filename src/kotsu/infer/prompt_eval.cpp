@@ -1,4 +1,4 @@
-#include "kotsu/train/prompt_eval.hpp"
+#include "kotsu/infer/prompt_eval.hpp"
 
 #include <torch/torch.h>
 
@@ -7,10 +7,10 @@
 
 #include "kotsu/core/error.hpp"
 #include "kotsu/core/runtime.hpp"
+#include "kotsu/data/lm_data.hpp"
 #include "kotsu/eval/metrics.hpp"
 #include "kotsu/models/lora.hpp"
 #include "kotsu/text/chat_format.hpp"
-#include "kotsu/train/lm_data.hpp"
 
 namespace kotsu {
 

@@ -1,12 +1,12 @@
-// kotsu/train/evaluate_image: evaluates a trained image run (or any labelled image model directory) on
+// kotsu/infer/evaluate_image: evaluates a trained image run (or any labelled image model directory) on
 // labelled pictures, and predicts the top classes of picture files, with the model's own preprocessing.
 #pragma once
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "kotsu/infer/evaluate.hpp"
 #include "kotsu/models/image_model.hpp"
-#include "kotsu/train/evaluate.hpp"
 #include "kotsu/vision/image.hpp"
 
 namespace kotsu {

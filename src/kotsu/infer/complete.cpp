@@ -1,10 +1,10 @@
-#include "kotsu/train/complete.hpp"
+#include "kotsu/infer/complete.hpp"
 
 #include <algorithm>
 #include <memory>
 
 #include "kotsu/core/error.hpp"
-#include "kotsu/train/lm_data.hpp"
+#include "kotsu/data/lm_data.hpp"
 
 namespace kotsu {
 

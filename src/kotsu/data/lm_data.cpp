@@ -1,4 +1,4 @@
-#include "kotsu/train/lm_data.hpp"
+#include "kotsu/data/lm_data.hpp"
 
 #include <torch/torch.h>
 

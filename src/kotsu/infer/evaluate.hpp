@@ -1,15 +1,15 @@
-// kotsu/train/evaluate: evaluates a trained run (a model directory with labels) on a labelled file, and
+// kotsu/infer/evaluate: evaluates a trained run (a model directory with labels) on a labelled file, and
 // predicts labels for raw texts. Unknown labels in the file are errors naming the line.
 #pragma once
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
-#include "kotsu/eval/decision.hpp"
 #include "kotsu/data/text_dataset.hpp"
+#include "kotsu/eval/decision.hpp"
 #include "kotsu/eval/metrics.hpp"
+#include "kotsu/infer/predict.hpp"
 #include "kotsu/models/text_model.hpp"
-#include "kotsu/train/predict.hpp"
 
 namespace kotsu {
 
