@@ -95,7 +95,7 @@ TEST(AutoStrategy, ResolveFillsTheStrategyAndItsEpochs) {
   EXPECT_EQ(o.epochs, 0);
   ResolvedDefaults why = resolve_defaults(o, false, false);
   EXPECT_EQ(o.strategy, "contrastive");
-  EXPECT_EQ(o.epochs, 5);
+  EXPECT_EQ(o.epochs, 20);  // 24 examples: 2 steps an epoch, so the most (contrastive_epochs)
   EXPECT_FALSE(why.strategy_why.empty());
   EXPECT_EQ(o.balance, "none");  // balanced classes
   EXPECT_EQ(why.balance_why, "");
@@ -160,9 +160,23 @@ TEST(AutoStrategy, WhoHoldsOut) {
   EXPECT_DOUBLE_EQ(TrainOptions{}.holdout_fraction(), 0.1);
 }
 
+// Contrastive's default epochs give at least 64 optimizer steps, 5 to 20 epochs.
+TEST(AutoStrategy, ContrastiveEpochsGiveEnoughSteps) {
+  EXPECT_EQ(contrastive_epochs(100, 16), 10);  // 7 steps an epoch
+  EXPECT_EQ(contrastive_epochs(150, 16), 7);   // 10
+  EXPECT_EQ(contrastive_epochs(200, 16), 5);   // 13
+  EXPECT_EQ(contrastive_epochs(600, 16), 5);   // the floor: about 40 pairs per example
+  EXPECT_EQ(contrastive_epochs(30, 16), 20);   // the ceiling
+  EXPECT_EQ(contrastive_epochs(100, 32), 16);  // a larger batch (or --grad-accum) makes fewer steps
+  EXPECT_EQ(contrastive_epochs(0, 0), 20);     // nothing to divide by: the ceiling, no crash
+  TrainOptions o;
+  o.strategy = "contrastive";
+  EXPECT_EQ(o.effective_epochs(), 5);  // without the data (resolve_defaults has it)
+}
+
 // `kotsu train` without --strategy on a few-shot file: auto picks contrastive, says why in the log and in
-// run.json, trains every example for contrastive's 5 epochs with nothing held out, and validates once, out
-// of fold, after the last epoch (marked optimistic).
+// run.json, trains every example with nothing held out for contrastive's epochs (30 examples are 2 steps an
+// epoch: the 20 at most), and validates once, out of fold, after the last epoch (marked optimistic).
 TEST(AutoStrategy, CliRunSaysWhatItPickedAndTrainsEveryExample) {
   const std::string dir = test::temp_dir("auto-strategy-cli");
   const std::string data = write_counts(dir, {10, 10, 10});
@@ -172,20 +186,20 @@ TEST(AutoStrategy, CliRunSaysWhatItPickedAndTrainsEveryExample) {
                                             &st);
   ASSERT_EQ(st, 0) << out;
   EXPECT_NE(out.find("strategy auto: contrastive, few-shot: 30 examples of 3 classes (<= 600)"), std::string::npos) << out;
-  EXPECT_NE(out.find("all 30 examples train for 5 epochs (nothing held out)"), std::string::npos) << out;
+  EXPECT_NE(out.find("all 30 examples train for 20 epochs (nothing held out)"), std::string::npos) << out;
   const auto run = nlohmann::json::parse(read_file(dir + "/run/run.json"));
   EXPECT_EQ(run["options"]["strategy"], "contrastive");
-  EXPECT_EQ(run["options"]["epochs"], 5);
+  EXPECT_EQ(run["options"]["epochs"], 20);
   EXPECT_NE(run["strategy_chosen"].get<std::string>().find("few-shot"), std::string::npos);
   EXPECT_EQ(run["n_train"], 30);
   EXPECT_EQ(run["n_val"], 0);
   EXPECT_NE(run["validation"].get<std::string>().find("optimistic"), std::string::npos) << run["validation"];
   const auto& h = run["history"];
-  ASSERT_EQ(h.size(), 5u);
+  ASSERT_EQ(h.size(), 20u);
   for (size_t e = 0; e + 1 < h.size(); ++e) EXPECT_FALSE(h[e].contains("val_accuracy")) << e;
-  EXPECT_TRUE(h[4].contains("val_accuracy"));
-  EXPECT_EQ(run["best_metric"]["epoch"], 5);
-  EXPECT_EQ(run["best_metric"]["value"], h[4]["val_accuracy"]);
+  EXPECT_TRUE(h[19].contains("val_accuracy"));
+  EXPECT_EQ(run["best_metric"]["epoch"], 20);
+  EXPECT_EQ(run["best_metric"]["value"], h[19]["val_accuracy"]);
   EXPECT_EQ(run["val_recall_per_class"].size(), 3u);
   EXPECT_EQ(run["options"]["balance"], "none");
   EXPECT_FALSE(run.contains("balance_chosen"));

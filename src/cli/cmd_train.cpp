@@ -49,7 +49,7 @@ void add_train_options(CLI::App* c, TrainFlags* f) {
   c->add_option("--warmup-ratio", o.warmup_ratio, "share of steps with linear warm-up")->capture_default_str();
   c->add_option("--schedule", o.schedule, "linear | cosine | constant")->capture_default_str();
   c->add_option("--batch-size", o.batch_size, "examples per step")->capture_default_str();
-  c->add_option("--epochs", o.epochs, "maximum epochs (0: 5 for contrastive, else 10)")->capture_default_str();
+  c->add_option("--epochs", o.epochs, "maximum epochs (0: contrastive 5 to 20, enough for 64 optimizer steps; else 10)")->capture_default_str();
   c->add_option("--grad-accum", o.grad_accum, "micro-batches per optimizer step")->capture_default_str();
   c->add_option("--grad-clip", o.grad_clip, "gradient norm clip (0 = off)")->capture_default_str();
   c->add_option("--patience", o.patience, "early stopping patience in epochs (0 = off)")->capture_default_str();

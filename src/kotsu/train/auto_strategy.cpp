@@ -59,6 +59,12 @@ StrategyChoice choose(const TrainOptions& o, bool causal_lm, bool distributed, s
 
 }  // namespace
 
+int64_t contrastive_epochs(size_t examples, int64_t examples_per_step) {
+  const auto per = static_cast<size_t>(std::max<int64_t>(1, examples_per_step));
+  const auto steps = static_cast<int64_t>(std::max<size_t>(1, (examples + per - 1) / per));
+  return std::clamp<int64_t>((kContrastiveMinSteps + steps - 1) / steps, 5, 20);
+}
+
 StrategyChoice choose_strategy(const TrainOptions& o, bool causal_lm, bool distributed) {
   std::optional<Counts> counts;
   return choose(o, causal_lm, distributed, counts);
@@ -71,6 +77,13 @@ ResolvedDefaults resolve_defaults(TrainOptions& o, bool causal_lm, bool distribu
     StrategyChoice c = choose(o, causal_lm, distributed, counts);
     o.strategy = c.strategy;
     why.strategy_why = std::move(c.why);
+  }
+  if (o.epochs <= 0 && o.strategy == "contrastive" && !causal_lm) {
+    if (!counts) counts = class_counts(o);
+    // what trains: all of it, unless a share is held out (--val-fraction, --target-recall)
+    const size_t n = total(*counts);
+    const auto trained = o.holds_out() ? n - static_cast<size_t>(static_cast<double>(n) * o.holdout_fraction()) : n;
+    o.epochs = contrastive_epochs(trained, o.batch_size * std::max<int64_t>(1, o.grad_accum));
   }
   o.epochs = o.effective_epochs();
   if (o.balance == "auto") {

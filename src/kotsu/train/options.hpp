@@ -94,7 +94,7 @@ struct TrainOptions {
   std::vector<std::string> labels;
 
   double effective_lr() const;
-  // 0 epochs: 5 for contrastive (every example in about 40 pairs, SetFit's num_iterations 20), else 10.
+  // 0 epochs: for contrastive, enough for 64 optimizer steps, 5 to 20 (train/auto_strategy); else 10.
   int64_t effective_epochs() const;
   // Whether a validation split is held out of `data`: with validation and no val_data, when val_fraction asks
   // for one, and by default for full, partial and lora. By default nothing is held out of a few-shot set for
