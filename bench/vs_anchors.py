@@ -15,7 +15,9 @@ reference environment plus scripts/bench-requirements.txt), and kotsu_<strategy>
 with kotsu's defaults otherwise, then `kotsu eval`). Every system gets 2 threads. Variants of kotsu's options
 run with --tag and --kotsu-args; those in bench/results: _nobal (--balance none, where the default
 rebalances), _cw / _os (--balance class-weights / oversample), _holdout10 (the defaults before issue 27
-part 3: 10% of the examples held out for early stopping; contrastive: up to 10 epochs).
+part 3: 10% of the examples held out for early stopping; contrastive: up to 10 epochs), _e5 / _e10 / _e20
+(contrastive for that many epochs; _e5 on sst2-100 is the default before 2026-12-08, whose rule of at least 64
+optimizer steps gives 10 epochs at 100 examples and 5 from 200).
 Recorded per run: test accuracy and macro-F1 (scikit-learn's definitions), the training process's wall
 seconds (peers: their trainer.train() call, measured in-process; kotsu: the whole `kotsu train` process,
 loading included), its CPU seconds (user + system, from wait4) and its peak resident memory (ru_maxrss).
