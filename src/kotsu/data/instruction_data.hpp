@@ -6,17 +6,9 @@
 #include <string>
 #include <vector>
 
+#include "kotsu/text/chat_messages.hpp"  // ChatMessage, InstructionExample
+
 namespace kotsu {
-
-struct ChatMessage {
-  std::string role, content;
-};
-
-struct InstructionExample {
-  std::string prompt, completion;     // prompt/completion rows
-  std::vector<ChatMessage> messages;  // chat rows
-  bool is_chat() const { return !messages.empty(); }
-};
 
 std::vector<InstructionExample> read_instruction_data(const std::string& path);
 

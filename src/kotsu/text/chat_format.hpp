@@ -18,7 +18,7 @@
 #include <utility>
 #include <vector>
 
-#include "kotsu/data/instruction_data.hpp"
+#include "kotsu/text/chat_messages.hpp"
 #include "kotsu/text/tokenizer.hpp"
 
 namespace kotsu {
