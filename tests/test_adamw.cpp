@@ -266,8 +266,11 @@ TEST(FusedAdamW, RowSparseMomentsAndCheckpointsCostMemoryOnlyForTouchedRows) {
     o->flush();
   }
   EXPECT_TRUE(torch::equal(emb.detach(), emb2.detach()));
-  // touched rows moved against their gradient; the others only decayed (3 steps of 1 - 1e-3 * 0.01)
-  EXPECT_LT(emb[3][0].item<float>(), before[3][0].item<float>() + 1e-2f);
+  // the others only decayed (3 steps of 1 - 1e-3 * 0.01); a touched row also moved by Adam's steps: -lr for
+  // each of the two gradients +g (m-hat / sqrt(v-hat) = 1, whatever the clipping scale), then about
+  // -0.227 lr for -g (m = 0.071, v = 0.004g^2 before bias correction): 2.23e-3 in all, far above rounding
   const float decay = std::pow(1.0f - 1e-5f, 3.0f);
+  EXPECT_LT(emb[3][0].item<float>(), before[3][0].item<float>() * decay - 2e-3f);
+  EXPECT_GT(emb[3][0].item<float>(), before[3][0].item<float>() * decay - 2.5e-3f);
   EXPECT_FLOAT_EQ(emb[5][7].item<float>(), before[5][7].item<float>() * decay);
 }

@@ -251,9 +251,10 @@ void FusedAdamW::load(torch::serialize::InputArchive& ar) {
       continue;
     }
     // a row-sparse slot's moments are written on its active rows only, so the others stay untouched pages
-    for (int64_t r : s.active_rows) {
-      s.m[r].zero_();
-      s.v[r].zero_();
+    if (!s.active_rows.empty()) {
+      const auto rows = torch::tensor(s.active_rows, torch::kLong);
+      s.m.index_fill_(0, rows, 0);
+      s.v.index_fill_(0, rows, 0);
     }
     s.active.assign(s.active.size(), 0);
     s.active_rows.clear();
@@ -284,9 +285,12 @@ void FusedAdamW::load(torch::serialize::InputArchive& ar) {
 std::string FusedAdamW::to_bytes() const {
   torch::serialize::OutputArchive ar;
   save(ar);
-  std::ostringstream os;
-  ar.save_to(os);
-  return os.str();
+  std::string out;  // appended to directly: an ostringstream's str() would copy the whole state once more
+  ar.save_to([&](const void* data, size_t size) -> size_t {
+    out.append(static_cast<const char*>(data), size);
+    return size;
+  });
+  return out;
 }
 
 void FusedAdamW::save_file(const std::string& path) const {
